@@ -1,0 +1,54 @@
+// How a guest run ended, and the process exit code that stands for it.
+#pragma once
+
+#include <string>
+
+namespace minivmm {
+
+// The documented exit codes (conventions of `timeout` and `docker run`).
+namespace exit_code {
+inline constexpr int kSuccess = 0;      // poweroff, reboot, or debug-exit 0
+inline constexpr int kTimeout = 124;    // --timeout ran out
+inline constexpr int kVmmFailure = 125; // bad configuration or input, or a KVM/device failure
+inline constexpr int kGuestCrash = 126; // triple fault, KVM internal error, guest panic
+inline constexpr int kSignalBase = 128; // 128+N: stopped by signal N
+} // namespace exit_code
+
+enum class ExitReason {
+    PowerOff,   // ACPI S5 or equivalent
+    Reboot,     // i8042 reset line, ACPI reset register, triple fault is NOT this
+    DebugExit,  // the guest wrote a byte to the debug-exit port
+    Crash,      // triple fault, emulation failure, entry failure, guest panic
+    Timeout,    // the configured timeout ran out
+    Signal,     // SIGINT/SIGTERM to the VMM
+    Stopped,    // stop() from the embedding program
+    HostFailure // minivmm or KVM failed while the guest ran
+};
+
+struct ExitStatus {
+    ExitReason reason = ExitReason::PowerOff;
+    int code = 0;       // the process exit code this stands for
+    std::string detail; // one line for humans: "guest wrote 42 to the debug-exit port"
+
+    static ExitStatus power_off() { return {ExitReason::PowerOff, exit_code::kSuccess, "guest powered off"}; }
+    static ExitStatus reboot() { return {ExitReason::Reboot, exit_code::kSuccess, "guest rebooted"}; }
+    static ExitStatus debug_exit(int value)
+    {
+        return {ExitReason::DebugExit, value, "guest wrote " + std::to_string(value) + " to the debug-exit port"};
+    }
+    static ExitStatus crash(std::string why) { return {ExitReason::Crash, exit_code::kGuestCrash, std::move(why)}; }
+    static ExitStatus timeout() { return {ExitReason::Timeout, exit_code::kTimeout, "timeout ran out"}; }
+    static ExitStatus signal(int signo)
+    {
+        return {ExitReason::Signal, exit_code::kSignalBase + signo, "stopped by signal " + std::to_string(signo)};
+    }
+    static ExitStatus stopped() { return {ExitReason::Stopped, exit_code::kSuccess, "stopped by the host"}; }
+    static ExitStatus host_failure(std::string why)
+    {
+        return {ExitReason::HostFailure, exit_code::kVmmFailure, std::move(why)};
+    }
+};
+
+[[nodiscard]] const char* to_string(ExitReason reason);
+
+} // namespace minivmm

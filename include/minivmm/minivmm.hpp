@@ -1,0 +1,7 @@
+// The umbrella header of libminivmm.
+#pragma once
+
+#include <minivmm/error.hpp>
+#include <minivmm/exit_status.hpp>
+#include <minivmm/vm.hpp>
+#include <minivmm/vm_config.hpp>

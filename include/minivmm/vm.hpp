@@ -1,0 +1,45 @@
+// A virtual machine: create it from a VmConfig, start it, wait for it to end.
+#pragma once
+
+#include <minivmm/exit_status.hpp>
+#include <minivmm/vm_config.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+namespace minivmm {
+
+class Vm {
+public:
+    // Validates the configuration and builds the whole machine (KVM VM, RAM, devices,
+    // loaded kernel, vCPUs) without running it. Throws minivmm::Error: ErrorKind::Config
+    // for problems with the configuration or its files, ErrorKind::Host for KVM failures.
+    [[nodiscard]] static std::unique_ptr<Vm> create(const VmConfig& config);
+
+    Vm(const Vm&) = delete;
+    Vm& operator=(const Vm&) = delete;
+    // Stops the guest if it still runs, joins every thread, frees everything.
+    ~Vm();
+
+    // Starts the vCPUs and the I/O thread. Once only.
+    void start();
+    // Blocks until the guest ends (or the configured timeout runs out).
+    ExitStatus wait();
+    // As wait(), but gives up after `timeout` and returns nullopt (the guest keeps running).
+    [[nodiscard]] std::optional<ExitStatus> wait_for(std::chrono::milliseconds timeout);
+    // Ends the run with `why` (if it has not ended already). Safe from any thread and from
+    // a signal-handling thread; returns without waiting.
+    void stop(ExitStatus why = ExitStatus::stopped());
+
+    // Time from create() to the guest's first boot-timer write, if it made one.
+    [[nodiscard]] std::optional<std::chrono::microseconds> boot_time() const;
+
+    struct Impl;
+
+private:
+    explicit Vm(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace minivmm

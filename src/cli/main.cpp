@@ -1,0 +1,84 @@
+// minivmm: the command-line front end, a thin shell over libminivmm.
+#include "cli/options.hpp"
+
+#include <minivmm/minivmm.hpp>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <pthread.h>
+#include <thread>
+
+namespace {
+
+// Signals that end the run cleanly: the guest is stopped, disks flushed, the terminal
+// restored, and the exit code is 128+N.
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
+sigset_t stop_signal_set()
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (int signo : kStopSignals) {
+        sigaddset(&set, signo);
+    }
+    return set;
+}
+
+void setup_logging(spdlog::level::level_enum level)
+{
+    // Logs go to stderr so they never mix into the guest console on stdout.
+    auto logger = spdlog::stderr_color_mt("minivmm");
+    logger->set_pattern("minivmm: %^%l%$: %v");
+    logger->set_level(level);
+    spdlog::set_default_logger(logger);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    auto parsed = minivmm::cli::parse_options(argc, argv);
+    if (auto* print = std::get_if<minivmm::cli::PrintAndExit>(&parsed)) {
+        std::fputs(print->text.c_str(), print->exit_code == 0 ? stdout : stderr);
+        return print->exit_code;
+    }
+    const auto& options = std::get<minivmm::cli::Options>(parsed);
+    setup_logging(options.log_level);
+
+    // Block the stop signals in every thread (the VM's threads inherit the mask); one
+    // thread takes them with sigwait and asks the VM to stop.
+    const sigset_t signals = stop_signal_set();
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    try {
+        auto vm = minivmm::Vm::create(options.vm);
+        std::thread signal_thread([&vm, signals] {
+            int signo = 0;
+            if (sigwait(&signals, &signo) == 0 && signo != 0) {
+                vm->stop(minivmm::ExitStatus::signal(signo));
+            }
+        });
+        vm->start();
+        const auto status = vm->wait();
+        // Release the signal thread: a stop signal to ourselves after the run is over.
+        pthread_kill(signal_thread.native_handle(), SIGHUP);
+        signal_thread.join();
+        if (status.code != 0 || status.reason == minivmm::ExitReason::Crash) {
+            spdlog::log(status.reason == minivmm::ExitReason::DebugExit ? spdlog::level::info
+                                                                         : spdlog::level::err,
+                        "{} (exit code {})", status.detail, status.code);
+        } else {
+            spdlog::info("{}", status.detail);
+        }
+        return status.code;
+    } catch (const minivmm::Error& e) {
+        spdlog::error("{}", e.what());
+        return minivmm::exit_code::kVmmFailure;
+    } catch (const std::exception& e) {
+        spdlog::error("internal error: {}", e.what());
+        return minivmm::exit_code::kVmmFailure;
+    }
+}

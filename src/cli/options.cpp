@@ -1,0 +1,102 @@
+#include "cli/options.hpp"
+
+#include "cli/parse.hpp"
+
+#include <minivmm/exit_status.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+namespace minivmm::cli {
+namespace {
+
+constexpr const char* kFooter = R"(Exit codes:
+  0        the guest powered off or rebooted, or wrote 0 to the debug-exit port
+  1-123    the guest wrote that value to the debug-exit port (I/O port 0xf4)
+  124      --timeout ran out
+  125      minivmm failed: bad configuration or input, or a KVM/device failure
+  126      the guest crashed: triple fault, KVM internal/emulation error, guest panic
+  128+N    minivmm was stopped by signal N
+Console: with a terminal on stdin, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.)";
+
+PrintAndExit config_error(const std::string& message)
+{
+    return PrintAndExit{fmt::format("minivmm: error: {}\n", message), exit_code::kVmmFailure};
+}
+
+// Applies a Parsed<T> to `target`, or records the first error.
+template <typename T, typename Target>
+void apply(const Parsed<T>& parsed, Target& target, std::optional<std::string>& error)
+{
+    if (const auto* message = std::get_if<std::string>(&parsed)) {
+        if (!error) {
+            error = *message;
+        }
+        return;
+    }
+    target = std::get<T>(parsed);
+}
+
+} // namespace
+
+ParseResult parse_options(int argc, const char* const argv[])
+{
+    Options options;
+    std::string kernel;
+    std::string initrd;
+    std::string mem = "512M";
+    std::string console = "stdio";
+    std::string timeout;
+    std::string log_level = "warn";
+
+    CLI::App app{"minivmm: a small, fast KVM virtual machine monitor.\nBoots a Linux bzImage or a PVH ELF kernel.",
+                 "minivmm"};
+    app.footer(kFooter);
+    app.set_version_flag("--version", MINIVMM_VERSION);
+    app.add_option("-k,--kernel", kernel, "Kernel: a bzImage, or an ELF vmlinux with a PVH note")->required();
+    app.add_option("-i,--initrd", initrd, "Initial ramdisk (e.g. a gzip'd cpio initramfs)");
+    app.add_option("-c,--cmdline", options.vm.cmdline, "Kernel command line")
+        ->default_str(VmConfig::kDefaultCmdline);
+    app.add_option("-m,--mem", mem, "Guest RAM: a size with a K, M, G or T suffix (bare number: MiB); >= 32M")
+        ->default_str("512M");
+    app.add_option("--cpus", options.vm.cpus, "Number of vCPUs")->default_str("1");
+    app.add_option("--console", console, "Guest console: stdio, none, or file:PATH")->default_str("stdio");
+    app.add_option("--timeout", timeout, "End the run after this long (e.g. 30s, 500ms, 2m) with exit code 124");
+    app.add_option("--log-level", log_level, "Log level: trace, debug, info, warn, error, critical, off")
+        ->default_str("warn");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        return PrintAndExit{app.help(), exit_code::kSuccess};
+    } catch (const CLI::CallForAllHelp&) {
+        return PrintAndExit{app.help("", CLI::AppFormatMode::All), exit_code::kSuccess};
+    } catch (const CLI::CallForVersion&) {
+        return PrintAndExit{fmt::format("minivmm {}\n", MINIVMM_VERSION), exit_code::kSuccess};
+    } catch (const CLI::ParseError& e) {
+        return config_error(fmt::format("{} (see --help)", e.what()));
+    }
+
+    std::optional<std::string> error;
+    options.vm.kernel = kernel;
+    if (!initrd.empty()) {
+        options.vm.initrd = initrd;
+    }
+    apply(parse_memory_size(mem), options.vm.memory_bytes, error);
+    apply(parse_console(console), options.vm.console, error);
+    if (!timeout.empty()) {
+        apply(parse_duration(timeout), options.vm.timeout, error);
+    }
+    const auto level = spdlog::level::from_str(log_level);
+    if (level == spdlog::level::off && log_level != "off") {
+        error = error.value_or(fmt::format("log level '{}' is not one of trace, debug, info, warn, error, "
+                                           "critical, off", log_level));
+    }
+    options.log_level = level;
+    if (error) {
+        return config_error(*error);
+    }
+    return options;
+}
+
+} // namespace minivmm::cli

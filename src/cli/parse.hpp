@@ -1,0 +1,25 @@
+// Parsing of the CLI's value syntaxes: sizes ("512M"), durations ("30s"), console specs.
+#pragma once
+
+#include <minivmm/vm_config.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace minivmm::cli {
+
+// A value or the one-line reason it is not one.
+template <typename T>
+using Parsed = std::variant<T, std::string>;
+
+// "512M", "2G", "65536K", "1T"; a bare number means MiB (as QEMU's -m). Binary units.
+[[nodiscard]] Parsed<uint64_t> parse_memory_size(std::string_view text);
+// "30", "30s", "500ms", "2m": a bare number means seconds.
+[[nodiscard]] Parsed<std::chrono::milliseconds> parse_duration(std::string_view text);
+// "stdio", "none", "file:PATH".
+[[nodiscard]] Parsed<ConsoleConfig> parse_console(std::string_view text);
+
+} // namespace minivmm::cli

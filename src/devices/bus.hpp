@@ -1,0 +1,49 @@
+// An address space (port I/O or MMIO) mapping ranges to devices.
+// Ranges are registered up front by the VM builder; overlapping or wrapping ranges are
+// rejected. Lookups after the VM starts are lock-free reads of an immutable table.
+#pragma once
+
+#include "devices/bus_device.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace minivmm {
+
+class Bus final {
+public:
+    explicit Bus(std::string name) : name_(std::move(name)) {}
+
+    // Throws HostError on a zero-length, wrapping or overlapping range.
+    void add(uint64_t base, uint64_t length, std::shared_ptr<BusDevice> device, std::string device_name);
+
+    // Dispatch. An access that no device covers reads as all-ones and is ignored on
+    // write; each such address is logged once (debug level). Returns whether a device
+    // handled it. An access straddling the end of a device's range is also unhandled.
+    bool read(uint64_t address, std::span<uint8_t> data) const;
+    bool write(uint64_t address, std::span<const uint8_t> data) const;
+
+    struct Range {
+        uint64_t base;
+        uint64_t length;
+        std::shared_ptr<BusDevice> device;
+        std::string name;
+    };
+    [[nodiscard]] std::span<const Range> ranges() const { return ranges_; }
+
+private:
+    [[nodiscard]] const Range* find(uint64_t address, uint64_t size) const;
+    void note_unhandled(const char* kind, uint64_t address, size_t size) const;
+
+    std::string name_;
+    std::vector<Range> ranges_; // sorted by base
+    mutable std::mutex unhandled_mutex_;
+    mutable std::unordered_set<uint64_t> unhandled_seen_;
+};
+
+} // namespace minivmm

@@ -1,0 +1,110 @@
+// Guest RAM: one anonymous host mapping split into regions around the 32-bit MMIO hole
+// (../shared/ARCHITECTURE.md "Guest physical memory map"). Every access goes through a
+// bounds- and overflow-checked accessor; nothing outside src/memory holds a pointer into RAM.
+#pragma once
+
+#include "memory/guest_address.hpp"
+#include "memory/mmap_region.hpp"
+
+#include <minivmm/error.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+namespace minivmm {
+
+// Thrown when the VMM itself (not a guest) asks for memory that is not RAM; code that
+// handles guest-supplied addresses uses the non-throwing try_* accessors or contains().
+struct GuestMemoryError : HostError {
+    using HostError::HostError;
+};
+
+struct MemoryRegion {
+    GuestAddress base;
+    uint64_t size = 0;
+    uint64_t host_offset = 0; // offset of this region inside the host mapping
+
+    [[nodiscard]] uint64_t end() const { return base.value() + size; }
+};
+
+class GuestMemory final {
+public:
+    // Start of the MMIO hole below 4 GiB and of RAM above it.
+    static constexpr uint64_t kMmioHoleStart = 0xc000'0000;
+    static constexpr uint64_t kHighRamStart = 0x1'0000'0000;
+
+    // RAM of `size` bytes, placed [0, min(size, 3 GiB)) and the rest from 4 GiB up.
+    [[nodiscard]] static GuestMemory create(uint64_t size);
+    // The regions the layout above gives `size` bytes of RAM (pure; used by create()).
+    [[nodiscard]] static std::vector<MemoryRegion> layout(uint64_t size);
+
+    GuestMemory(GuestMemory&&) noexcept = default;
+    GuestMemory& operator=(GuestMemory&&) noexcept = default;
+
+    [[nodiscard]] std::span<const MemoryRegion> regions() const { return regions_; }
+    [[nodiscard]] uint64_t size() const { return mapping_.size(); }
+    // Host address of a region, for registering it with KVM (KVM_SET_USER_MEMORY_REGION).
+    [[nodiscard]] uint64_t host_address_of(const MemoryRegion& region) const;
+
+    // True when [addr, addr+len) lies within one RAM region (len 0 is allowed anywhere in RAM).
+    [[nodiscard]] bool contains(GuestAddress addr, uint64_t len) const;
+
+    // A checked view of [addr, addr+len): nullopt unless it lies inside one region.
+    [[nodiscard]] std::optional<std::span<std::byte>> try_slice(GuestAddress addr, uint64_t len);
+    [[nodiscard]] std::optional<std::span<const std::byte>> try_slice(GuestAddress addr, uint64_t len) const;
+    // As try_slice, but throws GuestMemoryError: for addresses the VMM chose.
+    [[nodiscard]] std::span<std::byte> slice(GuestAddress addr, uint64_t len);
+    [[nodiscard]] std::span<const std::byte> slice(GuestAddress addr, uint64_t len) const;
+
+    [[nodiscard]] bool try_read(GuestAddress addr, std::span<std::byte> out) const;
+    [[nodiscard]] bool try_write(GuestAddress addr, std::span<const std::byte> in);
+    void read(GuestAddress addr, std::span<std::byte> out) const;
+    void write(GuestAddress addr, std::span<const std::byte> in);
+    void fill(GuestAddress addr, uint64_t len, std::byte value);
+
+    // Typed access, only for plain-data types.
+    template <typename T>
+    [[nodiscard]] std::optional<T> try_read_obj(GuestAddress addr) const
+    {
+        static_assert(std::is_trivially_copyable_v<T>);
+        T value;
+        if (!try_read(addr, std::as_writable_bytes(std::span(&value, 1)))) {
+            return std::nullopt;
+        }
+        return value;
+    }
+    template <typename T>
+    [[nodiscard]] bool try_write_obj(GuestAddress addr, const T& value)
+    {
+        static_assert(std::is_trivially_copyable_v<T>);
+        return try_write(addr, std::as_bytes(std::span(&value, 1)));
+    }
+    template <typename T>
+    [[nodiscard]] T read_obj(GuestAddress addr) const
+    {
+        static_assert(std::is_trivially_copyable_v<T>);
+        T value;
+        read(addr, std::as_writable_bytes(std::span(&value, 1)));
+        return value;
+    }
+    template <typename T>
+    void write_obj(GuestAddress addr, const T& value)
+    {
+        static_assert(std::is_trivially_copyable_v<T>);
+        write(addr, std::as_bytes(std::span(&value, 1)));
+    }
+
+private:
+    GuestMemory(MmapRegion mapping, std::vector<MemoryRegion> regions);
+    [[nodiscard]] const MemoryRegion* find(GuestAddress addr, uint64_t len) const;
+
+    MmapRegion mapping_;
+    std::vector<MemoryRegion> regions_;
+};
+
+} // namespace minivmm

@@ -1,0 +1,16 @@
+// The CPUID a vCPU sees: KVM's supported set, adjusted per vCPU for its APIC ID and the
+// VM's topology (one socket, one thread per core, `count` cores) and marked as running
+// under KVM so Linux uses kvm-clock. Pure: unit-tested on synthetic tables.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <span>
+#include <vector>
+
+namespace minivmm {
+
+[[nodiscard]] std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::span<const kvm_cpuid_entry2> supported,
+                                                           unsigned index, unsigned count);
+
+} // namespace minivmm

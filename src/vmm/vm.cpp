@@ -1,0 +1,190 @@
+// The lifecycle of a VM: start the threads, wait for the first exit reason, tear down.
+#include "vmm/vm_impl.hpp"
+
+#include "devices/serial.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <array>
+
+namespace minivmm {
+
+const char* to_string(ExitReason reason)
+{
+    switch (reason) {
+    case ExitReason::PowerOff:
+        return "poweroff";
+    case ExitReason::Reboot:
+        return "reboot";
+    case ExitReason::DebugExit:
+        return "debug-exit";
+    case ExitReason::Crash:
+        return "crash";
+    case ExitReason::Timeout:
+        return "timeout";
+    case ExitReason::Signal:
+        return "signal";
+    case ExitReason::Stopped:
+        return "stopped";
+    case ExitReason::HostFailure:
+        return "host-failure";
+    }
+    return "unknown";
+}
+
+Vm::Impl::~Impl() { shut_down(); }
+
+void Vm::Impl::start()
+{
+    std::lock_guard lock(threads_mutex);
+    if (started) {
+        throw HostError("VM already started");
+    }
+    started = true;
+    started_at = std::chrono::steady_clock::now();
+    if (auto fd = console ? console->input_fd() : std::nullopt) {
+        input_fd = *fd;
+        if (!events.add(input_fd, EPOLLIN, [this](uint32_t) { pump_console_input(); })) {
+            spdlog::debug("console input fd {} cannot be polled; no console input", input_fd);
+            input_fd = -1;
+        }
+    }
+    // While the guest's RX FIFO is full, input is taken off the poll set (epoll is level-
+    // triggered: unread bytes would wake it in a loop); the tick puts it back.
+    events.set_tick(std::chrono::milliseconds(20), [this] {
+        if (input_paused && serial->can_receive()) {
+            input_paused = false;
+            if (!events.add(input_fd, EPOLLIN, [this](uint32_t) { pump_console_input(); })) {
+                input_fd = -1;
+            }
+        }
+    });
+    io_thread = std::thread([this] {
+        try {
+            events.run();
+        } catch (const std::exception& e) {
+            request_exit(ExitStatus::host_failure(fmt::format("I/O thread: {}", e.what())));
+        }
+    });
+    for (auto& vcpu : vcpus) {
+        vcpu->start();
+    }
+}
+
+void Vm::Impl::pump_console_input()
+{
+    if (!serial->can_receive()) {
+        events.remove(input_fd);
+        input_paused = true;
+        return;
+    }
+    std::array<uint8_t, 64> buf{};
+    const ssize_t n = ::read(input_fd, buf.data(), buf.size());
+    if (n <= 0) {
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+            return;
+        }
+        events.remove(input_fd); // EOF or error: no more input
+        input_fd = -1;
+        return;
+    }
+    auto result = escape.feed(std::span(buf.data(), static_cast<size_t>(n)));
+    if (!result.to_guest.empty()) {
+        serial->receive(result.to_guest);
+    }
+    if (result.quit && console->interactive()) {
+        request_exit({ExitReason::Stopped, exit_code::kSuccess, "console escape (Ctrl-A x)"});
+    }
+}
+
+void Vm::Impl::request_exit(ExitStatus status)
+{
+    const bool first = exit.set(status);
+    if (first) {
+        spdlog::debug("VM exit: {} ({}), exit code {}", to_string(status.reason), status.detail, status.code);
+    }
+    std::lock_guard lock(threads_mutex);
+    if (torn_down) {
+        return;
+    }
+    for (auto& vcpu : vcpus) {
+        vcpu->stop();
+    }
+    events.stop();
+}
+
+void Vm::Impl::shut_down()
+{
+    {
+        std::lock_guard lock(threads_mutex);
+        if (torn_down) {
+            return;
+        }
+        for (auto& vcpu : vcpus) {
+            vcpu->stop();
+        }
+        events.stop();
+        torn_down = true;
+    }
+    for (auto& vcpu : vcpus) {
+        vcpu->join();
+    }
+    if (io_thread.joinable()) {
+        io_thread.join();
+    }
+}
+
+std::unique_ptr<Vm> Vm::create(const VmConfig& config) { return std::unique_ptr<Vm>(new Vm(build_vm(config))); }
+
+Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Vm::~Vm() = default;
+
+void Vm::start() { impl_->start(); }
+
+ExitStatus Vm::wait()
+{
+    ExitStatus status;
+    if (impl_->config.timeout) {
+        auto got = impl_->exit.wait_until(impl_->started_at + *impl_->config.timeout);
+        if (!got) {
+            impl_->request_exit(ExitStatus::timeout());
+        }
+        status = impl_->exit.wait();
+    } else {
+        status = impl_->exit.wait();
+    }
+    impl_->shut_down();
+    return status;
+}
+
+std::optional<ExitStatus> Vm::wait_for(std::chrono::milliseconds timeout)
+{
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    if (impl_->config.timeout) {
+        deadline = std::min(deadline, impl_->started_at + *impl_->config.timeout);
+    }
+    if (!impl_->exit.wait_until(deadline)) {
+        if (!impl_->config.timeout || std::chrono::steady_clock::now() < impl_->started_at + *impl_->config.timeout) {
+            return std::nullopt;
+        }
+        impl_->request_exit(ExitStatus::timeout());
+    }
+    return wait();
+}
+
+void Vm::stop(ExitStatus why) { impl_->request_exit(std::move(why)); }
+
+std::optional<std::chrono::microseconds> Vm::boot_time() const
+{
+    const int64_t us = impl_->boot_time_us.load();
+    if (us < 0) {
+        return std::nullopt;
+    }
+    return std::chrono::microseconds(us);
+}
+
+} // namespace minivmm

@@ -1,0 +1,149 @@
+// The one place that wires a VM (Firecracker's builder.rs idea): validate, load the
+// kernel into fresh guest RAM, then create the KVM objects, devices and vCPUs and connect
+// them. Everything else receives what it needs through its constructor.
+#include "vmm/vm_impl.hpp"
+
+#include "devices/boot_timer.hpp"
+#include "devices/cmos_rtc.hpp"
+#include "devices/debug_exit.hpp"
+#include "devices/i8042.hpp"
+#include "devices/ignored_ports.hpp"
+#include "devices/serial.hpp"
+#include "loader/kernel_loader.hpp"
+#include "vcpu/boot_state.hpp"
+#include "vcpu/cpuid.hpp"
+#include "vmm/host_kvm.hpp"
+#include "vmm/kvm_irq_line.hpp"
+#include "vmm/mptable.hpp"
+#include "vmm/platform.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+namespace minivmm {
+namespace {
+
+constexpr uint32_t kLowRamSlot = 0;
+
+void check_config(const VmConfig& config)
+{
+    const auto problems = config.validate();
+    if (!problems.empty()) {
+        throw ConfigError(fmt::format("{}", fmt::join(problems, "; ")));
+    }
+}
+
+// Loads the kernel, initrd, command line and platform tables into RAM: everything that
+// can fail because of the user's input happens here, before KVM is touched.
+loader::LoadedKernel load_guest_image(const VmConfig& config, GuestMemory& memory)
+{
+    const auto kernel = loader::read_image_file("kernel", config.kernel);
+    std::vector<std::byte> initrd;
+    if (config.initrd) {
+        initrd = loader::read_image_file("initrd", *config.initrd);
+    }
+    const loader::BootSpec spec{kernel, initrd, config.cmdline, std::nullopt};
+    auto loaded = loader::load_kernel(memory, spec);
+    write_mptable(memory, config.cpus);
+    write_boot_tables(memory, loaded.format == loader::KernelFormat::BzImage ? BootMode::Long64 : BootMode::Pvh32);
+    return loaded;
+}
+
+void register_memory(const VmFd& vm, const GuestMemory& memory)
+{
+    uint32_t slot = kLowRamSlot;
+    for (const auto& region : memory.regions()) {
+        vm.set_user_memory_region(slot++, region.base.value(), region.size, memory.host_address_of(region));
+    }
+}
+
+void add_legacy_devices(Vm::Impl& impl)
+{
+    auto request_exit = [&impl](ExitStatus status) { impl.request_exit(std::move(status)); };
+
+    impl.console = std::make_unique<ConsoleBackend>(impl.config.console);
+    impl.serial = std::make_shared<Serial8250>(std::make_shared<KvmIrqLine>(impl.vm, platform::kCom1Gsi),
+                                               impl.console->output());
+    impl.pio.add(platform::kCom1Port, 8, impl.serial, "serial (COM1)");
+
+    auto i8042 = std::make_shared<I8042>([request_exit] { request_exit(ExitStatus::reboot()); });
+    impl.pio.add(platform::kI8042DataPort, 1, i8042, "i8042 data");
+    impl.pio.add(platform::kI8042CommandPort, 1, i8042, "i8042 command");
+
+    impl.pio.add(platform::kRtcPort, 2,
+                 std::make_shared<CmosRtc>(std::make_shared<KvmIrqLine>(impl.vm, platform::kRtcGsi),
+                                           impl.config.memory_bytes),
+                 "CMOS RTC");
+    impl.pio.add(platform::kDebugExitPort, 1, std::make_shared<DebugExit>([request_exit](int value) {
+                     request_exit(ExitStatus::debug_exit(value));
+                 }),
+                 "debug-exit");
+    add_ignored_ports(impl.pio);
+
+    impl.mmio.add(platform::kBootTimer, 0x1000, std::make_shared<BootTimer>([&impl] {
+                      const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - impl.created_at);
+                      int64_t expected = -1;
+                      if (impl.boot_time_us.compare_exchange_strong(expected, elapsed.count())) {
+                          spdlog::info("guest boot timer: {:.3f} ms after start", elapsed.count() / 1000.0);
+                      }
+                  }),
+                  "boot timer");
+}
+
+void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
+{
+    const auto supported = impl.kvm.supported_cpuid();
+    const auto msrs = boot_msrs();
+    const BootMode mode = loaded.format == loader::KernelFormat::BzImage ? BootMode::Long64 : BootMode::Pvh32;
+    for (unsigned i = 0; i < impl.config.cpus; ++i) {
+        VcpuFd fd = impl.vm.create_vcpu(i);
+        fd.set_cpuid(cpuid_for_vcpu(supported, i, impl.config.cpus));
+        fd.set_msrs(msrs);
+        fd.set_fpu(boot_fpu());
+        auto lapic = fd.lapic();
+        configure_lapic_lints(lapic);
+        fd.set_lapic(lapic);
+        if (i == 0) {
+            // The BSP starts at the kernel entry; APs wait in the in-kernel LAPIC for
+            // INIT/SIPI from the guest.
+            fd.set_sregs(boot_sregs(mode, fd.sregs()));
+            fd.set_regs(boot_regs(mode, loaded.entry.value(), loaded.boot_info.value()));
+        }
+        impl.vcpus.push_back(std::make_unique<Vcpu>(i, std::move(fd), impl.pio, impl.mmio, impl.memory,
+                                                    [&impl](ExitStatus status) { impl.request_exit(std::move(status)); }));
+    }
+}
+
+} // namespace
+
+std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
+{
+    check_config(config);
+    GuestMemory memory = GuestMemory::create(config.memory_bytes);
+    const auto loaded = load_guest_image(config, memory);
+
+    Kvm kvm = Kvm::open();
+    const HostKvmKind kind = detect_host_kvm_kind();
+    warn_once_if_pvm(kind);
+    if (config.cpus > kvm.max_vcpus()) {
+        throw ConfigError(fmt::format("cpus {} is more than this host's KVM allows ({})", config.cpus,
+                                      kvm.max_vcpus()));
+    }
+    VmFd vm = kvm.create_vm();
+    vm.set_tss_address(platform::kKvmTssAddress);
+    vm.set_identity_map_address(platform::kKvmIdentityMap);
+    vm.create_irqchip();
+    vm.create_pit2();
+    register_memory(vm, memory);
+
+    auto impl = std::make_unique<Vm::Impl>(config, std::move(kvm), std::move(vm), std::move(memory));
+    add_legacy_devices(*impl);
+    add_vcpus(*impl, loaded);
+    spdlog::debug("VM built: {} vCPU(s), {} MiB, kernel {} ({})", config.cpus, config.memory_bytes / kMiB,
+                  config.kernel.string(), loaded.format == loader::KernelFormat::BzImage ? "bzImage" : "PVH ELF");
+    return impl;
+}
+
+} // namespace minivmm

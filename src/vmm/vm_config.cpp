@@ -1,0 +1,84 @@
+#include <minivmm/vm_config.hpp>
+
+#include "vmm/host_memory.hpp"
+#include "vmm/platform.hpp"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <system_error>
+
+namespace minivmm {
+namespace {
+
+// The most vCPUs the platform tables describe: xAPIC IDs are 8 bits, 255 is broadcast,
+// and the IOAPIC takes the ID after the last vCPU.
+constexpr unsigned kMaxCpus = 254;
+
+void check_input_file(std::vector<std::string>& problems, const char* what, const std::filesystem::path& path)
+{
+    if (path.empty()) {
+        problems.push_back(fmt::format("no {} given", what));
+        return;
+    }
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(status)) {
+        problems.push_back(fmt::format("{} '{}' does not exist", what, path.string()));
+    } else if (!std::filesystem::is_regular_file(status)) {
+        problems.push_back(fmt::format("{} '{}' is not a regular file", what, path.string()));
+    } else if (::access(path.c_str(), R_OK) != 0) {
+        problems.push_back(fmt::format("{} '{}' is not readable", what, path.string()));
+    } else if (std::filesystem::file_size(path, ec) == 0 && !ec) {
+        problems.push_back(fmt::format("{} '{}' is empty", what, path.string()));
+    }
+}
+
+} // namespace
+
+std::vector<std::string> VmConfig::validate() const
+{
+    std::vector<std::string> problems;
+    check_input_file(problems, "kernel", kernel);
+    if (initrd) {
+        check_input_file(problems, "initrd", *initrd);
+    }
+    if (memory_bytes < kMinMemory) {
+        problems.push_back(fmt::format("memory {} MiB is too small: a guest needs at least {} MiB",
+                                       memory_bytes / kMiB, kMinMemory / kMiB));
+    } else if (const uint64_t host = host_memory_limit(); memory_bytes > host) {
+        problems.push_back(fmt::format("memory {} MiB is more than this host can give a guest ({} MiB)",
+                                       memory_bytes / kMiB, host / kMiB));
+    }
+    if (cpus < 1) {
+        problems.push_back("cpus must be at least 1");
+    } else if (cpus > kMaxCpus) {
+        problems.push_back(fmt::format("cpus {} is more than minivmm supports ({})", cpus, kMaxCpus));
+    }
+    if (cmdline.size() >= platform::kCmdlineMax) {
+        problems.push_back(fmt::format("kernel command line is {} bytes, the limit is {}", cmdline.size(),
+                                       platform::kCmdlineMax - 1));
+    }
+    if (cmdline.find('\0') != std::string::npos) {
+        problems.push_back("kernel command line contains a NUL byte");
+    }
+    if (console.mode == ConsoleMode::File) {
+        if (console.path.empty()) {
+            problems.push_back("console file path is empty");
+        } else {
+            const auto parent = console.path.has_parent_path() ? console.path.parent_path() : ".";
+            std::error_code ec;
+            if (!std::filesystem::is_directory(parent, ec)) {
+                problems.push_back(fmt::format("console file '{}': directory '{}' does not exist",
+                                               console.path.string(), parent.string()));
+            }
+        }
+    }
+    if (timeout && timeout->count() <= 0) {
+        problems.push_back("timeout must be positive");
+    }
+    return problems;
+}
+
+} // namespace minivmm

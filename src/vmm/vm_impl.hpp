@@ -1,0 +1,71 @@
+// The parts of a running VM, owned in one place. Built by build_vm() (vm_builder.cpp),
+// run and torn down by Vm (vm.cpp). Member order is destruction order in reverse: threads
+// are stopped and joined explicitly before anything they use is destroyed.
+#pragma once
+
+#include "devices/bus.hpp"
+#include "memory/guest_memory.hpp"
+#include "vcpu/vcpu.hpp"
+#include "vmm/console_backend.hpp"
+#include "vmm/event_loop.hpp"
+#include "vmm/exit_latch.hpp"
+#include "vmm/kvm.hpp"
+
+#include <minivmm/vm.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace minivmm {
+
+class Serial8250;
+
+struct Vm::Impl {
+    Impl(const VmConfig& cfg, Kvm k, VmFd v, GuestMemory mem)
+        : config(cfg), kvm(std::move(k)), vm(std::move(v)), memory(std::move(mem))
+    {
+    }
+    ~Impl();
+
+    void start();
+    // Called from any thread when the run must end: records why (first caller wins) and
+    // kicks every vCPU and the I/O thread.
+    void request_exit(ExitStatus status);
+    // Stops and joins every thread; idempotent. Only the owner (Vm) calls it.
+    void shut_down();
+    // Moves console input from the host to the UART (on the I/O thread).
+    void pump_console_input();
+
+    VmConfig config;
+    std::chrono::steady_clock::time_point created_at = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point started_at = created_at;
+    std::atomic<int64_t> boot_time_us{-1};
+
+    Kvm kvm;
+    VmFd vm;
+    GuestMemory memory;
+    Bus pio{"PIO"};
+    Bus mmio{"MMIO"};
+    std::unique_ptr<ConsoleBackend> console;
+    std::shared_ptr<Serial8250> serial;
+    ConsoleEscape escape;
+    int input_fd = -1;
+    bool input_paused = false; // I/O thread only
+    EventLoop events;
+    std::vector<std::unique_ptr<Vcpu>> vcpus;
+    ExitLatch exit;
+
+    std::mutex threads_mutex; // orders kicks against teardown
+    bool started = false;
+    bool torn_down = false;
+    std::thread io_thread;
+};
+
+// Builds a VM from a configuration (validates it first). Throws minivmm::Error.
+[[nodiscard]] std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config);
+
+} // namespace minivmm
