@@ -48,7 +48,7 @@ ConsoleBackend::ConsoleBackend(const ConsoleConfig& config)
 {
     switch (config.mode) {
     case ConsoleMode::Stdio:
-        output_ = std::make_unique<FdConsoleOutput>(STDOUT_FILENO);
+        output_ = std::make_shared<FdConsoleOutput>(STDOUT_FILENO);
         if (::fcntl(STDIN_FILENO, F_GETFD) != -1) {
             input_fd_ = STDIN_FILENO;
             raw_ = std::make_unique<RawTerminal>(STDIN_FILENO);
@@ -60,10 +60,10 @@ ConsoleBackend::ConsoleBackend(const ConsoleConfig& config)
             throw ConfigError(fmt::format("cannot open console file '{}': {}", config.path.string(),
                                           errno_text(errno)));
         }
-        output_ = std::make_unique<FdConsoleOutput>(file_.get());
+        output_ = std::make_shared<FdConsoleOutput>(file_.get());
         break;
     case ConsoleMode::None:
-        output_ = std::make_unique<DiscardConsoleOutput>();
+        output_ = std::make_shared<DiscardConsoleOutput>();
         break;
     }
 }

@@ -51,7 +51,7 @@ class ConsoleBackend final {
 public:
     explicit ConsoleBackend(const ConsoleConfig& config);
 
-    [[nodiscard]] ConsoleOutput& output() { return *output_; }
+    [[nodiscard]] std::shared_ptr<ConsoleOutput> output() const { return output_; }
     // The fd to read guest input from, if this console has input.
     [[nodiscard]] std::optional<int> input_fd() const { return input_fd_; }
     // Whether input is a terminal in raw mode (so Ctrl-A x is the way out).
@@ -59,7 +59,7 @@ public:
 
 private:
     UniqueFd file_;
-    std::unique_ptr<ConsoleOutput> output_;
+    std::shared_ptr<ConsoleOutput> output_;
     std::optional<int> input_fd_;
     std::unique_ptr<RawTerminal> raw_;
 };

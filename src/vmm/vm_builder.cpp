@@ -38,14 +38,20 @@ void check_config(const VmConfig& config)
 // can fail because of the user's input happens here, before KVM is touched.
 loader::LoadedKernel load_guest_image(const VmConfig& config, GuestMemory& memory)
 {
-    const auto kernel = loader::read_image_file("kernel", config.kernel);
+    const auto kernel = loader::read_image_file(config.kernel, "kernel");
     std::vector<std::byte> initrd;
     if (config.initrd) {
-        initrd = loader::read_image_file("initrd", *config.initrd);
+        initrd = loader::read_image_file(*config.initrd, "initrd");
     }
     const loader::BootSpec spec{kernel, initrd, config.cmdline, std::nullopt};
-    auto loaded = loader::load_kernel(memory, spec);
-    write_mptable(memory, config.cpus);
+    loader::LoadedKernel loaded;
+    try {
+        loaded = loader::load_kernel(memory, spec);
+    } catch (const ConfigError& e) {
+        // Name the file: the loader only knows bytes.
+        throw ConfigError(fmt::format("kernel '{}': {}", config.kernel.string(), e.what()));
+    }
+    [[maybe_unused]] const uint64_t mptable_size = write_mptable(memory, config.cpus);
     write_boot_tables(memory, loaded.format == loader::KernelFormat::BzImage ? BootMode::Long64 : BootMode::Pvh32);
     return loaded;
 }
@@ -64,18 +70,17 @@ void add_legacy_devices(Vm::Impl& impl)
 
     impl.console = std::make_unique<ConsoleBackend>(impl.config.console);
     impl.serial = std::make_shared<Serial8250>(std::make_shared<KvmIrqLine>(impl.vm, platform::kCom1Gsi),
-                                               impl.console->output());
+                                               *impl.console->output());
     impl.pio.add(platform::kCom1Port, 8, impl.serial, "serial (COM1)");
 
     auto i8042 = std::make_shared<I8042>([request_exit] { request_exit(ExitStatus::reboot()); });
-    impl.pio.add(platform::kI8042DataPort, 1, i8042, "i8042 data");
-    impl.pio.add(platform::kI8042CommandPort, 1, i8042, "i8042 command");
+    impl.pio.add(platform::kI8042DataPort, I8042::kPortCount, i8042, "i8042");
 
     impl.pio.add(platform::kRtcPort, 2,
                  std::make_shared<CmosRtc>(std::make_shared<KvmIrqLine>(impl.vm, platform::kRtcGsi),
                                            impl.config.memory_bytes),
                  "CMOS RTC");
-    impl.pio.add(platform::kDebugExitPort, 1, std::make_shared<DebugExit>([request_exit](int value) {
+    impl.pio.add(platform::kDebugExitPort, DebugExit::kPortCount, std::make_shared<DebugExit>([request_exit](int value) {
                      request_exit(ExitStatus::debug_exit(value));
                  }),
                  "debug-exit");

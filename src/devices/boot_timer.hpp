@@ -1,0 +1,33 @@
+// The boot timer (../shared/ARCHITECTURE.md "Guest physical memory map"): the test guest
+// writes the byte platform::kBootTimerMagic to platform::kBootTimer when its userland
+// starts (busybox `devmem 0xc0000000 8 123`), and the VM records the time since minivmm
+// started. Modelled on Firecracker's boot-timer device. Reads return 0; other values and
+// offsets are ignored.
+#pragma once
+
+#include "devices/bus_device.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+namespace minivmm {
+
+class BootTimer final : public BusDevice {
+public:
+    // A whole page at platform::kBootTimer, so that any access there lands on a device
+    // rather than in the bus's unhandled-access path.
+    static constexpr uint64_t kWindowSize = 0x1000;
+
+    // `on_boot_done` is called on every magic write (on the writing vCPU thread, no lock
+    // held): recording only the first one, and logging it once, is the caller's job.
+    explicit BootTimer(std::function<void()> on_boot_done);
+
+    void read(uint64_t offset, std::span<uint8_t> data) override;
+    void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+private:
+    const std::function<void()> on_boot_done_;
+};
+
+} // namespace minivmm

@@ -1,0 +1,17 @@
+// Where the guest's console bytes go: stdout, a file, an in-memory capture. The serial
+// port calls write() with its lock held, in transmit order; an implementation must not
+// call back into the device.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace minivmm {
+
+class ConsoleOutput {
+public:
+    virtual ~ConsoleOutput() = default;
+    virtual void write(std::span<const uint8_t> bytes) = 0;
+};
+
+} // namespace minivmm

@@ -1,0 +1,29 @@
+#include "loader/cmdline.hpp"
+
+#include "vmm/platform.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace minivmm::loader {
+
+GuestAddress write_cmdline(GuestMemory& memory, std::string_view cmdline, uint64_t max_len)
+{
+    const uint64_t limit = std::min(max_len, platform::kCmdlineMax - 1);
+    if (cmdline.size() > limit) {
+        throw ConfigError(fmt::format("kernel command line is {} bytes long; the kernel accepts at most {}",
+                                      cmdline.size(), limit));
+    }
+    if (cmdline.find('\0') != std::string_view::npos) {
+        throw ConfigError("kernel command line contains a NUL byte");
+    }
+    std::vector<std::byte> bytes(cmdline.size() + 1, std::byte{0});
+    std::transform(cmdline.begin(), cmdline.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
+    const GuestAddress address(platform::kCmdline);
+    memory.write(address, bytes);
+    return address;
+}
+
+} // namespace minivmm::loader

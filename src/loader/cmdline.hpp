@@ -1,0 +1,17 @@
+// The kernel command line: a NUL-terminated string at platform::kCmdline
+// (boot.rst "The Kernel Command Line"; PVH's hvm_start_info.cmdline_paddr).
+#pragma once
+
+#include "memory/guest_memory.hpp"
+
+#include <cstdint>
+#include <string_view>
+
+namespace minivmm::loader {
+
+// Writes `cmdline` and its NUL at platform::kCmdline and returns that address. `max_len`
+// is the longest string the kernel accepts (without the NUL); the area's own size
+// (platform::kCmdlineMax) also applies. ConfigError if too long or if it holds a NUL.
+[[nodiscard]] GuestAddress write_cmdline(GuestMemory& memory, std::string_view cmdline, uint64_t max_len);
+
+} // namespace minivmm::loader

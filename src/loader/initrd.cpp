@@ -1,0 +1,59 @@
+#include "loader/initrd.hpp"
+
+#include "vmm/platform.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace minivmm::loader {
+
+namespace {
+
+constexpr uint64_t kPageSize = 0x1000;
+
+double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
+} // namespace
+
+uint64_t low_ram_end(const GuestMemory& memory)
+{
+    for (const auto& region : memory.regions()) {
+        if (region.base.value() <= platform::kKernelStart && platform::kKernelStart < region.end()) {
+            return std::min(region.end(), platform::kMmioHoleStart);
+        }
+    }
+    return 0;
+}
+
+GuestAddress place_initrd(const GuestMemory& memory, uint64_t size, GuestAddress kernel_end, uint64_t addr_max)
+{
+    // The initrd may occupy addresses up to and including addr_max.
+    uint64_t limit = low_ram_end(memory);
+    if (addr_max < limit) {
+        limit = addr_max + 1;
+    }
+    limit &= ~(kPageSize - 1);
+    uint64_t floor = 0;
+    if (__builtin_add_overflow(kernel_end.value(), kPageSize - 1, &floor)) {
+        floor = UINT64_MAX;
+    }
+    floor &= ~(kPageSize - 1);
+    const uint64_t free = limit > floor ? limit - floor : 0;
+    if (size > free) {
+        throw ConfigError(fmt::format("initrd ({:.1f} MiB) does not fit in guest RAM below {:#x} ({:.1f} MiB free): "
+                                      "give the guest more memory",
+                                      mib(size), limit, mib(free)));
+    }
+    return GuestAddress((limit - size) & ~(kPageSize - 1));
+}
+
+InitrdLocation load_initrd(GuestMemory& memory, std::span<const std::byte> initrd, GuestAddress kernel_end,
+                           uint64_t addr_max)
+{
+    const GuestAddress address = place_initrd(memory, initrd.size(), kernel_end, addr_max);
+    memory.write(address, initrd);
+    return {address, initrd.size()};
+}
+
+} // namespace minivmm::loader

@@ -1,0 +1,104 @@
+#!/bin/bash
+# Boots the test guest under QEMU TCG (no /dev/kvm needed) through all three entry paths:
+#   PVH (the .elf), the 32-bit boot protocol (the .bzImage via QEMU's real-mode loader) and
+#   the 64-bit boot protocol minivmm uses (the .bzImage via fake-firmware.S + fake_loader.py).
+# usage: tests/guest/qemu/smoke.sh BUILD_DIR    (BUILD_DIR holds minivmm-test-guest.{elf,bzImage})
+# QEMU's isa-debug-exit exits with (byte << 1) | 1; a reset or triple fault with -no-reboot exits 0.
+set -u
+dir=$(cd "$(dirname "$0")" && pwd)
+build=${1:?usage: $0 BUILD_DIR}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0 out=
+
+gcc -c "$dir/fake-firmware.S" -o "$tmp/fw.o" &&
+  ld -Ttext=0xf0000 -e _start --oformat binary -o "$tmp/fw.bin" "$tmp/fw.o" || exit 1
+head -c 5000 /dev/urandom >"$tmp/initrd"
+crc() { python3 -c 'import sys, zlib; print("%08x" % zlib.crc32(sys.stdin.buffer.read()))'; }
+initrd_crc=$(crc <"$tmp/initrd")
+cmdline='test=checksum k="v w"'
+cmdline_crc=$(printf '%s' "$cmdline" | crc)
+
+report() { # NAME OK DETAIL
+  if [ "$2" = 1 ]; then
+    pass=$((pass + 1)); echo "PASS $1"
+  else
+    fail=$((fail + 1)); echo "FAIL $1: $3"; tail -8 <<<"$out"
+  fi
+}
+
+# t NAME WANT PATTERN COMMAND...: WANT is the guest's exit byte, or "reset".
+t() {
+  local name=$1 want=$2 pattern=$3 rc got ok=0
+  shift 3
+  out=$("$@")
+  rc=$?
+  if [ $rc -eq 0 ]; then got=reset; elif [ $((rc & 1)) -eq 1 ]; then got=$((rc >> 1)); else got="qemu-rc-$rc"; fi
+  [ "$got" = "$want" ] && grep -q -- "$pattern" <<<"$out" && ok=1
+  report "$name" $ok "exit $got (want $want), looking for '$pattern'"
+}
+# also PATTERN: one more line expected in the output of the previous t.
+also() { local ok=0; grep -q -- "$2" <<<"$out" && ok=1; report "$1" $ok "looking for '$2'"; }
+
+qemu() { # MACHINE CPUS MEM ARGS...
+  local machine=$1 cpus=$2 mem=$3
+  shift 3
+  timeout 60 qemu-system-x86_64 -M "$machine" -accel tcg -cpu "${CPU:-max}" -m "$mem" \
+    -smp "$cpus" -nographic -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=1 "$@" 2>&1 |
+    tr -d '\r'
+  return "${PIPESTATUS[0]}"
+}
+
+# The 64-bit entry on microvm, which has minivmm's memory layout (RAM to 3 GiB, then 4 GiB up).
+run64() { # CPUS MEM_MIB CMDLINE [fake_loader.py options]
+  local cpus=$1 mem=$2 line=$3 loads
+  shift 3
+  loads=$(python3 "$dir/fake_loader.py" "$build/minivmm-test-guest.bzImage" "$tmp" "$mem" \
+    "$cpus" "$line" "$@") || return 255
+  # shellcheck disable=SC2086 # one word per loader argument
+  qemu microvm,acpi=off "$cpus" "${mem}M" -bios "$tmp/fw.bin" $loads
+}
+
+for fmt in elf bzImage; do
+  k=$build/minivmm-test-guest.$fmt
+  for m in q35 microvm; do
+    n="$m/$fmt"
+    t "$n hello" 0 "Hello from the minivmm test guest" qemu $m 1 512M -kernel "$k" -append test=hello
+    t "$n boot" 0 "test=boot" qemu $m 1 512M -kernel "$k" -append test=boot
+    t "$n exit" 42 "exit: code=42" qemu $m 1 512M -kernel "$k" -append 'test=exit code=42'
+    t "$n unknown" 99 "unknown test" qemu $m 1 512M -kernel "$k" -append test=nonesuch
+    t "$n checksum" 0 "initrd crc32=$initrd_crc len=5000" \
+      qemu $m 1 512M -kernel "$k" -append "$cmdline" -initrd "$tmp/initrd"
+    also "$n checksum cmdline" "cmdline crc32=$cmdline_crc len=${#cmdline}"
+    t "$n smp" 0 "smp: 4 of 4 cpus reported" qemu $m 4 512M -kernel "$k" -append test=smp
+    t "$n triple-fault" reset "executing ud2" qemu $m 1 512M -kernel "$k" -append test=triple-fault
+  done
+  # Not on microvm: qboot's int 0x15 does not answer E820 for the bzImage's real-mode setup.
+  t "q35/$fmt mem 5G" 0 "words ok, highest address 0x1" \
+    qemu q35 1 5G -kernel "$k" -append test=mem -initrd "$tmp/initrd"
+  CPU=qemu64 t "q35/$fmt mem 5G no pdpe1gb" 0 "words ok, highest address 0x1" \
+    qemu q35 1 5G -kernel "$k" -append test=mem
+  t "q35/$fmt reset" reset "reset: writing" qemu q35 1 512M -kernel "$k" -append test=reset
+  t "microvm/$fmt reset without i8042" 3 "still running" \
+    qemu microvm 1 512M -kernel "$k" -append test=reset
+  t "q35/$fmt smp mptable" 0 "source=mptable cpus=4" \
+    qemu q35 4,sockets=4 512M -kernel "$k" -append 'test=smp source=mptable'
+  t "microvm,acpi=off/$fmt smp" 0 "source=mptable cpus=8" \
+    qemu microvm,acpi=off 8 512M -kernel "$k" -append test=smp
+done
+
+t "linux64 hello" 0 "protocol=linux64" run64 1 512 test=hello
+t "linux64 exit" 7 "exit: code=7" run64 1 512 'test=exit code=7'
+t "linux64 checksum" 0 "initrd crc32=$initrd_crc len=5000" run64 1 512 "$cmdline" --initrd "$tmp/initrd"
+also "linux64 checksum cmdline" "cmdline crc32=$cmdline_crc len=${#cmdline}"
+t "linux64 mem" 0 "7 words ok, highest address 0x17ffffff8" \
+  run64 2 5120 'test=mem addr=0x123456788' --initrd "$tmp/initrd"
+CPU=qemu64 t "linux64 mem no pdpe1gb" 0 "highest address 0x17ffffff8" run64 2 5120 test=mem
+t "linux64 smp madt (acpi_rsdp_addr)" 0 "smp: 4 of 4 cpus reported" run64 4 512 test=smp --acpi bootparams
+t "linux64 smp madt (scan)" 0 "(bios scan)" run64 4 512 test=smp
+t "linux64 smp mptable" 0 "smp: source=mptable cpus=3" run64 3 512 test=smp --acpi none
+t "linux64 smp forced mptable" 0 "smp: 4 of 4 cpus reported" run64 4 512 'test=smp source=mptable'
+t "linux64 triple-fault" reset "executing ud2" run64 1 512 test=triple-fault
+
+echo "smoke: $pass passed, $fail failed"
+[ $fail -eq 0 ]

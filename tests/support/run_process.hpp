@@ -1,0 +1,22 @@
+// Runs a program as a child process with captured stdout/stderr and a watchdog, the way a
+// user or a CI job runs minivmm.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace minivmm::test {
+
+struct ProcessResult {
+    int exit_code = -1;     // the exit status, or 128+N when killed by signal N
+    bool timed_out = false; // the watchdog killed it
+    std::string out;
+    std::string err;
+};
+
+[[nodiscard]] ProcessResult run_process(const std::vector<std::string>& argv,
+                                        std::chrono::milliseconds watchdog = std::chrono::seconds(60),
+                                        const std::string& stdin_data = "");
+
+} // namespace minivmm::test

@@ -1,0 +1,118 @@
+#include "cli/options.hpp"
+#include "cli/parse.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+using namespace minivmm;
+using namespace minivmm::cli;
+
+namespace {
+
+ParseResult parse(std::vector<const char*> args)
+{
+    args.insert(args.begin(), "minivmm");
+    return parse_options(static_cast<int>(args.size()), args.data());
+}
+
+std::string error_of(const ParseResult& result)
+{
+    REQUIRE(std::holds_alternative<PrintAndExit>(result));
+    const auto& print = std::get<PrintAndExit>(result);
+    CHECK(print.exit_code == 125);
+    // One line naming the problem.
+    CHECK(print.text.starts_with("minivmm: error: "));
+    CHECK(print.text.find('\n') == print.text.size() - 1);
+    return print.text;
+}
+
+} // namespace
+
+TEST_CASE("memory sizes take K/M/G/T suffixes and default to MiB", "[unit][cli]")
+{
+    CHECK(std::get<uint64_t>(parse_memory_size("512M")) == 512 * kMiB);
+    CHECK(std::get<uint64_t>(parse_memory_size("512")) == 512 * kMiB);
+    CHECK(std::get<uint64_t>(parse_memory_size("2G")) == 2 * kGiB);
+    CHECK(std::get<uint64_t>(parse_memory_size("3584MiB")) == 3584 * kMiB);
+    CHECK(std::get<uint64_t>(parse_memory_size("65536K")) == 64 * kMiB);
+    CHECK(std::get<uint64_t>(parse_memory_size("1T")) == 1024 * kGiB);
+    CHECK(std::holds_alternative<std::string>(parse_memory_size("")));
+    CHECK(std::holds_alternative<std::string>(parse_memory_size("M")));
+    CHECK(std::holds_alternative<std::string>(parse_memory_size("12X")));
+    CHECK(std::holds_alternative<std::string>(parse_memory_size("-5M")));
+    CHECK(std::holds_alternative<std::string>(parse_memory_size("99999999999999999999")));
+    CHECK(std::holds_alternative<std::string>(parse_memory_size("99999999999T")));
+}
+
+TEST_CASE("durations", "[unit][cli]")
+{
+    using std::chrono::milliseconds;
+    CHECK(std::get<milliseconds>(parse_duration("30")) == milliseconds(30'000));
+    CHECK(std::get<milliseconds>(parse_duration("30s")) == milliseconds(30'000));
+    CHECK(std::get<milliseconds>(parse_duration("250ms")) == milliseconds(250));
+    CHECK(std::get<milliseconds>(parse_duration("2m")) == milliseconds(120'000));
+    CHECK(std::holds_alternative<std::string>(parse_duration("0")));
+    CHECK(std::holds_alternative<std::string>(parse_duration("5d")));
+}
+
+TEST_CASE("console specs", "[unit][cli]")
+{
+    CHECK(std::get<ConsoleConfig>(parse_console("stdio")).mode == ConsoleMode::Stdio);
+    CHECK(std::get<ConsoleConfig>(parse_console("none")).mode == ConsoleMode::None);
+    auto file = std::get<ConsoleConfig>(parse_console("file:/tmp/x.log"));
+    CHECK(file.mode == ConsoleMode::File);
+    CHECK(file.path == "/tmp/x.log");
+    CHECK(std::holds_alternative<std::string>(parse_console("file:")));
+    CHECK(std::holds_alternative<std::string>(parse_console("tty")));
+}
+
+TEST_CASE("command line defaults", "[unit][cli]")
+{
+    auto result = parse({"--kernel", "bzImage"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    const auto& options = std::get<Options>(result);
+    CHECK(options.vm.kernel == "bzImage");
+    CHECK_FALSE(options.vm.initrd.has_value());
+    CHECK(options.vm.memory_bytes == 512 * kMiB);
+    CHECK(options.vm.cpus == 1);
+    CHECK(options.vm.cmdline == "console=ttyS0 reboot=k panic=-1");
+    CHECK(options.vm.console.mode == ConsoleMode::Stdio);
+    CHECK_FALSE(options.vm.timeout.has_value());
+}
+
+TEST_CASE("every flag reaches the configuration", "[unit][cli]")
+{
+    auto result = parse({"--kernel", "k", "--initrd", "i", "--cmdline", "test=hello", "--mem", "1G", "--cpus", "4",
+                         "--console", "file:/tmp/c", "--timeout", "10s", "--log-level", "debug"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    const auto& options = std::get<Options>(result);
+    CHECK(options.vm.initrd.value() == "i");
+    CHECK(options.vm.cmdline == "test=hello");
+    CHECK(options.vm.memory_bytes == kGiB);
+    CHECK(options.vm.cpus == 4);
+    CHECK(options.vm.console.mode == ConsoleMode::File);
+    CHECK(options.vm.timeout.value() == std::chrono::seconds(10));
+    CHECK(options.log_level == spdlog::level::debug);
+}
+
+TEST_CASE("bad command lines give one line and exit code 125", "[unit][cli]")
+{
+    CHECK_THAT(error_of(parse({})), Catch::Contains("--kernel"));
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--bogus"})), Catch::Contains("--bogus"));
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--mem", "12X"})), Catch::Contains("12X"));
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--cpus", "two"})), Catch::Contains("--cpus"));
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--console", "tty"})), Catch::Contains("tty"));
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--log-level", "loud"})), Catch::Contains("loud"));
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--timeout", "soon"})), Catch::Contains("soon"));
+}
+
+TEST_CASE("--help documents the exit codes", "[unit][cli]")
+{
+    auto result = parse({"--help"});
+    REQUIRE(std::holds_alternative<PrintAndExit>(result));
+    const auto& print = std::get<PrintAndExit>(result);
+    CHECK(print.exit_code == 0);
+    CHECK_THAT(print.text, Catch::Contains("124") && Catch::Contains("125") && Catch::Contains("126") &&
+                               Catch::Contains("--kernel") && Catch::Contains("--log-level"));
+}

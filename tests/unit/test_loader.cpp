@@ -1,0 +1,168 @@
+// Loader pieces shared by both formats: e820 map, initrd placement, format detection, file reading.
+#include "loader/e820.hpp"
+#include "loader/initrd.hpp"
+#include "loader/kernel_loader.hpp"
+#include "vmm/platform.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+using namespace minivmm;
+using namespace minivmm::loader;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// Packed boot-protocol fields, copied: Catch would bind a misaligned reference to them.
+template <typename T>
+T field(T value)
+{
+    return value;
+}
+
+constexpr uint64_t kMiB = 1024 * 1024;
+constexpr uint64_t kGiB = 1024 * kMiB;
+
+template <typename F>
+std::string config_error(F&& f)
+{
+    try {
+        f();
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    FAIL("no ConfigError thrown");
+    return {};
+}
+
+struct TempDir {
+    std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                 ("minivmm-loader-test-" + std::to_string(::getpid()));
+    TempDir() { std::filesystem::create_directories(path); }
+    ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+void check_entry(const E820Entry& e, uint64_t addr, uint64_t size, E820Type type)
+{
+    CHECK(field(e.addr) == addr);
+    CHECK(field(e.size) == size);
+    CHECK(field(e.type) == static_cast<uint32_t>(type));
+}
+
+} // namespace
+
+TEST_CASE("e820 map below the MMIO hole", "[unit][loader]")
+{
+    const auto map = build_e820_map(GuestMemory::layout(512 * kMiB));
+    REQUIRE(map.size() == 3);
+    check_entry(map[0], 0, platform::kEbdaStart, E820Type::Ram);
+    check_entry(map[1], platform::kEbdaStart, platform::kKernelStart - platform::kEbdaStart, E820Type::Reserved);
+    check_entry(map[2], platform::kKernelStart, 512 * kMiB - platform::kKernelStart, E820Type::Ram);
+}
+
+TEST_CASE("e820 map on both sides of the MMIO hole", "[unit][loader]")
+{
+    const auto map = build_e820_map(GuestMemory::layout(3584 * kMiB));
+    REQUIRE(map.size() == 4);
+    check_entry(map[0], 0, 0x9fc00, E820Type::Ram);
+    check_entry(map[1], 0x9fc00, 0x60400, E820Type::Reserved);
+    check_entry(map[2], 0x100000, 3 * kGiB - 0x100000, E820Type::Ram);
+    check_entry(map[3], 4 * kGiB, 512 * kMiB, E820Type::Ram);
+
+    const auto exact = build_e820_map(GuestMemory::layout(3 * kGiB));
+    REQUIRE(exact.size() == 3);
+    check_entry(exact[2], 0x100000, 3 * kGiB - 0x100000, E820Type::Ram);
+}
+
+TEST_CASE("e820 map needs RAM above 1 MiB", "[unit][loader]")
+{
+    CHECK_THAT(config_error([] { (void)build_e820_map(GuestMemory::layout(kMiB)); }), Contains("too small"));
+}
+
+TEST_CASE("initrd placement", "[unit][loader]")
+{
+    auto memory = GuestMemory::create(256 * kMiB);
+    SECTION("top of RAM, page aligned")
+    {
+        const GuestAddress at = place_initrd(memory, 10 * kMiB + 1, GuestAddress(20 * kMiB), 0xffff'ffff);
+        CHECK(at.value() % 4096 == 0);
+        CHECK(at.value() + 10 * kMiB + 1 <= 256 * kMiB);
+        CHECK(at.value() + 10 * kMiB + 1 > 256 * kMiB - 4096);
+    }
+    SECTION("below addr_max, which is inclusive")
+    {
+        const GuestAddress at = place_initrd(memory, 4096, GuestAddress(20 * kMiB), 0x0fff'ffff);
+        CHECK(at == GuestAddress(0x0fff'f000));
+    }
+    SECTION("exactly fills the space above the kernel")
+    {
+        const GuestAddress at = place_initrd(memory, 256 * kMiB - 0x20'1000, GuestAddress(0x20'0001), 0xffff'ffff);
+        CHECK(at == GuestAddress(0x20'1000));
+        CHECK_THROWS_AS(place_initrd(memory, 256 * kMiB - 0x20'1000 + 1, GuestAddress(0x20'0001), 0xffff'ffff),
+                        ConfigError);
+    }
+    SECTION("too big")
+    {
+        CHECK(config_error([&] { (void)place_initrd(memory, 300 * kMiB, GuestAddress(16 * kMiB), 0xffff'ffff); }) ==
+              "initrd (300.0 MiB) does not fit in guest RAM below 0x10000000 (240.0 MiB free): give the guest more "
+              "memory");
+        CHECK_THAT(config_error([&] { (void)place_initrd(memory, kMiB, GuestAddress(300 * kMiB), 0xffff'ffff); }),
+                   Contains("(0.0 MiB free)"));
+        CHECK_THROWS_AS(place_initrd(memory, kMiB, GuestAddress(~uint64_t{0}), 0xffff'ffff), ConfigError);
+    }
+    SECTION("low RAM only, even with RAM above 4 GiB")
+    {
+        auto big = GuestMemory::create(4 * kGiB);
+        const GuestAddress at = place_initrd(big, kMiB, GuestAddress(20 * kMiB), ~uint64_t{0});
+        CHECK(at == GuestAddress(platform::kMmioHoleStart - kMiB));
+    }
+}
+
+TEST_CASE("detect_kernel_format rejects garbage", "[unit][loader]")
+{
+    const std::string expected = "not a kernel image (neither a bzImage nor an ELF)";
+    std::vector<std::byte> garbage(4096);
+    for (std::size_t i = 0; i < garbage.size(); ++i) {
+        garbage[i] = static_cast<std::byte>((i * 151 + 7) & 0xff);
+    }
+    CHECK(config_error([&] { (void)detect_kernel_format(garbage); }) == expected);
+    CHECK(config_error([&] { (void)detect_kernel_format({}); }) == expected);
+    CHECK(config_error([&] { (void)detect_kernel_format(std::span(garbage.data(), 3)); }) == expected);
+    auto memory = GuestMemory::create(16 * kMiB);
+    CHECK(config_error([&] { (void)load_kernel(memory, {garbage, {}, "", std::nullopt}); }) == expected);
+
+    std::vector<std::byte> elf_magic{std::byte{0x7f}, std::byte{'E'}, std::byte{'L'}, std::byte{'F'}};
+    CHECK(detect_kernel_format(elf_magic) == KernelFormat::PvhElf);
+    CHECK_THROWS_AS(load_kernel(memory, {elf_magic, {}, "", std::nullopt}), ConfigError);
+}
+
+TEST_CASE("read_image_file errors", "[unit][loader]")
+{
+    TempDir dir;
+    const auto missing = dir.path / "missing";
+    CHECK(config_error([&] { (void)read_image_file(missing, "kernel"); }) ==
+          "cannot open kernel '" + missing.string() + "': No such file or directory");
+
+    const auto empty = dir.path / "empty";
+    std::ofstream(empty).close();
+    CHECK(config_error([&] { (void)read_image_file(empty, "initrd"); }) == "initrd '" + empty.string() + "' is empty");
+
+    CHECK(config_error([&] { (void)read_image_file(dir.path, "kernel"); }) ==
+          "cannot read kernel '" + dir.path.string() + "': Is a directory");
+
+    const auto file = dir.path / "kernel";
+    std::string contents(3 * kMiB + 77, 'x');
+    contents[0] = 'a';
+    contents.back() = 'z';
+    std::ofstream(file, std::ios::binary) << contents;
+    const auto data = read_image_file(file, "kernel");
+    REQUIRE(data.size() == contents.size());
+    CHECK(data.front() == std::byte{'a'});
+    CHECK(data.back() == std::byte{'z'});
+}

@@ -1,0 +1,75 @@
+#include <minivmm/vm_config.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+using namespace minivmm;
+
+namespace {
+
+std::filesystem::path temp_file(const char* name, const std::string& contents)
+{
+    auto path = std::filesystem::temp_directory_path() / name;
+    std::ofstream(path, std::ios::binary) << contents;
+    return path;
+}
+
+bool mentions(const std::vector<std::string>& problems, const std::string& text)
+{
+    for (const auto& p : problems) {
+        if (p.find(text) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+} // namespace
+
+TEST_CASE("a valid configuration has no problems", "[unit][config]")
+{
+    VmConfig config;
+    config.kernel = temp_file("minivmm-test-kernel", "x");
+    CHECK(config.validate().empty());
+}
+
+TEST_CASE("validation reports every problem it finds", "[unit][config]")
+{
+    VmConfig config;
+    config.kernel = "/nonexistent/bzImage";
+    config.initrd = std::filesystem::temp_directory_path();
+    config.memory_bytes = 16 * kMiB;
+    config.cpus = 0;
+    config.timeout = std::chrono::milliseconds(0);
+    const auto problems = config.validate();
+    CHECK(problems.size() == 5);
+    CHECK(mentions(problems, "kernel '/nonexistent/bzImage' does not exist"));
+    CHECK(mentions(problems, "is not a regular file"));
+    CHECK(mentions(problems, "too small"));
+    CHECK(mentions(problems, "cpus must be at least 1"));
+    CHECK(mentions(problems, "timeout"));
+}
+
+TEST_CASE("impossible sizes and counts are rejected", "[unit][config]")
+{
+    VmConfig config;
+    config.kernel = temp_file("minivmm-test-kernel", "x");
+    config.memory_bytes = 1ULL << 50;
+    config.cpus = 1000;
+    const auto problems = config.validate();
+    CHECK(mentions(problems, "more than this host can give"));
+    CHECK(mentions(problems, "cpus 1000"));
+}
+
+TEST_CASE("empty files and bad console paths are rejected", "[unit][config]")
+{
+    VmConfig config;
+    config.kernel = temp_file("minivmm-test-empty", "");
+    config.console = {ConsoleMode::File, "/nonexistent-dir/console.log"};
+    config.cmdline = std::string(70000, 'a');
+    const auto problems = config.validate();
+    CHECK(mentions(problems, "is empty"));
+    CHECK(mentions(problems, "nonexistent-dir"));
+    CHECK(mentions(problems, "command line"));
+}
