@@ -1,5 +1,6 @@
 #include "vcpu/vcpu_fd.hpp"
 
+#include "vmm/kvm_abi.hpp"
 #include "vmm/kvm_ioctl.hpp"
 
 #include <sys/mman.h>
@@ -78,34 +79,16 @@ void VcpuFd::set_sregs(const kvm_sregs& sregs) const { MINIVMM_KVM_IOCTL(fd_.get
 
 void VcpuFd::set_fpu(const kvm_fpu& fpu) const { MINIVMM_KVM_IOCTL(fd_.get(), KVM_SET_FPU, &fpu); }
 
-namespace {
-// The KVM structs that end in a flexible array, allocated with room for `count` entries.
-template <typename Header, typename Entry>
-struct FlexibleArray {
-    explicit FlexibleArray(size_t count)
-        : storage(std::make_unique<std::byte[]>(sizeof(Header) + count * sizeof(Entry))),
-          header(new (storage.get()) Header{})
-    {
-    }
-    std::unique_ptr<std::byte[]> storage;
-    Header* header;
-};
-} // namespace
-
 void VcpuFd::set_cpuid(std::span<const kvm_cpuid_entry2> entries) const
 {
-    FlexibleArray<kvm_cpuid2, kvm_cpuid_entry2> cpuid(entries.size());
-    cpuid.header->nent = static_cast<uint32_t>(entries.size());
-    std::copy(entries.begin(), entries.end(), cpuid.header->entries);
-    MINIVMM_KVM_IOCTL(fd_.get(), KVM_SET_CPUID2, cpuid.header);
+    kvm_abi::FlexArrayBuffer<kvm_cpuid_entry2> cpuid(entries);
+    kvm_ioctl(fd_.get(), kvm_abi::kSetCpuid2, "KVM_SET_CPUID2", cpuid.data());
 }
 
 void VcpuFd::set_msrs(std::span<const kvm_msr_entry> entries) const
 {
-    FlexibleArray<kvm_msrs, kvm_msr_entry> msrs(entries.size());
-    msrs.header->nmsrs = static_cast<uint32_t>(entries.size());
-    std::copy(entries.begin(), entries.end(), msrs.header->entries);
-    const int written = MINIVMM_KVM_IOCTL(fd_.get(), KVM_SET_MSRS, msrs.header);
+    kvm_abi::FlexArrayBuffer<kvm_msr_entry> msrs(entries);
+    const int written = kvm_ioctl(fd_.get(), kvm_abi::kSetMsrs, "KVM_SET_MSRS", msrs.data());
     if (static_cast<size_t>(written) != entries.size()) {
         throw HostError(fmt::format("KVM_SET_MSRS failed: KVM refused MSR {:#x} ({} of {} set)",
                                     entries[static_cast<size_t>(written)].index, written, entries.size()));

@@ -1,5 +1,6 @@
 #include "vmm/kvm.hpp"
 
+#include "vmm/kvm_abi.hpp"
 #include "vmm/kvm_ioctl.hpp"
 
 #include <fcntl.h>
@@ -73,14 +74,11 @@ unsigned Kvm::max_vcpus() const
 
 std::vector<kvm_cpuid_entry2> Kvm::supported_cpuid() const
 {
-    // kvm_cpuid2 ends in a flexible array: allocate header + entries and grow on E2BIG.
+    // Grow the buffer until KVM stops answering E2BIG.
     for (uint32_t count = 128; count <= 4096; count *= 2) {
-        const size_t bytes = sizeof(kvm_cpuid2) + count * sizeof(kvm_cpuid_entry2);
-        auto storage = std::make_unique<std::byte[]>(bytes);
-        auto* cpuid = new (storage.get()) kvm_cpuid2{};
-        cpuid->nent = count;
-        if (::ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
-            return {cpuid->entries, cpuid->entries + cpuid->nent};
+        kvm_abi::FlexArrayBuffer<kvm_cpuid_entry2> cpuid(count);
+        if (::ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, cpuid.data()) == 0) {
+            return cpuid.entries();
         }
         if (errno != E2BIG) {
             throw_sys_error("KVM_GET_SUPPORTED_CPUID");
