@@ -54,8 +54,9 @@ inline ProcessResult run_test_guest(GuestImage image, const std::string& cmdline
                                   "--mem", run.mem, "--cpus", std::to_string(run.cpus), "--timeout", "120s"};
     argv.insert(argv.end(), run.extra.begin(), run.extra.end());
     auto result = run_process(argv, std::chrono::seconds(180));
-    INFO("minivmm stdout:\n" << result.out << "\nminivmm stderr:\n" << result.err);
     CHECK_FALSE(result.timed_out);
+    // Shown with the caller's next assertion, so a failure shows what the guest printed.
+    UNSCOPED_INFO("minivmm stdout:\n" << result.out << "\nminivmm stderr:\n" << result.err);
     return result;
 }
 
