@@ -154,7 +154,8 @@ build_flavour() {
   echo "$flavour $KPKG_PKG $KPKG_VERSION" >>"$work/kernels.txt"
   cp "$KPKG_VMLINUZ" "$work/vmlinuz-$flavour"
 
-  local -a mods=(virtio virtio_ring virtio_mmio virtio_blk virtio_net virtio_console)
+  # pvpanic-mmio binds the ACPI device QEMU0001 that tells minivmm the kernel panicked.
+  local -a mods=(virtio virtio_ring virtio_mmio virtio_blk virtio_net virtio_console pvpanic-mmio)
   # ext4 (and the crc32c its superblock checksums need) only where it is a module.
   if [[ $(kpkg_config_value EXT4_FS) == m ]]; then
     mods+=(ext4)

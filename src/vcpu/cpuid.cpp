@@ -18,6 +18,7 @@ constexpr uint32_t kLeafAmdSizes = 0x8000'0008;
 constexpr uint32_t kLeafAmdTopology = 0x8000'001e;
 
 constexpr uint32_t kEcxHypervisor = 1U << 31;
+constexpr uint32_t kEcxTscDeadline = 1U << 24;
 constexpr uint32_t kEdxHtt = 1U << 28;
 
 // Topology level types in leaf 0xB/0x1F ECX[15:8].
@@ -51,7 +52,7 @@ void set_topology_leaf(kvm_cpuid_entry2& entry, unsigned apic_id, unsigned count
 } // namespace
 
 std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::span<const kvm_cpuid_entry2> supported, unsigned index,
-                                             unsigned count)
+                                             unsigned count, const CpuidOptions& options)
 {
     std::vector<kvm_cpuid_entry2> entries(supported.begin(), supported.end());
     const unsigned apic_id = index;
@@ -61,6 +62,9 @@ std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::span<const kvm_cpuid_entry2> s
             // EBX[31:24] initial APIC ID, [23:16] logical processors per package.
             entry.ebx = (entry.ebx & 0x0000'ffff) | (apic_id << 24) | ((count & 0xff) << 16);
             entry.ecx |= kEcxHypervisor;
+            if (options.tsc_deadline_timer) {
+                entry.ecx |= kEcxTscDeadline;
+            }
             if (count > 1) {
                 entry.edx |= kEdxHtt;
             }

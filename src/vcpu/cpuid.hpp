@@ -10,7 +10,15 @@
 
 namespace minivmm {
 
+struct CpuidOptions {
+    // KVM_CAP_TSC_DEADLINE_TIMER: the in-kernel LAPIC has the TSC-deadline mode, but KVM
+    // leaves announcing it to userspace. Without it Linux calibrates the LAPIC timer
+    // against the PIT, which is slow and, under heavy host load, fails.
+    bool tsc_deadline_timer = false;
+};
+
 [[nodiscard]] std::vector<kvm_cpuid_entry2> cpuid_for_vcpu(std::span<const kvm_cpuid_entry2> supported,
-                                                           unsigned index, unsigned count);
+                                                           unsigned index, unsigned count,
+                                                           const CpuidOptions& options = {});
 
 } // namespace minivmm

@@ -113,6 +113,12 @@ void VmFd::create_pit2() const
     MINIVMM_KVM_IOCTL(fd_.get(), KVM_CREATE_PIT2, &config);
 }
 
+void VmFd::set_gsi_routing(std::span<const kvm_irq_routing_entry> entries) const
+{
+    kvm_abi::FlexArrayBuffer<kvm_irq_routing_entry> routing(entries);
+    kvm_ioctl(fd_.get(), kvm_abi::kSetGsiRouting, "KVM_SET_GSI_ROUTING", routing.data());
+}
+
 void VmFd::set_user_memory_region(uint32_t slot, uint64_t guest_phys, uint64_t size, uint64_t host_address) const
 {
     kvm_userspace_memory_region region{};

@@ -7,6 +7,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace minivmm {
@@ -39,6 +40,8 @@ public:
     void set_identity_map_address(uint64_t address) const;
     void create_irqchip() const;
     void create_pit2() const;
+    // The GSI -> irqchip pin table (KVM_SET_GSI_ROUTING), replacing KVM's default.
+    void set_gsi_routing(std::span<const kvm_irq_routing_entry> entries) const;
     void set_user_memory_region(uint32_t slot, uint64_t guest_phys, uint64_t size, uint64_t host_address) const;
     // Level of a GSI on the in-kernel IOAPIC/PIC.
     void set_irq_line(uint32_t gsi, bool level) const;

@@ -30,6 +30,8 @@ static_assert(sizeof(kvm_msr_entry) == 16);
 inline constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, ArrayHeader);
 inline constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, ArrayHeader);
 inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, ArrayHeader);
+inline constexpr unsigned long kSetGsiRouting = _IOW(KVMIO, 0x6a, ArrayHeader); // kvm_irq_routing: nr, flags
+static_assert(sizeof(kvm_irq_routing_entry) == 48);
 
 // A kernel-layout buffer: ArrayHeader, then `capacity` entries of Entry.
 template <typename Entry>

@@ -49,6 +49,16 @@ inline constexpr uint32_t kRtcGsi = 8;
 inline constexpr uint16_t kDebugExitPort = 0xf4;
 inline constexpr uint16_t kPostCodePort = 0x80;
 inline constexpr uint32_t kAcpiSciGsi = 9;
+// ACPI PM port block (hardware-reduced ACPI, ACPI 6.5 sections 4.8.3.7 and 4.8.3.6): the
+// FADT's SLEEP_CONTROL_REG, SLEEP_STATUS_REG and RESET_REG, one byte each, served by AcpiPm.
+inline constexpr uint16_t kAcpiPmPort = 0x600;
+inline constexpr uint16_t kAcpiPmPortCount = 3;
+inline constexpr uint16_t kAcpiSleepControlPort = kAcpiPmPort + 0;
+inline constexpr uint16_t kAcpiSleepStatusPort = kAcpiPmPort + 1;
+inline constexpr uint16_t kAcpiResetPort = kAcpiPmPort + 2;
+inline constexpr uint8_t kAcpiResetValue = 0x42; // the FADT's RESET_VALUE (as QEMU's GED uses)
+inline constexpr uint8_t kAcpiS5SleepType = 5;   // SLP_TYP of \_S5_ (soft off)
+inline constexpr uint16_t kPvPanicPort = 0x505; // as QEMU's ISA pvpanic; ACPI "QEMU0001"
 inline constexpr uint32_t kVirtioFirstGsi = 5;
 
 // The byte a guest writes to the boot timer when its userland starts.

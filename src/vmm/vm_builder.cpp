@@ -8,11 +8,13 @@
 #include "devices/debug_exit.hpp"
 #include "devices/i8042.hpp"
 #include "devices/ignored_ports.hpp"
+#include "devices/pvpanic.hpp"
 #include "devices/serial.hpp"
 #include "loader/kernel_loader.hpp"
 #include "vcpu/boot_state.hpp"
 #include "vcpu/cpuid.hpp"
 #include "vmm/host_kvm.hpp"
+#include "vmm/irq_routing.hpp"
 #include "vmm/kvm_irq_line.hpp"
 #include "vmm/mptable.hpp"
 #include "vmm/platform.hpp"
@@ -84,6 +86,10 @@ void add_legacy_devices(Vm::Impl& impl)
                      request_exit(ExitStatus::debug_exit(value));
                  }),
                  "debug-exit");
+    impl.pio.add(platform::kPvPanicPort, PvPanic::kPortCount, std::make_shared<PvPanic>([request_exit] {
+                     request_exit(ExitStatus::crash("guest kernel panicked (pvpanic)"));
+                 }),
+                 "pvpanic");
     add_ignored_ports(impl.pio);
 
     impl.mmio.add(platform::kBootTimer, 0x1000, std::make_shared<BootTimer>([&impl] {
@@ -101,10 +107,11 @@ void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
 {
     const auto supported = impl.kvm.supported_cpuid();
     const auto msrs = boot_msrs();
+    const CpuidOptions cpuid_options{impl.kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0};
     const BootMode mode = loaded.format == loader::KernelFormat::BzImage ? BootMode::Long64 : BootMode::Pvh32;
     for (unsigned i = 0; i < impl.config.cpus; ++i) {
         VcpuFd fd = impl.vm.create_vcpu(i);
-        fd.set_cpuid(cpuid_for_vcpu(supported, i, impl.config.cpus));
+        fd.set_cpuid(cpuid_for_vcpu(supported, i, impl.config.cpus, cpuid_options));
         fd.set_msrs(msrs);
         fd.set_fpu(boot_fpu());
         auto lapic = fd.lapic();
@@ -140,6 +147,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
     vm.set_tss_address(platform::kKvmTssAddress);
     vm.set_identity_map_address(platform::kKvmIdentityMap);
     vm.create_irqchip();
+    vm.set_gsi_routing(pc_gsi_routing());
     vm.create_pit2();
     register_memory(vm, memory);
 

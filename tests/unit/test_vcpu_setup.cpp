@@ -49,6 +49,13 @@ TEST_CASE("CPUID carries each vCPU's APIC ID and the topology", "[unit][cpuid]")
     }
 }
 
+TEST_CASE("CPUID announces the TSC-deadline timer only when KVM has it", "[unit][cpuid]")
+{
+    std::vector<kvm_cpuid_entry2> supported{leaf(0x1)};
+    CHECK((find(cpuid_for_vcpu(supported, 0, 1), 0x1).ecx & (1U << 24)) == 0);
+    CHECK((find(cpuid_for_vcpu(supported, 0, 1, {.tsc_deadline_timer = true}), 0x1).ecx & (1U << 24)) != 0);
+}
+
 TEST_CASE("CPUID gains the KVM signature leaf when missing", "[unit][cpuid]")
 {
     std::vector<kvm_cpuid_entry2> supported{leaf(0x1)};
