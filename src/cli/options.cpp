@@ -52,6 +52,8 @@ ParseResult parse_options(int argc, const char* const argv[])
     CLI::App app{"minivmm: a small, fast KVM virtual machine monitor.\nBoots a Linux bzImage or a PVH ELF kernel.",
                  "minivmm"};
     app.footer(kFooter);
+    // A flag given twice takes its last value, so wrappers can override their defaults.
+    app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     app.set_version_flag("--version", MINIVMM_VERSION);
     app.add_option("-k,--kernel", kernel, "Kernel: a bzImage, or an ELF vmlinux with a PVH note")->required();
     app.add_option("-i,--initrd", initrd, "Initial ramdisk (e.g. a gzip'd cpio initramfs)");

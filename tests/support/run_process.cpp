@@ -12,7 +12,7 @@
 namespace minivmm::test {
 
 ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds watchdog,
-                          const std::string& stdin_data)
+                          const std::string& stdin_data, const SignalOnOutput& send)
 {
     int out_pipe[2];
     int err_pipe[2];
@@ -49,6 +49,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
     const auto deadline = std::chrono::steady_clock::now() + watchdog;
     std::array<pollfd, 2> fds{{{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}}};
     int open_fds = 2;
+    bool signalled = false;
     while (open_fds > 0) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
@@ -71,6 +72,10 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
                 --open_fds;
             } else {
                 (i == 0 ? result.out : result.err).append(buf.data(), static_cast<size_t>(n));
+            }
+            if (send.signal != 0 && !signalled && result.out.find(send.after_output) != std::string::npos) {
+                ::kill(pid, send.signal);
+                signalled = true;
             }
         }
     }

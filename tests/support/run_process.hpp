@@ -15,8 +15,14 @@ struct ProcessResult {
     std::string err;
 };
 
+// A signal to send once stdout contains `after_output` (e.g. SIGTERM once a guest is up).
+struct SignalOnOutput {
+    std::string after_output;
+    int signal = 0;
+};
+
 [[nodiscard]] ProcessResult run_process(const std::vector<std::string>& argv,
                                         std::chrono::milliseconds watchdog = std::chrono::seconds(60),
-                                        const std::string& stdin_data = "");
+                                        const std::string& stdin_data = "", const SignalOnOutput& send = {});
 
 } // namespace minivmm::test

@@ -96,6 +96,13 @@ TEST_CASE("every flag reaches the configuration", "[unit][cli]")
     CHECK(options.log_level == spdlog::level::debug);
 }
 
+TEST_CASE("a flag given twice takes its last value", "[unit][cli]")
+{
+    auto result = parse({"--kernel", "k", "--mem", "1G", "--mem", "64M"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    CHECK(std::get<Options>(result).vm.memory_bytes == 64 * kMiB);
+}
+
 TEST_CASE("bad command lines give one line and exit code 125", "[unit][cli]")
 {
     CHECK_THAT(error_of(parse({})), Catch::Contains("--kernel"));

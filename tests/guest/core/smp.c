@@ -33,11 +33,17 @@
 #define ICR_IDLE_MAX_SPINS      100000
 #define AP_NOT_REPORTED         0xffffffffu
 
+/* Generous bound for the APs (they may run emulated, e.g. nested under TCG): 5 s at a
+ * 3 GHz TSC, 15 s at 1 GHz; the spin cap only matters if the TSC does not advance. */
+#define WAIT_TSC_TICKS          15000000000ull
+#define WAIT_MAX_SPINS          400000000u
+
 extern const uint8_t ap_trampoline_start[], ap_trampoline_end[];
 extern uint32_t ap_next_slot;
 
 static uint32_t ap_reported;
 static uint32_t ap_reported_id[GUEST_MAX_APS];
+static bool ap_quiet;
 
 bool lapic_x2apic_mode(void) { return (rdmsr(MSR_APIC_BASE) & APIC_BASE_X2APIC) != 0; }
 
@@ -95,6 +101,20 @@ void smp_prepare(void)
         ap_reported_id[i] = AP_NOT_REPORTED;
     __atomic_store_n(&ap_next_slot, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&ap_reported, 0, __ATOMIC_RELEASE);
+    ap_quiet = false;
+}
+
+void smp_set_quiet(bool quiet) { __atomic_store_n(&ap_quiet, quiet, __ATOMIC_RELEASE); }
+
+uint32_t smp_wait_reported(uint32_t started)
+{
+    uint64_t t0 = rdtsc();
+    for (uint32_t spin = 0; spin < WAIT_MAX_SPINS && smp_reported() < started; spin++) {
+        cpu_pause();
+        if ((spin & 1023) == 0 && rdtsc() - t0 > WAIT_TSC_TICKS)
+            break;
+    }
+    return smp_reported();
 }
 
 bool smp_start_ap(uint32_t apic_id)
@@ -126,7 +146,8 @@ bool smp_ap_reported_id(uint32_t apic_id)
 void ap_main(uint32_t slot)
 {
     uint32_t id = lapic_id();
-    printf("cpu: apic id %u reporting\n", id);
+    if (!__atomic_load_n(&ap_quiet, __ATOMIC_ACQUIRE))
+        printf("cpu: apic id %u reporting\n", id);
     __atomic_store_n(&ap_reported_id[slot], id, __ATOMIC_RELEASE);
     __atomic_fetch_add(&ap_reported, 1, __ATOMIC_RELEASE);
     cpu_halt_forever();

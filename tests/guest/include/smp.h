@@ -15,6 +15,10 @@ bool lapic_x2apic_mode(void);
 void smp_prepare(void);
 /* INIT, INIT deassert, SIPI, SIPI to one APIC ID; false if the ICR stays busy. */
 bool smp_start_ap(uint32_t apic_id);
+/* APs report silently (no "cpu: apic id N reporting" line) until the next smp_prepare(). */
+void smp_set_quiet(bool quiet);
+/* Waits (bounded: 1.5e10 TSC ticks) until `started` APs reported; returns how many did. */
+uint32_t smp_wait_reported(uint32_t started);
 /* Number of APs that reached ap_main() and reported. */
 uint32_t smp_reported(void);
 /* Did the AP with this APIC ID report? */

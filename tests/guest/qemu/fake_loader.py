@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Does what minivmm's bzImage loader does, for QEMU's generic loader device.
 
-usage: fake_loader.py BZIMAGE OUTDIR MEM_MIB CPUS CMDLINE [--initrd FILE] [--acpi none|scan|bootparams]
+usage: fake_loader.py BZIMAGE OUTDIR MEM_MIB CPUS CMDLINE [--initrd FILE]
+                      [--acpi none|scan|bootparams|bad-dsdt]
 Writes payload.bin (-> 0x100000), boot_params.bin (0x7000), cmdline.bin (0x20000),
-mptable.bin (0x9fc00), acpi.bin (0xe0000: RSDP, XSDT, MADT) to OUTDIR and prints the
-matching QEMU '-device loader,...' arguments.  The memory map follows ARCHITECTURE.md:
+mptable.bin (0x9fc00), acpi.bin (0xe0000: RSDP, XSDT, FADT, DSDT, MADT) to OUTDIR and prints
+the matching QEMU '-device loader,...' arguments.  The FADT is hardware-reduced; its
+SLEEP_CONTROL_REG and RESET_REG are SystemIO port 0xf4 (QEMU's isa-debug-exit), so the
+guest's poweroff exits with (5 << 2) | 0x20 = 52 (SLP_TYP 5 from the DSDT's _S5_) and its
+reset with RESET_VALUE 0x42 = 66.  bad-dsdt: as scan, with a wrong DSDT checksum.  The memory map follows ARCHITECTURE.md:
 RAM up to 3 GiB below the hole, the rest from 4 GiB (QEMU's microvm has the same layout).
 """
 import argparse
@@ -18,7 +22,7 @@ p.add_argument('mem_mib', type=int)
 p.add_argument('cpus', type=int)
 p.add_argument('cmdline')
 p.add_argument('--initrd')
-p.add_argument('--acpi', choices=['none', 'scan', 'bootparams'], default='scan')
+p.add_argument('--acpi', choices=['none', 'scan', 'bootparams', 'bad-dsdt'], default='scan')
 a = p.parse_args()
 
 
@@ -71,7 +75,7 @@ mpf[10] = checksum(mpf)
 loads.append((out('mptable.bin', bytes(mpf + mpc)), 0x9fc00))
 
 
-# ACPI: RSDP (revision 2) at 0xe0000, XSDT at 0xe0040, MADT at 0xe0100.
+# ACPI: RSDP (revision 2) at 0xe0000, XSDT 0xe0040, FADT 0xe0080, DSDT 0xe01c0, MADT 0xe0200.
 def table(sig, body, rev):
     t = bytearray(struct.pack('<4sIBB6s8sI4sI', sig, 36 + len(body), rev, 0, b'MINIVM',
                               b'SMOKTEST', 1, b'MVMM', 1) + body)
@@ -79,17 +83,33 @@ def table(sig, body, rev):
     return t
 
 
+def gas_io(port):  # Generic Address Structure: SystemIO, 8 bits, byte access
+    return struct.pack('<BBBBQ', 1, 8, 0, 1, port)
+
+
 if a.acpi != 'none':
     madt = table(b'APIC', struct.pack('<II', 0xfee00000, 0) +
                  b''.join(struct.pack('<BBBBI', 0, 8, i, i, 1) for i in range(a.cpus)), 4)
-    xsdt = table(b'XSDT', struct.pack('<Q', 0xe0100), 1)
+    # Name (\_S5_, Package (4) { 5, Zero, Zero, Zero })
+    dsdt = table(b'DSDT', bytes([0x08, 0x5c]) + b'_S5_' + bytes([0x12, 7, 4, 0x0a, 5, 0, 0, 0]), 2)
+    if a.acpi == 'bad-dsdt':
+        dsdt[9] = (dsdt[9] + 1) & 0xff
+    fadt_body = bytearray(276 - 36)
+    struct.pack_into('<I', fadt_body, 112 - 36, (1 << 20) | (1 << 10))  # HW_REDUCED, RESET_REG_SUP
+    fadt_body[116 - 36:128 - 36] = gas_io(0xf4)                       # RESET_REG
+    fadt_body[128 - 36] = 0x42                                         # RESET_VALUE
+    fadt_body[131 - 36] = 5                                            # minor version
+    struct.pack_into('<Q', fadt_body, 140 - 36, 0xe01c0)               # X_DSDT
+    fadt_body[244 - 36:256 - 36] = gas_io(0xf4)                       # SLEEP_CONTROL_REG
+    fadt_body[256 - 36:268 - 36] = gas_io(0xf5)                       # SLEEP_STATUS_REG
+    fadt = table(b'FACP', bytes(fadt_body), 6)
+    xsdt = table(b'XSDT', struct.pack('<QQ', 0xe0080, 0xe0200), 1)
     rsdp = bytearray(struct.pack('<8sB6sBIIQB3x', b'RSD PTR ', 0, b'MINIVM', 2, 0, 36, 0xe0040, 0))
     rsdp[8] = checksum(rsdp[:20])
     rsdp[32] = checksum(rsdp)
-    acpi = bytearray(0x100 + len(madt))
-    acpi[0:36] = rsdp
-    acpi[0x40:0x40 + len(xsdt)] = xsdt
-    acpi[0x100:] = madt
+    acpi = bytearray(0x200 + len(madt))
+    for off, t in ((0, rsdp), (0x40, xsdt), (0x80, fadt), (0x1c0, dsdt), (0x200, madt)):
+        acpi[off:off + len(t)] = t
     loads.append((out('acpi.bin', bytes(acpi)), 0xe0000))
 
 print(' '.join('-device loader,file=%s,addr=0x%x,force-raw=on' % (f, addr) for f, addr in loads))

@@ -72,7 +72,36 @@ for fmt in elf bzImage; do
     also "$n checksum cmdline" "cmdline crc32=$cmdline_crc len=${#cmdline}"
     t "$n smp" 0 "smp: 4 of 4 cpus reported" qemu $m 4 512M -kernel "$k" -append test=smp
     t "$n triple-fault" reset "executing ud2" qemu $m 1 512M -kernel "$k" -append test=triple-fault
+    t "$n demo" 0 "demo: done" qemu $m 2 512M -kernel "$k" -append test=demo
+    also "$n demo cpus" "2 reported in, apic ids: 0 (boot cpu) 1"
+    also "$n demo rtc" "rtc:    20[0-9][0-9]-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9] UTC$"
+    also "$n demo virtio" "virtio: none"
   done
+  # ACPI: q35's FADT is not hardware-reduced (exit 10 after all checks); microvm's is, with
+  # SystemMemory sleep/reset registers (QEMU's GED), so poweroff and reset end QEMU (exit 0).
+  t "q35/$fmt acpi" 10 "not hardware-reduced" qemu q35 2 512M -kernel "$k" -append 'test=acpi cpus=2'
+  also "q35/$fmt acpi rsdp" "acpi: rsdp at 0xf[0-9a-f]* (scan)"
+  also "q35/$fmt acpi dsdt" "acpi: DSDT len=[0-9]* ok"
+  also "q35/$fmt acpi madt" "acpi: madt cpus=2"
+  also "q35/$fmt acpi s5" "acpi: s5 slp_typ=0"
+  t "q35/$fmt acpi-reset" reset "acpi: reset_reg io 0xcf9 <- 0x0f" \
+    qemu q35 1 512M -kernel "$k" -append test=acpi-reset
+  t "microvm/$fmt acpi" reset "acpi: poweroff requested" \
+    qemu microvm 2 512M -kernel "$k" -append 'test=acpi cpus=2'
+  also "microvm/$fmt acpi s5" "acpi: s5 slp_typ=5"
+  also "microvm/$fmt acpi xsdt" "acpi: XSDT len=[0-9]* ok"
+  t "microvm/$fmt acpi cpus mismatch" 8 "acpi: madt cpus=2" \
+    qemu microvm 2 512M -kernel "$k" -append 'test=acpi cpus=3'
+  t "microvm/$fmt acpi-reset" reset "acpi: reset requested" \
+    qemu microvm 1 512M -kernel "$k" -append test=acpi-reset
+  t "microvm,acpi=off/$fmt acpi no rsdp" 6 "no RSDP" \
+    qemu microvm,acpi=off 1 512M -kernel "$k" -append test=acpi
+  # QEMU appends virtio_mmio.device=512@0xfeb00e00:12 ... for attached devices (acpi=off).
+  t "microvm,acpi=off/$fmt demo virtio" 0 "virtio: 0xfeb00e00 irq 12: entropy (device id 4)" \
+    qemu microvm,acpi=off 2 512M -kernel "$k" -append test=demo -device virtio-rng-device \
+    -netdev user,id=n0 -device virtio-net-device,netdev=n0
+  also "microvm,acpi=off/$fmt demo virtio net" "virtio: 0xfeb00c00 irq 11: net (device id 1)"
+  also "microvm,acpi=off/$fmt demo virtio magic" 'magic 0x74726976 ("virt"), version 1'
   # Not on microvm: qboot's int 0x15 does not answer E820 for the bzImage's real-mode setup.
   t "q35/$fmt mem 5G" 0 "words ok, highest address 0x1" \
     qemu q35 1 5G -kernel "$k" -append test=mem -initrd "$tmp/initrd"
@@ -99,6 +128,23 @@ t "linux64 smp madt (scan)" 0 "(bios scan)" run64 4 512 test=smp
 t "linux64 smp mptable" 0 "smp: source=mptable cpus=3" run64 3 512 test=smp --acpi none
 t "linux64 smp forced mptable" 0 "smp: 4 of 4 cpus reported" run64 4 512 'test=smp source=mptable'
 t "linux64 triple-fault" reset "executing ud2" run64 1 512 test=triple-fault
+# fake_loader.py's FADT points SLEEP_CONTROL_REG and RESET_REG at port 0xf4 (isa-debug-exit):
+# poweroff exits with (SLP_TYP 5 << 2) | SLP_EN 0x20 = 52, reset with RESET_VALUE 0x42 = 66.
+t "linux64 acpi poweroff" 52 "acpi: rsdp at 0xe0000 (scan)" run64 2 512 'test=acpi cpus=2' \
+  --acpi bootparams
+also "linux64 acpi dsdt via x_dsdt" "acpi: DSDT len=50 ok"
+also "linux64 acpi s5" "acpi: s5 slp_typ=5"
+also "linux64 acpi sleep reg" "acpi: sleep_control_reg io 0xf4 <- 0x34"
+t "linux64 acpi-reset" 66 "acpi: reset_reg io 0xf4 <- 0x42" run64 1 512 test=acpi-reset
+t "linux64 acpi bad dsdt checksum" 9 "DSDT at 0xe01c0 len=50: bad checksum" \
+  run64 1 512 test=acpi --acpi bad-dsdt
+t "linux64 acpi no rsdp" 6 "no RSDP" run64 1 512 test=acpi --acpi none
+t "linux64 demo" 0 "demo: done" run64 2 512 \
+  'test=demo virtio_mmio.device=4K@0xfeb00000:5 virtio_mmio.device=0x200@0xfeb00200:6:3 virtio_mmio.device=bad'
+also "linux64 demo protocol" "boot         Linux boot protocol, 64-bit entry"
+also "linux64 demo acpi" "FACP    276 bytes  OEM MINIVM, hardware-reduced"
+also "linux64 demo virtio" "virtio: 0xfeb00200 irq 6: no device (device id 0)"
+also "linux64 demo virtio bad" 'virtio: "bad" is not <size>@<addr>:<irq>'
 
 echo "smoke: $pass passed, $fail failed"
 [ $fail -eq 0 ]

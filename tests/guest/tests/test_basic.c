@@ -1,4 +1,4 @@
-/* hello, boot, exit: the smallest tests (console, boot timing, exit codes). */
+/* hello, boot, exit, idle: the smallest tests (console, boot timing, exit codes, stopping). */
 #include "cmdline.h"
 #include "guest.h"
 
@@ -31,6 +31,17 @@ static int test_exit(const struct boot_info *bi)
     return (int)code;
 }
 
+/* Waits forever with interrupts off: the host ends the run (signal, --timeout, stop()). */
+static int test_idle(const struct boot_info *bi)
+{
+    (void)bi;
+    puts("idle: waiting for the host to stop the VM");
+    for (;;)
+        __asm__ volatile("cli; hlt");
+    return EXIT_PASS;
+}
+
 GUEST_TEST(boot, "boot", test_boot);
+GUEST_TEST(idle, "idle", test_idle);
 GUEST_TEST(exit, "exit", test_exit);
 GUEST_TEST(hello, "hello", test_hello);

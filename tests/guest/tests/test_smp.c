@@ -14,11 +14,6 @@
 #define EXIT_CPUS_MISSING       5
 #define EXIT_NO_CPU_TABLE       6
 
-/* Generous bound for the APs (they may run emulated, e.g. nested under TCG): 5 s at a
- * 3 GHz TSC, 15 s at 1 GHz; the spin cap only matters if the TSC does not advance. */
-#define WAIT_TSC_TICKS          15000000000ull
-#define WAIT_MAX_SPINS          400000000u
-
 static struct cpu_list cpus;
 
 static bool find_cpus(const struct boot_info *bi, const char *force)
@@ -41,16 +36,6 @@ static bool find_cpus(const struct boot_info *bi, const char *force)
         puts("smp: no valid MP table");
     }
     return false;
-}
-
-static void wait_for_aps(uint32_t started)
-{
-    uint64_t t0 = rdtsc();
-    for (uint32_t spin = 0; spin < WAIT_MAX_SPINS && smp_reported() < started; spin++) {
-        cpu_pause();
-        if ((spin & 1023) == 0 && rdtsc() - t0 > WAIT_TSC_TICKS)
-            break;
-    }
 }
 
 static int test_smp(const struct boot_info *bi)
@@ -93,8 +78,7 @@ static int test_smp(const struct boot_info *bi)
     if (!bsp_listed)
         printf("smp: error: bsp apic id %u is not in the %s\n", bsp, cpus.source);
 
-    wait_for_aps(started);
-    uint32_t reported = smp_reported();
+    uint32_t reported = smp_wait_reported(started);
     for (unsigned i = 0; i < cpus.count; i++)
         if (cpus.apic_id[i] != bsp && !smp_ap_reported_id(cpus.apic_id[i]))
             printf("smp: apic id %u did not report\n", cpus.apic_id[i]);
