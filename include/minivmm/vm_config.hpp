@@ -35,6 +35,9 @@ struct VmConfig {
     uint64_t memory_bytes = 512 * kMiB;
     unsigned cpus = 1;
     ConsoleConfig console;
+    // Describe the platform with ACPI tables (MADT, FADT power-off/reset, DSDT devices).
+    // Off: only the MP table, for kernels booted with acpi=off or without ACPI support.
+    bool acpi = true;
     std::optional<std::chrono::milliseconds> timeout; // the run ends with ExitReason::Timeout
 
     // Every problem found, one line each (empty: valid). Checks what can be checked

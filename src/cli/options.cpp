@@ -62,6 +62,8 @@ ParseResult parse_options(int argc, const char* const argv[])
     app.add_option("-m,--mem", mem, "Guest RAM: a size with a K, M, G or T suffix (bare number: MiB); >= 32M")
         ->default_str("512M");
     app.add_option("--cpus", options.vm.cpus, "Number of vCPUs")->default_str("1");
+    bool no_acpi = false;
+    app.add_flag("--no-acpi", no_acpi, "Leave out the ACPI tables (the MP table still describes the CPUs)");
     app.add_option("--console", console, "Guest console: stdio, none, or file:PATH")->default_str("stdio");
     app.add_option("--timeout", timeout, "End the run after this long (e.g. 30s, 500ms, 2m) with exit code 124");
     app.add_option("--log-level", log_level, "Log level: trace, debug, info, warn, error, critical, off")
@@ -81,6 +83,7 @@ ParseResult parse_options(int argc, const char* const argv[])
 
     std::optional<std::string> error;
     options.vm.kernel = kernel;
+    options.vm.acpi = !no_acpi;
     if (!initrd.empty()) {
         options.vm.initrd = initrd;
     }

@@ -3,6 +3,8 @@
 // them. Everything else receives what it needs through its constructor.
 #include "vmm/vm_impl.hpp"
 
+#include "acpi/acpi_tables.hpp"
+#include "devices/acpi_pm.hpp"
 #include "devices/boot_timer.hpp"
 #include "devices/cmos_rtc.hpp"
 #include "devices/debug_exit.hpp"
@@ -36,6 +38,27 @@ void check_config(const VmConfig& config)
     }
 }
 
+// What the ACPI tables describe besides the CPUs and COM1: the CMOS RTC and the pvpanic
+// port. Linux binds rtc_cmos to the PNP0B00 device; without it, on a hardware-reduced
+// platform its fallback platform device fails to probe (-EINVAL) and the guest has no clock.
+acpi::AcpiConfig acpi_config(const VmConfig& config)
+{
+    acpi::AcpiConfig acpi_config;
+    acpi_config.num_cpus = config.cpus;
+    acpi::AcpiDevice rtc;
+    rtc.hid = "PNP0B00";
+    rtc.name = "RTC_";
+    rtc.io = acpi::AcpiDevice::PortRange{platform::kRtcPort, 2};
+    rtc.gsi = platform::kRtcGsi;
+    acpi_config.devices.push_back(rtc);
+    acpi::AcpiDevice pvpanic;
+    pvpanic.hid = "QEMU0001";
+    pvpanic.name = "PEVT";
+    pvpanic.io = acpi::AcpiDevice::PortRange{platform::kPvPanicPort, 1};
+    acpi_config.devices.push_back(pvpanic);
+    return acpi_config;
+}
+
 // Loads the kernel, initrd, command line and platform tables into RAM: everything that
 // can fail because of the user's input happens here, before KVM is touched.
 loader::LoadedKernel load_guest_image(const VmConfig& config, GuestMemory& memory)
@@ -45,7 +68,11 @@ loader::LoadedKernel load_guest_image(const VmConfig& config, GuestMemory& memor
     if (config.initrd) {
         initrd = loader::read_image_file(*config.initrd, "initrd");
     }
-    const loader::BootSpec spec{kernel, initrd, config.cmdline, std::nullopt};
+    std::optional<GuestAddress> rsdp;
+    if (config.acpi) {
+        rsdp = acpi::write_acpi_tables(memory, acpi_config(config));
+    }
+    const loader::BootSpec spec{kernel, initrd, config.cmdline, rsdp};
     loader::LoadedKernel loaded;
     try {
         loaded = loader::load_kernel(memory, spec);
@@ -86,6 +113,12 @@ void add_legacy_devices(Vm::Impl& impl)
                      request_exit(ExitStatus::debug_exit(value));
                  }),
                  "debug-exit");
+    if (impl.config.acpi) {
+        impl.pio.add(platform::kAcpiPmPort, AcpiPm::kPortCount,
+                     std::make_shared<AcpiPm>([request_exit] { request_exit(ExitStatus::power_off()); },
+                                              [request_exit] { request_exit(ExitStatus::reboot()); }),
+                     "ACPI PM");
+    }
     impl.pio.add(platform::kPvPanicPort, PvPanic::kPortCount, std::make_shared<PvPanic>([request_exit] {
                      request_exit(ExitStatus::crash("guest kernel panicked (pvpanic)"));
                  }),
