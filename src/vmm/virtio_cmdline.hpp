@@ -1,0 +1,23 @@
+// The second way guests find virtio-mmio devices (../shared/ARCHITECTURE.md "How guests
+// find devices"): `virtio_mmio.device=<size>@<base>:<gsi>` words on the kernel command line,
+// for kernels with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES and no ACPI. The ACPI DSDT describes
+// the same devices for stock distribution kernels.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace minivmm {
+
+struct VirtioMmioSlot {
+    uint64_t base;
+    uint64_t size;
+    uint32_t gsi;
+};
+
+// `cmdline` followed by one `virtio_mmio.device=` word per slot, in order.
+[[nodiscard]] std::string with_virtio_mmio_devices(std::string_view cmdline, std::span<const VirtioMmioSlot> slots);
+
+} // namespace minivmm
