@@ -209,7 +209,7 @@ Bytes buffer(std::span<const uint8_t> bytes)
 Bytes package(const std::vector<Bytes>& elements)
 {
     if (elements.size() > 255) {
-        throw HostError("an AML Package holds at most 255 elements (VarPackage is not implemented)");
+        throw HostError("an AML Package holds at most 255 elements; minivmm emits no VarPackage");
     }
     Bytes body{static_cast<uint8_t>(elements.size())}; // NumElements
     append(body, join(elements));
