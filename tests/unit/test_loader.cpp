@@ -4,6 +4,8 @@
 #include "loader/kernel_loader.hpp"
 #include "vmm/platform.hpp"
 
+#include "support/packed_field.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -15,16 +17,10 @@
 
 using namespace minivmm;
 using namespace minivmm::loader;
+using minivmm::test::field;
 using Catch::Matchers::Contains;
 
 namespace {
-
-// Packed boot-protocol fields, copied: Catch would bind a misaligned reference to them.
-template <typename T>
-T field(T value)
-{
-    return value;
-}
 
 constexpr uint64_t kMiB = 1024 * 1024;
 constexpr uint64_t kGiB = 1024 * kMiB;

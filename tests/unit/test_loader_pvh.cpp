@@ -5,6 +5,8 @@
 #include "loader/pvh_elf.hpp"
 #include "vmm/platform.hpp"
 
+#include "support/packed_field.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <elf.h>
@@ -18,16 +20,10 @@
 
 using namespace minivmm;
 using namespace minivmm::loader;
+using minivmm::test::field;
 using Catch::Matchers::Contains;
 
 namespace {
-
-// Packed boot-protocol fields, copied: Catch would bind a misaligned reference to them.
-template <typename T>
-T field(T value)
-{
-    return value;
-}
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
