@@ -1,0 +1,87 @@
+// Split-virtqueue descriptors and chains: virtio 1.2 sections 2.7.5 (descriptor table),
+// 2.7.5.3 (indirect descriptors) and 2.7.4.2 (readable before writable). A chain is walked
+// and checked as a whole when popped, so a device only ever sees a well-formed chain.
+// Every guest value is hostile: indexes, lengths and addresses are bounded and checked.
+#pragma once
+
+#include "memory/guest_address.hpp"
+#include "memory/guest_memory.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace minivmm {
+
+// A protocol violation by the driver; the device answers with DEVICE_NEEDS_RESET (2.1.2).
+enum class QueueError {
+    RingOutsideMemory,      // a ring, table entry or ring field could not be accessed
+    AvailIdxJump,           // avail.idx moved forward by more than the queue size
+    HeadOutOfRange,         // avail ring head index >= queue size
+    NextOutOfRange,         // desc.next >= queue size (or indirect table entries)
+    ChainTooLong,           // more descriptors than the table holds: a loop or overlong chain
+    BufferOutsideMemory,    // a buffer (or indirect table) does not lie in RAM
+    LengthOverflow,         // the chain's total length does not fit in 32 bits
+    ReadAfterWrite,         // device-readable descriptor after a device-writable one (2.7.4.2)
+    IndirectNotNegotiated,  // VIRTQ_DESC_F_INDIRECT without VIRTIO_F_INDIRECT_DESC
+    NestedIndirect,         // INDIRECT inside an indirect table (2.7.5.3.1)
+    IndirectWithNext,       // INDIRECT and NEXT both set (2.7.5.3.1)
+    BadIndirectLength,      // indirect table length zero, not a multiple of 16, or too large
+    UsedHeadOutOfRange,     // the device tried to return a head >= queue size
+};
+
+[[nodiscard]] std::string_view to_string(QueueError error);
+
+// struct virtq_desc, 2.7.5 (little-endian; x86 hosts only).
+struct VirtqDesc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags;
+    uint16_t next;
+};
+static_assert(sizeof(VirtqDesc) == 16);
+
+inline constexpr uint16_t kVirtqDescFNext = 1;
+inline constexpr uint16_t kVirtqDescFWrite = 2;
+inline constexpr uint16_t kVirtqDescFIndirect = 4;
+
+struct DescriptorBuffer {
+    GuestAddress addr;
+    uint32_t len = 0;
+    bool device_writable = false;
+};
+
+struct ChainResult;
+
+class DescriptorChain final {
+public:
+    // Walks the chain starting at `head` in the table at `table` of `queue_size` entries.
+    [[nodiscard]] static ChainResult walk(const GuestMemory& memory, GuestAddress table, uint16_t queue_size,
+                                          uint16_t head, bool indirect_allowed);
+
+    [[nodiscard]] uint16_t head() const { return head_; }
+    [[nodiscard]] std::span<const DescriptorBuffer> buffers() const { return buffers_; }
+    // Sum of all buffer lengths; fits in 32 bits by construction.
+    [[nodiscard]] uint32_t total_len() const { return total_len_; }
+
+private:
+    DescriptorChain(uint16_t head, std::vector<DescriptorBuffer> buffers, uint32_t total_len)
+        : head_(head), buffers_(std::move(buffers)), total_len_(total_len)
+    {
+    }
+
+    uint16_t head_ = 0;
+    std::vector<DescriptorBuffer> buffers_;
+    uint32_t total_len_ = 0;
+};
+
+// Either a checked chain or the error that stopped the walk.
+struct ChainResult {
+    std::optional<DescriptorChain> chain;
+    std::optional<QueueError> error;
+};
+
+} // namespace minivmm
