@@ -27,15 +27,17 @@ case $mode in
     # 6 GiB: the tests give guests up to 3.5 GiB, and minivmm refuses guests larger than
     # the RAM of the machine it runs on (here, the outer VM).
     export MINIVMM_REQUIRE_KVM=1 # inside, a missing /dev/kvm is a failure, not a skip
-    # The outer TCG VM has been seen to freeze (no output until its time limit) in about 1
-    # run of 20; nested-vm.sh then exits 125, which no test verdict uses. Try once more then.
-    case $tier in kvm) limit=420 ;; *) limit=900 ;; esac
+    # Under TCG the outer VM has been seen to freeze (no output until its time limit, exit
+    # 125) or to run an inner guest so slowly that it misses its own timeout, about once in
+    # twenty runs. A nested run that fails is therefore tried once more, loudly; a real
+    # failure fails both times.
+    case $tier in kvm) limit=300 ;; *) limit=600 ;; esac
     for attempt in 1 2; do
       rc=0
       "$here/nested-vm.sh" --timeout "${MINIVMM_NESTED_TIMEOUT:-$limit}" --mem 6144 "${extra[@]}" -- \
         "$bin" "[$tier]" --use-colour no "$@" || rc=$?
-      [[ $rc == 125 && $attempt == 1 ]] || exit "$rc"
-      echo "run-tier: the nested VM failed (exit 125); retrying once" >&2
+      [[ $rc != 0 && $attempt == 1 ]] || exit "$rc"
+      echo "run-tier: WARNING: the nested [$tier] run failed (exit $rc); trying once more" >&2
     done
     ;;
   *)
