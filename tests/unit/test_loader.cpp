@@ -4,6 +4,7 @@
 #include "loader/kernel_loader.hpp"
 #include "vmm/platform.hpp"
 
+#include "support/config_error.hpp"
 #include "support/packed_field.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,6 +18,7 @@
 
 using namespace minivmm;
 using namespace minivmm::loader;
+using minivmm::test::config_error;
 using minivmm::test::field;
 using Catch::Matchers::Contains;
 
@@ -24,18 +26,6 @@ namespace {
 
 constexpr uint64_t kMiB = 1024 * 1024;
 constexpr uint64_t kGiB = 1024 * kMiB;
-
-template <typename F>
-std::string config_error(F&& f)
-{
-    try {
-        f();
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    FAIL("no ConfigError thrown");
-    return {};
-}
 
 struct TempDir {
     std::filesystem::path path = std::filesystem::temp_directory_path() /

@@ -5,6 +5,7 @@
 #include "loader/kernel_loader.hpp"
 #include "vmm/platform.hpp"
 
+#include "support/config_error.hpp"
 #include "support/packed_field.hpp"
 
 #include <catch2/catch.hpp>
@@ -16,6 +17,7 @@
 
 using namespace minivmm;
 using namespace minivmm::loader;
+using minivmm::test::config_error;
 using minivmm::test::field;
 using Catch::Matchers::Contains;
 
@@ -67,18 +69,6 @@ std::vector<std::byte> make_bzimage(const BzOptions& o = {})
         image[setup_size + i] = payload_byte(i);
     }
     return image;
-}
-
-template <typename F>
-std::string config_error(F&& f)
-{
-    try {
-        f();
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    FAIL("no ConfigError thrown");
-    return {};
 }
 
 std::vector<std::byte> initrd_bytes(std::size_t size)

@@ -5,6 +5,7 @@
 #include "loader/pvh_elf.hpp"
 #include "vmm/platform.hpp"
 
+#include "support/config_error.hpp"
 #include "support/packed_field.hpp"
 
 #include <catch2/catch.hpp>
@@ -20,6 +21,7 @@
 
 using namespace minivmm;
 using namespace minivmm::loader;
+using minivmm::test::config_error;
 using minivmm::test::field;
 using Catch::Matchers::Contains;
 
@@ -132,18 +134,6 @@ void patch_phdr(std::vector<std::byte>& image, std::size_t index, F&& change)
     std::memcpy(&ph, image.data() + at, sizeof(ph));
     change(ph);
     std::memcpy(image.data() + at, &ph, sizeof(ph));
-}
-
-template <typename F>
-std::string config_error(F&& f)
-{
-    try {
-        f();
-    } catch (const ConfigError& e) {
-        return e.what();
-    }
-    FAIL("no ConfigError thrown");
-    return {};
 }
 
 std::string guest_string(const GuestMemory& memory, uint64_t addr, std::size_t len)
