@@ -1,6 +1,7 @@
 // Everything that describes one guest: a plain struct, validated before anything is built.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -20,9 +21,37 @@ enum class ConsoleMode {
     None,  // discarded
 };
 
+// Which guest device carries the console. The 8250 UART always exists (early boot
+// messages); with Virtio a virtio-console device is added and the backend serves it.
+enum class ConsoleDevice {
+    Serial, // COM1, "console=ttyS0"
+    Virtio, // virtio-console port 0, "console=hvc0"
+};
+
 struct ConsoleConfig {
     ConsoleMode mode = ConsoleMode::Stdio;
     std::filesystem::path path; // for ConsoleMode::File
+    ConsoleDevice device = ConsoleDevice::Serial;
+};
+
+enum class DiskCache {
+    Writeback, // through the host page cache; guest flushes reach the disk via fdatasync
+    None,      // O_DIRECT: bypass the host page cache
+};
+
+// One virtio-blk disk backed by a raw image file.
+struct DiskConfig {
+    std::filesystem::path path;
+    bool readonly = false;
+    std::string serial; // VIRTIO_BLK_T_GET_ID answer (at most 20 bytes)
+    DiskCache cache = DiskCache::Writeback;
+};
+
+// One virtio-net interface backed by a host TAP device.
+struct NetConfig {
+    std::string tap;                           // interface name
+    std::optional<std::array<uint8_t, 6>> mac; // random locally-administered when empty
+    bool create = false;                       // create the TAP (and remove it on exit)
 };
 
 struct VmConfig {
@@ -35,6 +64,8 @@ struct VmConfig {
     uint64_t memory_bytes = 512 * kMiB;
     unsigned cpus = 1;
     ConsoleConfig console;
+    std::vector<DiskConfig> disks; // virtio-blk devices, in order (guest sees vda, vdb, ...)
+    std::vector<NetConfig> nets;   // virtio-net devices, in order
     // Describe the platform with ACPI tables (MADT, FADT power-off/reset, DSDT devices).
     // Off: only the MP table, for kernels booted with acpi=off or without ACPI support.
     bool acpi = true;

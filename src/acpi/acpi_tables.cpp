@@ -28,16 +28,17 @@ uint64_t align_up(uint64_t value) { return (value + kAlignment - 1) & ~(kAlignme
 
 AcpiDevice virtio_mmio_acpi_device(uint32_t index)
 {
-    if (index > 0xff) {
-        throw ConfigError(fmt::format("virtio-mmio device {}: at most 256 are described", index));
+    if (index >= platform::kMaxVirtioDevices) {
+        throw ConfigError(fmt::format("virtio-mmio device {}: at most {} devices have an interrupt line", index,
+                                      platform::kMaxVirtioDevices));
     }
     AcpiDevice dev;
     dev.hid = "LNRO0005";
     dev.uid = index;
     dev.mmio = AcpiDevice::MmioRange{
-        static_cast<uint32_t>(platform::kVirtioMmioBase + uint64_t{index} * platform::kVirtioMmioStride),
+        static_cast<uint32_t>(platform::virtio_mmio_base(index)),
         static_cast<uint32_t>(platform::kVirtioMmioStride)};
-    dev.gsi = platform::kVirtioFirstGsi + index;
+    dev.gsi = platform::virtio_mmio_gsi(index);
     dev.cache_coherent = true;
     dev.name = fmt::format("VR{:02X}", index);
     return dev;

@@ -47,7 +47,7 @@ struct AcpiConfig {
 };
 
 // virtio-mmio device n of ../shared/ARCHITECTURE.md: "LNRO0005", _UID n, _CCA, 4 KiB at
-// platform::kVirtioMmioBase + n * 0x1000, GSI platform::kVirtioFirstGsi + n, named "VRnn".
+// platform::kVirtioMmioBase + n * 0x1000, GSI platform::virtio_mmio_gsi(n), named "VRnn".
 [[nodiscard]] AcpiDevice virtio_mmio_acpi_device(uint32_t index);
 
 // Where the tables go: [platform::kAcpiStart, kAcpiTablesEnd); from 0xf0000 up the BIOS

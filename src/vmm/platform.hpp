@@ -59,7 +59,13 @@ inline constexpr uint16_t kAcpiResetPort = kAcpiPmPort + 2;
 inline constexpr uint8_t kAcpiResetValue = 0x42; // the FADT's RESET_VALUE (as QEMU's GED uses)
 inline constexpr uint8_t kAcpiS5SleepType = 5;   // SLP_TYP of \_S5_ (soft off)
 inline constexpr uint16_t kPvPanicPort = 0x505; // as QEMU's ISA pvpanic; ACPI "QEMU0001"
-inline constexpr uint32_t kVirtioFirstGsi = 5;
+// virtio-mmio device n interrupts on the n-th free IOAPIC pin from 5 on: 5, 6, 7, 10, 11, ...
+// 23, skipping the RTC (8) and the ACPI SCI (9). The in-kernel IOAPIC has 24 pins, so 17
+// devices at most.
+inline constexpr uint32_t kVirtioGsis[] = {5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
+inline constexpr uint32_t kMaxVirtioDevices = sizeof(kVirtioGsis) / sizeof(kVirtioGsis[0]);
+[[nodiscard]] constexpr uint32_t virtio_mmio_gsi(uint32_t index) { return kVirtioGsis[index]; }
+[[nodiscard]] constexpr uint64_t virtio_mmio_base(uint32_t index) { return kVirtioMmioBase + index * kVirtioMmioStride; }
 
 // The byte a guest writes to the boot timer when its userland starts.
 inline constexpr uint8_t kBootTimerMagic = 123;

@@ -323,10 +323,12 @@ TEST_CASE("ACPI: virtio-mmio device n follows the memory map", "[unit][acpi]")
     REQUIRE(dev.mmio);
     CHECK(dev.mmio->base == platform::kVirtioMmioBase + 3 * 0x1000);
     CHECK(dev.mmio->size == 0x1000);
-    CHECK(dev.gsi == platform::kVirtioFirstGsi + 3);
+    CHECK(dev.gsi == 10); // 8 (RTC) and 9 (SCI) are skipped
+    CHECK(virtio_mmio_acpi_device(0).gsi == 5);
+    CHECK(virtio_mmio_acpi_device(16).gsi == 23);
     CHECK(dev.cache_coherent);
     CHECK(dev.name == "VR03");
-    CHECK_THROWS_AS(virtio_mmio_acpi_device(256), ConfigError);
+    CHECK_THROWS_AS(virtio_mmio_acpi_device(17), ConfigError);
 }
 
 TEST_CASE("ACPI: write_acpi_tables places the tables where a guest finds them", "[unit][acpi]")
