@@ -13,6 +13,7 @@
 #pragma once
 
 #include "devices/bus_device.hpp"
+#include "devices/console_input.hpp"
 #include "devices/console_output.hpp"
 
 #include <cstddef>
@@ -24,7 +25,7 @@
 
 namespace minivmm {
 
-class Serial8250 final : public BusDevice {
+class Serial8250 final : public BusDevice, public ConsoleInput {
 public:
     // Eight registers from the base port (COM1: platform::kCom1Port).
     static constexpr uint64_t kPortCount = 8;
@@ -52,9 +53,9 @@ public:
 
     // Host input (the console's input thread). Bytes beyond the free room are dropped
     // and reported to the guest as an overrun (LSR.OE).
-    void receive(std::span<const uint8_t> bytes);
+    void receive(std::span<const uint8_t> bytes) override;
     // Whether receive() would accept at least one byte.
-    [[nodiscard]] bool can_receive() const;
+    [[nodiscard]] bool can_receive() const override;
 
 private:
     [[nodiscard]] uint8_t read_register(uint8_t reg);

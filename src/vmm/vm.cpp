@@ -55,7 +55,7 @@ void Vm::Impl::start()
     // While the guest's RX FIFO is full, input is taken off the poll set (epoll is level-
     // triggered: unread bytes would wake it in a loop); the tick puts it back.
     events.set_tick(std::chrono::milliseconds(20), [this] {
-        if (input_paused && serial->can_receive()) {
+        if (input_paused && console_input->can_receive()) {
             input_paused = false;
             if (!events.add(input_fd, EPOLLIN, [this](uint32_t) { pump_console_input(); })) {
                 input_fd = -1;
@@ -76,7 +76,7 @@ void Vm::Impl::start()
 
 void Vm::Impl::pump_console_input()
 {
-    if (!serial->can_receive()) {
+    if (!console_input->can_receive()) {
         events.remove(input_fd);
         input_paused = true;
         return;
@@ -93,7 +93,7 @@ void Vm::Impl::pump_console_input()
     }
     auto result = escape.feed(std::span(buf.data(), static_cast<size_t>(n)));
     if (!result.to_guest.empty()) {
-        serial->receive(result.to_guest);
+        console_input->receive(result.to_guest);
     }
     if (result.quit && console->interactive()) {
         request_exit({ExitReason::Stopped, exit_code::kSuccess, "console escape (Ctrl-A x)"});
@@ -134,6 +134,10 @@ void Vm::Impl::shut_down()
     }
     if (io_thread.joinable()) {
         io_thread.join();
+    }
+    // Every thread is gone: nothing races the devices now. Make disk data durable.
+    for (auto& slot : virtio) {
+        slot->transport().quiesce();
     }
 }
 

@@ -4,12 +4,14 @@
 #pragma once
 
 #include "devices/bus.hpp"
+#include "devices/console_input.hpp"
 #include "memory/guest_memory.hpp"
 #include "vcpu/vcpu.hpp"
 #include "vmm/console_backend.hpp"
 #include "vmm/event_loop.hpp"
 #include "vmm/exit_latch.hpp"
 #include "vmm/kvm.hpp"
+#include "vmm/virtio_slot.hpp"
 
 #include <minivmm/vm.hpp>
 
@@ -48,14 +50,17 @@ struct Vm::Impl {
     Kvm kvm;
     VmFd vm;
     GuestMemory memory;
+    // Before the buses: virtio transports on the MMIO bus unwatch their fds when destroyed.
+    EventLoop events;
     Bus pio{"PIO"};
     Bus mmio{"MMIO"};
     std::unique_ptr<ConsoleBackend> console;
     std::shared_ptr<Serial8250> serial;
+    ConsoleInput* console_input = nullptr; // the UART or the virtio-console: where input goes
     ConsoleEscape escape;
     int input_fd = -1;
     bool input_paused = false; // I/O thread only
-    EventLoop events;
+    std::vector<std::unique_ptr<VirtioSlot>> virtio; // virtio-mmio device n at index n
     std::vector<std::unique_ptr<Vcpu>> vcpus;
     ExitLatch exit;
 
