@@ -97,7 +97,7 @@
 #define VIRTIO_DMA_DATA_SIZE            0xf00000ull
 
 /* Completion bounds in TSC ticks (1.5e10 is 5 s at 3 GHz). */
-#define VIRTIO_TIMEOUT_TSC              15000000000ull
+#define VIRTIO_TIMEOUT_TSC              15000000000ul
 
 #define VIRTIO_MAX_QUEUES               2
 

@@ -12,7 +12,7 @@
 #include "virtq.h"
 
 #define RESET_POLLS             1000000u
-#define INTERRUPT_TIMEOUT_TSC   3000000000ull /* 1 s at 3 GHz */
+#define INTERRUPT_TIMEOUT_TSC   3000000000ul /* 1 s at 3 GHz */
 #define STATUS_CHECK_EVERY      4096u   /* polls of the used ring between Status reads */
 
 static uint32_t reg_read(const struct virtio_dev *dev, uint32_t reg) { return mmio_read32(dev->base + reg); }
