@@ -31,6 +31,8 @@ int printf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 int vprintf(const char *fmt, va_list ap);
 int puts(const char *s); /* appends "\n" */
 void console_write(const char *s, size_t n);
+/* One received byte from COM1, or -1 if none is waiting (no wait, no lock). */
+int console_getc(void);
 
 struct spinlock {
     uint32_t locked;
