@@ -18,28 +18,6 @@
 static uint32_t reg_read(const struct virtio_dev *dev, uint32_t reg) { return mmio_read32(dev->base + reg); }
 static void reg_write(const struct virtio_dev *dev, uint32_t reg, uint32_t v) { mmio_write32(dev->base + reg, v); }
 
-/* Linux's memparse(): a number with an optional K/M/G/T suffix. */
-static bool parse_size(const char *s, const char **end, uint64_t *out)
-{
-    if (!parse_u64(s, end, out))
-        return false;
-    unsigned shift = 0;
-    switch (**end) {
-    case 'K': case 'k': shift = 10; break;
-    case 'M': case 'm': shift = 20; break;
-    case 'G': case 'g': shift = 30; break;
-    case 'T': case 't': shift = 40; break;
-    default: break;
-    }
-    if (shift) {
-        if (*out > (UINT64_MAX >> shift))
-            return false;
-        *out <<= shift;
-        (*end)++;
-    }
-    return true;
-}
-
 bool virtio_mmio_parse(const char *v, uint64_t *size, uint64_t *addr, uint64_t *irq)
 {
     const char *p;
