@@ -168,9 +168,11 @@ void virtio_kick(const struct virtio_dev *dev, struct virtq *vq);
 uint32_t virtio_ack_interrupt(const struct virtio_dev *dev);
 /*
  * Polls the used ring of vq for one entry (bounded by timeout TSC ticks), then checks that
- * InterruptStatus has bit 0 set (a short bounded poll: the device may set it just after the
- * used index) and acknowledges it.  Returns 0, EXIT_VIRTIO_TIMEOUT, EXIT_VIRTIO_PROTOCOL
- * (NEEDS_RESET seen while waiting) or EXIT_VIRTIO_NO_INTERRUPT, each with a line.
+ * the device announced it: InterruptStatus bit 0 (a short bounded poll; acknowledged), unless
+ * the entry was already there when the queue was armed (at set-up and after each completion,
+ * see arm() in virtio_mmio.c).  Returns 0, EXIT_VIRTIO_TIMEOUT, EXIT_VIRTIO_PROTOCOL
+ * (NEEDS_RESET seen while waiting, or an id never posted) or EXIT_VIRTIO_NO_INTERRUPT,
+ * each with a line.
  */
 int virtio_wait_used(const struct virtio_dev *dev, struct virtq *vq, uint32_t *id, uint32_t *len,
                      uint64_t timeout);

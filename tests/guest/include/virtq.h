@@ -54,7 +54,8 @@ struct virtq {
     uint16_t avail_idx;         /* next avail.idx we publish */
     uint16_t kicked_idx;        /* avail.idx at the last notification decision */
     uint16_t last_used;         /* next used.idx entry we consume */
-    uint16_t irq_covered;       /* used entries below this were announced by InterruptStatus */
+    bool irq_required;          /* the next used entry must be announced by an interrupt */
+    bool irq_seen;              /* InterruptStatus bit 0 was seen since the queue was armed */
     uint16_t free_head, num_free;
     uint16_t next[VIRTQ_MAX_SIZE];      /* private copy of the chain links */
     uint16_t chain_len[VIRTQ_MAX_SIZE]; /* descriptors per posted head (0: not posted) */

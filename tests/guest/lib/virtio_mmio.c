@@ -15,6 +15,8 @@
 #define INTERRUPT_TIMEOUT_TSC   3000000000ul /* 1 s at 3 GHz */
 #define STATUS_CHECK_EVERY      4096u   /* polls of the used ring between Status reads */
 
+static void arm(const struct virtio_dev *dev, struct virtq *vq);
+
 static uint32_t reg_read(const struct virtio_dev *dev, uint32_t reg) { return mmio_read32(dev->base + reg); }
 static void reg_write(const struct virtio_dev *dev, uint32_t reg, uint32_t v) { mmio_write32(dev->base + reg, v); }
 
@@ -215,6 +217,7 @@ int virtio_queue_setup(struct virtio_dev *dev, struct virtq *vq, uint16_t index,
     }
     virtq_init(vq, index, size, desc, avail, used, virtio_has(dev, VIRTIO_F_EVENT_IDX));
     dev->queues[dev->nqueues++] = vq;
+    arm(dev, vq);
     reg_write(dev, VIRTIO_MMIO_QUEUE_NUM, size);
     reg_write(dev, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
     reg_write(dev, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(desc >> 32));
@@ -249,6 +252,31 @@ uint32_t virtio_ack_interrupt(const struct virtio_dev *dev)
     return isr;
 }
 
+/* Acknowledges InterruptStatus; bit 0 counts for every queue of the device (one bit for all). */
+static void ack_and_credit(const struct virtio_dev *dev)
+{
+    if (virtio_ack_interrupt(dev) & VIRTIO_INT_USED_BUFFER)
+        for (unsigned q = 0; q < dev->nqueues; q++)
+            dev->queues[q]->irq_seen = true;
+}
+
+/*
+ * Prepares the check that the next used entry of vq is announced.  Clears InterruptStatus,
+ * asks for an interrupt at that entry (used_event, with EVENT_IDX), then - after a full
+ * barrier, the driver half of the 2.7.10 handshake - looks whether the entry is already
+ * there.  If it is, the device may have published it before it could see used_event, and
+ * no interrupt is owed for it; otherwise one is (InterruptStatus bit 0, as seen by any later
+ * acknowledgement: the bit is per device, so another queue's interrupt may stand in for it).
+ */
+static void arm(const struct virtio_dev *dev, struct virtq *vq)
+{
+    ack_and_credit(dev);
+    vq->irq_seen = false;
+    virtq_want_interrupt(vq);
+    virtq_mb();
+    vq->irq_required = !virtq_has_used(vq);
+}
+
 int virtio_wait_used(const struct virtio_dev *dev, struct virtq *vq, uint32_t *id, uint32_t *len,
                      uint64_t timeout)
 {
@@ -275,25 +303,18 @@ int virtio_wait_used(const struct virtio_dev *dev, struct virtq *vq, uint32_t *i
                dev->base, vq->index, *id);
         return EXIT_VIRTIO_PROTOCOL;
     }
-    virtq_want_interrupt(vq);
-    /* Entry k was announced if bit 0 was seen after used.idx had passed k.  One interrupt may
-     * cover several entries (of any queue: InterruptStatus is per device), and the device sets
-     * the bit after publishing used.idx, so the used indexes are read before the register. */
-    uint16_t k = (uint16_t)(vq->last_used - 1);
-    uint64_t t0 = rdtsc();
-    while ((int16_t)(k - vq->irq_covered) >= 0) {
-        uint16_t seen[VIRTIO_MAX_QUEUES];
-        for (unsigned q = 0; q < dev->nqueues; q++)
-            seen[q] = virtq_used_idx(dev->queues[q]);
-        if (virtio_ack_interrupt(dev) & VIRTIO_INT_USED_BUFFER) {
-            for (unsigned q = 0; q < dev->nqueues; q++)
-                dev->queues[q]->irq_covered = seen[q];
-        } else if (rdtsc() - t0 > INTERRUPT_TIMEOUT_TSC) {
-            printf("virtio: error: 0x%lx queue %u: InterruptStatus bit 0 clear after a completion\n",
-                   dev->base, vq->index);
-            return EXIT_VIRTIO_NO_INTERRUPT;
+    if (vq->irq_required) {
+        uint64_t t0 = rdtsc();
+        while (!vq->irq_seen) {
+            ack_and_credit(dev);
+            if (!vq->irq_seen && rdtsc() - t0 > INTERRUPT_TIMEOUT_TSC) {
+                printf("virtio: error: 0x%lx queue %u: InterruptStatus bit 0 clear after a "
+                       "completion\n", dev->base, vq->index);
+                return EXIT_VIRTIO_NO_INTERRUPT;
+            }
         }
     }
+    arm(dev, vq);
     return 0;
 }
 

@@ -33,7 +33,8 @@ void virtq_init(struct virtq *vq, uint16_t index, uint16_t size, uint64_t desc_p
     memset(vq->desc, 0, virtq_desc_bytes(size));
     memset(vq->avail, 0, virtq_avail_bytes(size));
     memset(vq->used, 0, virtq_used_bytes(size));
-    vq->avail_idx = vq->kicked_idx = vq->last_used = vq->irq_covered = 0;
+    vq->avail_idx = vq->kicked_idx = vq->last_used = 0;
+    vq->irq_required = vq->irq_seen = false;
     for (uint16_t i = 0; i < size; i++) {
         vq->next[i] = (uint16_t)(i + 1);
         vq->chain_len[i] = 0;
