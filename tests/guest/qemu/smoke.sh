@@ -188,7 +188,8 @@ head -c 2M /dev/urandom >"$tmp/d1.img"
 cp "$tmp/d0.img" "$tmp/ro.img"
 d0=$(disk "$tmp/d0.img" discard=unmap serial=smoke-disk-0)
 d1=$(disk "$tmp/d1.img")
-# shellcheck disable=SC2086 # $d0/$d1 are lists of QEMU arguments
+ro=$(disk "$tmp/ro.img" readonly=on)
+# shellcheck disable=SC2086 # $d0, $d1, $ro are lists of QEMU arguments
 {
 t "virtio blk-info" 0 "blk: disk=0 capacity=2048 features=0x[0-9a-f]\{16\} blk_size=512 seg_max=[0-9]* ro=0 serial='smoke-disk-0'" \
   vm $d0 $d1 -append test=blk-info
@@ -215,7 +216,7 @@ check "virtio blk-indirect on disk" same "$(sectors_crc "$tmp/d1.img" 1000 129)"
 t "virtio blk-read beyond capacity" 98 "beyond the capacity of 2048 sectors" \
   vm $d0 -append 'test=blk-read sectors=2 start=2047'
 t "virtio blk-write seed=0" 98 "need seed=S" vm $d0 -append 'test=blk-write seed=0 sectors=1'
-t "virtio blk-ro" 0 "blk: write status=1" vm $(disk "$tmp/ro.img" readonly=on) -append test=blk-ro
+t "virtio blk-ro" 0 "blk: write status=1" vm $ro -append test=blk-ro
 t "virtio blk-ro on a writable disk" 31 "blk: write status=0" vm $d0 -append test=blk-ro
 t "virtio blk-ops" 0 "blk: op=read-past-end status=1 ok" vm $d0 -append test=blk-ops
 also "virtio blk-ops unknown" "blk: op=unknown status=2 ok"
