@@ -173,7 +173,7 @@ inline constexpr uint64_t kAllBlkFeatures = virtio::kBlkFFlush | virtio::kBlkFDi
 struct BlkHarness {
     // nullptr when the backend is not available (the test should return).
     static std::unique_ptr<BlkHarness> make(const DiskConfig& config, TestBackend backend,
-                                            std::size_t depth = virtio::VirtioBlock::kQueueSize, uint16_t queue_size = 16,
+                                            std::size_t depth = virtio::VirtioBlock::kQueueSize, uint16_t queue_size = 32,
                                             bool event_idx = false, uint64_t features = kAllBlkFeatures)
     {
         auto image = virtio::DiskImage::open(config);
