@@ -10,7 +10,7 @@ namespace minivmm::fuzz {
 
 class BlockFixture {
 public:
-    // A virtio-blk device on a fresh 1 MiB image, or nullptr if virtio-blk is not built.
+    // A virtio-blk device on a sparse 1 MiB temporary image (the same file for every input).
     std::unique_ptr<virtio::VirtioDevice> make(GuestMemory& memory);
 };
 

@@ -12,6 +12,7 @@
 #include "devices/ignored_ports.hpp"
 #include "devices/pvpanic.hpp"
 #include "devices/serial.hpp"
+#include "devices/virtio/block/virtio_block.hpp"
 #include "devices/virtio/console.hpp"
 #include "loader/kernel_loader.hpp"
 #include "vcpu/boot_state.hpp"
@@ -178,8 +179,8 @@ virtio::VirtioConsole::WindowSize console_window_size()
 std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl)
 {
     std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
-    if (!impl.config.disks.empty()) {
-        throw ConfigError("--disk: virtio-blk is not merged yet");
+    for (const auto& disk : impl.config.disks) {
+        devices.push_back(std::make_unique<virtio::VirtioBlock>(disk, impl.memory));
     }
     if (!impl.config.nets.empty()) {
         throw ConfigError("--net: virtio-net is not built yet");
