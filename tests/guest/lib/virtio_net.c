@@ -211,23 +211,24 @@ static int check_header(struct net_dev *net, const struct virtio_net_hdr *h, uin
 int net_receive(struct net_dev *net, uint8_t *frame, uint32_t *frame_len, uint64_t timeout)
 {
     uint16_t bufs[NET_QUEUE_SIZE], nbufs = 1;
-    uint32_t total = 0, id, len = 0;
+    uint32_t total = 0, id, used = 0;
     int rc;
     for (uint16_t k = 0; k < nbufs; k++) {
-        if (k && len != net->rx_bytes) {
+        if (k && used != net->rx_bytes) {
             /* 5.1.6.4.2: all but the last buffer are used completely. */
-            printf("net: error: buffer %u of %u used %u of %u bytes\n", k, nbufs, len, net->rx_bytes);
+            printf("net: error: buffer %u of %u used %u of %u bytes\n", k, nbufs, used, net->rx_bytes);
             return EXIT_NET_RX_LENGTH;
         }
-        if ((rc = virtio_wait_used(&net->vdev, &net->rxq, &id, &len, k ? VIRTIO_TIMEOUT_TSC : timeout)) != 0)
+        if ((rc = virtio_wait_used(&net->vdev, &net->rxq, &id, &used, k ? VIRTIO_TIMEOUT_TSC : timeout)) != 0)
             return rc;
         bufs[k] = net->rx_buf_of_head[id];
         const uint8_t *p = (const uint8_t *)(uintptr_t)rx_buffer_pa(bufs[k]);
-        if (len > net->rx_bytes || (k == 0 && len < NET_HDR_BYTES)) {
-            printf("net: error: used length %u for a %u-byte receive buffer%s\n", len, net->rx_bytes,
-                   len < NET_HDR_BYTES ? " (shorter than the header)" : "");
+        if (used > net->rx_bytes || (k == 0 && used < NET_HDR_BYTES)) {
+            printf("net: error: used length %u for a %u-byte receive buffer%s\n", used, net->rx_bytes,
+                   used < NET_HDR_BYTES ? " (shorter than the header)" : "");
             return EXIT_NET_RX_LENGTH;
         }
+        uint32_t len = used;
         if (k == 0) {
             struct virtio_net_hdr h;
             memcpy(&h, p, sizeof(h));

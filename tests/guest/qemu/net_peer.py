@@ -8,7 +8,8 @@ guest's NIC through either
                       remote.type=unix,remote.path=DIR/peer.sock
   --tap IF     a packet socket on the TAP interface IF (QEMU: -netdev tap,ifname=IF,...)
 Modes (every frame the peer sends: dst = --mac, src 02:00:00:00:00:01, ethertype 0x88b5):
-  sink     net-tx: collect --count frames, compare each with the guest's generator
+  sink     net-tx: collect --count frames, compare each with the guest's generator and
+           the guest's `net: sent ...` line with their count, bytes and CRC
   source   net-rx: after `net: ready`, send --count frames of varied sizes; check the
            guest's `net: rx ...` and `net: received ...` lines against them
   echo     net-echo: after `net: ready`, send --count frames, expect each back, MACs swapped
@@ -96,6 +97,8 @@ class Link:
                 return
             except (BlockingIOError, socket.timeout):
                 time.sleep(0.01)  # QEMU's socket queue is full: wait for the guest
+            except OSError as e:
+                raise RuntimeError("peer: FAIL sending: %s (has QEMU exited?)" % e) from e
         raise RuntimeError("peer: FAIL could not send a frame for 10 s")
 
 
@@ -153,8 +156,11 @@ def main():
                     link.send(f)
                     if args.mode != "blast":
                         sent.append(f)
-                print("peer: sent %d frames bytes=%d crc32=%08x" % (
-                    args.count, sum(map(len, sent)), zlib.crc32(b"".join(sent))), flush=True)
+                if args.mode == "blast":
+                    print("peer: sent %d frames bytes=%d" % (args.count, args.count * args.size), flush=True)
+                else:
+                    print("peer: sent %d frames bytes=%d crc32=%08x" % (
+                        args.count, sum(map(len, sent)), zlib.crc32(b"".join(sent))), flush=True)
     except RuntimeError as e:
         verdict.append(str(e))
     rc = proc.wait()
@@ -171,9 +177,13 @@ def main():
         print("peer: received %d frames bytes=%d crc32=%08x" % (
             len(frames), sum(map(len, frames)), zlib.crc32(b"".join(frames))))
         bad = next((i for i, (a, b) in enumerate(zip(frames, want)) if a != b), None)
+        line = "net: sent %d frames bytes=%d crc32=%08x" % (
+            len(want), sum(map(len, want)), zlib.crc32(b"".join(want)))
         if len(frames) != len(want) or bad is not None:
             verdict.append("peer: MISMATCH %d frames, want %d; first differing frame %s" % (
                 len(frames), len(want), bad))
+        elif line not in lines:
+            verdict.append("peer: MISMATCH the guest did not print '%s'" % line)
         else:
             verdict.append("peer: frames as expected")
     elif args.mode == "source" and sent:
