@@ -182,7 +182,7 @@ int net_tx_drain(struct net_dev *net)
 /*
  * 5.1.6.4.1: without GUEST_CSUM only DATA_VALID may be set (the 2024 correction allows it),
  * without GUEST_TSO4/6 or UFO gso_type is NONE, without MRG_RXBUF num_buffers is 1.  A 0 there is
- * tolerated with a note: QEMU before 9.1 and vhost-net left the field unwritten.
+ * tolerated with a note: QEMU 7.2 leaves the field unwritten (as vhost-net did until 2025).
  */
 static int check_header(struct net_dev *net, const struct virtio_net_hdr *h, uint16_t *nbufs)
 {
