@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 using namespace minivmm;
 using namespace minivmm::virtio;
@@ -57,9 +58,10 @@ TEST_CASE("virtio-blk offers its features and configuration", "[unit][virtio-blk
     CHECK(h->device->queue_max_sizes() == std::vector<uint16_t>{256});
     CHECK(h->device->name() == "virtio-blk " + file.path.string());
 
+    std::array<uint8_t, sizeof(BlkConfig)> raw{};
+    h->device->read_config(0, raw);
     BlkConfig config{};
-    auto bytes = std::as_writable_bytes(std::span(&config, 1));
-    h->device->read_config(0, std::span(reinterpret_cast<uint8_t*>(bytes.data()), bytes.size())); // NOLINT: test view
+    std::memcpy(&config, raw.data(), raw.size());
     CHECK(config.capacity == kImageSize / 512);
     CHECK(config.seg_max == 254);
     CHECK(config.blk_size == 512);
