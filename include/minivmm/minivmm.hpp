@@ -1,6 +1,7 @@
 // The umbrella header of libminivmm.
 #pragma once
 
+#include <minivmm/console.hpp>
 #include <minivmm/error.hpp>
 #include <minivmm/exit_status.hpp>
 #include <minivmm/vm.hpp>

@@ -83,13 +83,16 @@ Parsed<ConsoleConfig> parse_console(std::string_view text)
     if (text == "stdio") {
         return ConsoleConfig{ConsoleMode::Stdio, {}};
     }
+    if (text == "stdout") {
+        return ConsoleConfig{ConsoleMode::Stdout, {}};
+    }
     if (text == "none") {
         return ConsoleConfig{ConsoleMode::None, {}};
     }
     if (text.starts_with("file:") && text.size() > 5) {
         return ConsoleConfig{ConsoleMode::File, std::string(text.substr(5))};
     }
-    return fmt::format("console '{}' is not one of stdio, none, file:PATH", text);
+    return fmt::format("console '{}' is not one of stdio, stdout, none, file:PATH", text);
 }
 
 } // namespace minivmm::cli

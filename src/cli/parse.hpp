@@ -19,7 +19,7 @@ using Parsed = std::variant<T, std::string>;
 [[nodiscard]] Parsed<uint64_t> parse_memory_size(std::string_view text);
 // "30", "30s", "500ms", "2m": a bare number means seconds.
 [[nodiscard]] Parsed<std::chrono::milliseconds> parse_duration(std::string_view text);
-// "stdio", "none", "file:PATH".
+// "stdio", "stdout", "none", "file:PATH".
 [[nodiscard]] Parsed<ConsoleConfig> parse_console(std::string_view text);
 
 } // namespace minivmm::cli

@@ -99,11 +99,13 @@ void Serial8250::receive(std::span<const uint8_t> bytes)
     update_irq();
 }
 
-bool Serial8250::can_receive() const
+size_t Serial8250::receive_room() const
 {
     std::lock_guard lock(mutex_);
-    return host_queue_.size() < kHostQueueSize;
+    return kHostQueueSize - host_queue_.size();
 }
+
+bool Serial8250::can_receive() const { return receive_room() > 0; }
 
 uint8_t Serial8250::read_register(uint8_t reg)
 {

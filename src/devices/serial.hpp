@@ -14,6 +14,7 @@
 
 #include "devices/bus_device.hpp"
 #include "devices/console_output.hpp"
+#include "devices/console_receiver.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -24,7 +25,7 @@
 
 namespace minivmm {
 
-class Serial8250 final : public BusDevice {
+class Serial8250 final : public BusDevice, public ConsoleReceiver {
 public:
     // Eight registers from the base port (COM1: platform::kCom1Port).
     static constexpr uint64_t kPortCount = 8;
@@ -52,7 +53,9 @@ public:
 
     // Host input (the console's input thread). Bytes beyond the free room are dropped
     // and reported to the guest as an overrun (LSR.OE).
-    void receive(std::span<const uint8_t> bytes);
+    void receive(std::span<const uint8_t> bytes) override;
+    // Room in the host-side queue: receive() drops nothing up to this many bytes.
+    [[nodiscard]] size_t receive_room() const override;
     // Whether receive() would accept at least one byte.
     [[nodiscard]] bool can_receive() const;
 

@@ -97,9 +97,10 @@ void add_legacy_devices(Vm::Impl& impl)
 {
     auto request_exit = [&impl](ExitStatus status) { impl.request_exit(std::move(status)); };
 
-    impl.console = std::make_unique<ConsoleBackend>(impl.config.console);
+    impl.console = std::make_unique<GuestConsole>(impl.config.console, request_exit);
     impl.serial = std::make_shared<Serial8250>(std::make_shared<KvmIrqLine>(impl.vm, platform::kCom1Gsi),
-                                               *impl.console->output());
+                                               impl.console->output());
+    impl.console->connect_input(*impl.serial);
     impl.pio.add(platform::kCom1Port, 8, impl.serial, "serial (COM1)");
 
     auto i8042 = std::make_shared<I8042>([request_exit] { request_exit(ExitStatus::reboot()); });

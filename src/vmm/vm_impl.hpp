@@ -6,7 +6,7 @@
 #include "devices/bus.hpp"
 #include "memory/guest_memory.hpp"
 #include "vcpu/vcpu.hpp"
-#include "vmm/console_backend.hpp"
+#include "vmm/guest_console.hpp"
 #include "vmm/event_loop.hpp"
 #include "vmm/exit_latch.hpp"
 #include "vmm/kvm.hpp"
@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -35,10 +36,11 @@ struct Vm::Impl {
     // Called from any thread when the run must end: records why (first caller wins) and
     // kicks every vCPU and the I/O thread.
     void request_exit(ExitStatus status);
-    // Stops and joins every thread; idempotent. Only the owner (Vm) calls it.
+    // Stops and joins every thread, then runs the quiesce hooks; idempotent. Only the
+    // owner (Vm) calls it.
     void shut_down();
-    // Moves console input from the host to the UART (on the I/O thread).
-    void pump_console_input();
+    // Makes device data durable once no thread runs any more (see quiesce_hooks).
+    void quiesce_devices();
 
     VmConfig config;
     std::chrono::steady_clock::time_point created_at = std::chrono::steady_clock::now();
@@ -50,14 +52,15 @@ struct Vm::Impl {
     GuestMemory memory;
     Bus pio{"PIO"};
     Bus mmio{"MMIO"};
-    std::unique_ptr<ConsoleBackend> console;
+    std::unique_ptr<GuestConsole> console;
     std::shared_ptr<Serial8250> serial;
-    ConsoleEscape escape;
-    int input_fd = -1;
-    bool input_paused = false; // I/O thread only
     EventLoop events;
     std::vector<std::unique_ptr<Vcpu>> vcpus;
     ExitLatch exit;
+
+    // Run once at teardown, after every thread has stopped, in order: each device that
+    // holds data for the host (a virtio disk's VirtioDevice::quiesce(), a flush) adds one.
+    std::vector<std::function<void()>> quiesce_hooks;
 
     std::mutex threads_mutex; // orders kicks against teardown
     bool started = false;
