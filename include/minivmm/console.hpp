@@ -10,6 +10,9 @@
 // Each expect() searches the output after the end of the previous match (its cursor), so a
 // sequence of expect() calls walks through the output in order. The output is searched as
 // it is, with '\r\n' line ends as a serial console sends them; "." does not cross a line end.
+// As with pexpect, a pattern is matched against the output that has arrived so far: one that
+// could match more with more output (`\w+`, `.*` at its end) may match a partial word, so
+// end such patterns with what follows them: R"(test=(\w+)\r\n)".
 #pragma once
 
 #include <minivmm/error.hpp>

@@ -68,8 +68,16 @@ struct LinuxBoot {
     unsigned cpus = 1;
     std::string action = "reboot";        // minivmm.action=
     std::vector<std::string> extra_args;  // more minivmm flags
+    std::string run = "";                 // minivmm.run="..." (a shell command for /init), if not empty
 
-    std::string cmdline() const { return std::string(kLinuxBaseCmdline) + " minivmm.action=" + action; }
+    std::string cmdline() const
+    {
+        std::string s = std::string(kLinuxBaseCmdline) + " minivmm.action=" + action;
+        if (!run.empty()) {
+            s += " minivmm.run=\"" + run + "\"";
+        }
+        return s;
+    }
 
     std::vector<std::string> argv() const
     {
