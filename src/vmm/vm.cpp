@@ -43,7 +43,14 @@ void Vm::Impl::start()
     started = true;
     started_at = std::chrono::steady_clock::now();
     console->start(events);
-    events.set_tick(std::chrono::milliseconds(20), [this] { console->on_tick(); });
+    events.set_tick(std::chrono::milliseconds(20), [this] {
+        console->on_tick();
+        // The timeout holds even when nobody is in wait(): a harness blocked in expect()
+        // learns at once that the run is over.
+        if (config.timeout && std::chrono::steady_clock::now() >= started_at + *config.timeout) {
+            request_exit(ExitStatus::timeout());
+        }
+    });
     io_thread = std::thread([this] {
         try {
             events.run();

@@ -67,6 +67,27 @@ TEST_CASE("library: the configured timeout gives ExitReason::Timeout, code 124",
     CHECK_THAT(console, Catch::Contains("idle: waiting"));
 }
 
+TEST_CASE("library: the timeout ends the run even while the harness is in expect(), not wait()", "[kvm]")
+{
+    if (!kvm_available()) {
+        return;
+    }
+    auto config = test_guest_config("test=idle");
+    config.timeout = 1s;
+    auto vm = Vm::create(config);
+    vm->start();
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        (void)vm->console().expect("never printed", 60s);
+        FAIL("no ExpectError");
+    } catch (const ExpectError& e) {
+        CHECK(e.cause() == ExpectError::Cause::GuestStopped);
+        CHECK_THAT(e.what(), Catch::Contains("timeout ran out") && Catch::Contains("idle: waiting"));
+    }
+    CHECK(std::chrono::steady_clock::now() - start < 30s);
+    CHECK(vm->wait().reason == ExitReason::Timeout);
+}
+
 TEST_CASE("library: stop() gives ExitReason::Stopped, code 0; wait_for times out while it runs", "[kvm]")
 {
     if (!kvm_available()) {
