@@ -112,6 +112,13 @@ param() {
 for m in $(cat /etc/modules); do
   insmod "/lib/modules/$m.ko" 2>/dev/null || echo "minivmm-guest: warning: insmod $m failed"
 done
+# With console=hvc0 (minivmm --console virtio) the console exists only once virtio_console
+# is loaded: move this script's stdio onto it.
+if [ "$(param console)" = hvc0 ]; then
+  i=0
+  while [ ! -c /dev/hvc0 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  if [ -c /dev/hvc0 ]; then exec </dev/hvc0 >/dev/hvc0 2>&1; else echo "minivmm-guest: warning: no /dev/hvc0"; fi
+fi
 # Boot timer (minivmm records when userland starts); harmless where nothing is mapped there.
 devmem 0xc0000000 8 123 2>/dev/null || true
 echo MINIVMM-GUEST-READY
@@ -162,7 +169,7 @@ build_flavour() {
     [[ $(kpkg_config_value CRYPTO_CRC32C) == m ]] && mods+=(crc32c_generic)
   fi
   kpkg_modules "${mods[@]}"
-  mkdir -p "$root"/{proc,sys,dev,tmp,run,root,etc}
+  mkdir -p "$root"/{proc,sys,dev,tmp,run,root,etc,mnt}
   kpkg_busybox "$root"
   kpkg_install_modules "$root"
   [[ -f $work/minivmm-exit ]] && cp "$work/minivmm-exit" "$root/bin/minivmm-exit"

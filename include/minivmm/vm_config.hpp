@@ -52,6 +52,8 @@ enum class DiskCache {
     None,      // O_DIRECT: bypass the host page cache
 };
 
+inline constexpr size_t kDiskSerialMax = 20; // virtio-blk GET_ID: VIRTIO_BLK_ID_BYTES
+
 // One virtio-blk disk backed by a raw image file.
 struct DiskConfig {
     std::filesystem::path path;
@@ -69,6 +71,9 @@ struct NetConfig {
 
 struct VmConfig {
     static constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=-1";
+    // With ConsoleDevice::Virtio: early messages on the UART until hvc0 takes over.
+    static constexpr const char* kDefaultVirtioConsoleCmdline =
+        "console=hvc0 earlycon=uart8250,io,0x3f8 reboot=k panic=-1";
     static constexpr uint64_t kMinMemory = 32 * kMiB;
 
     std::filesystem::path kernel;            // bzImage, or an ELF vmlinux with a PVH note

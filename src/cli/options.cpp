@@ -61,15 +61,23 @@ ParseResult parse_options(int argc, const char* const argv[])
     app.set_version_flag("--version", MINIVMM_VERSION);
     app.add_option("-k,--kernel", kernel, "Kernel: a bzImage, or an ELF vmlinux with a PVH note")->required();
     app.add_option("-i,--initrd", initrd, "Initial ramdisk (e.g. a gzip'd cpio initramfs)");
-    app.add_option("-c,--cmdline", options.vm.cmdline, "Kernel command line")
-        ->default_str(VmConfig::kDefaultCmdline);
+    std::string cmdline;
+    auto* cmdline_option = app.add_option("-c,--cmdline", cmdline, "Kernel command line")
+        ->default_str(fmt::format("\"{}\", or \"{}\" with --console virtio", VmConfig::kDefaultCmdline,
+                                  VmConfig::kDefaultVirtioConsoleCmdline));
     app.add_option("-m,--mem", mem, "Guest RAM: a size with a K, M, G or T suffix (bare number: MiB); >= 32M")
         ->default_str("512M");
     app.add_option("--cpus", options.vm.cpus, "Number of vCPUs")->default_str("1");
     bool no_acpi = false;
     app.add_flag("--no-acpi", no_acpi, "Leave out the ACPI tables (the MP table still describes the CPUs)");
-    app.add_option("--console", console, "Guest console: stdio, stdout (no input), none, or file:PATH")
+    app.add_option("--console", console,
+                   "Guest console: [serial|virtio,]stdio|stdout|none|file:PATH. stdout: output only, stdin left "
+                   "alone; virtio makes hvc0 the guest console (the UART stays for early messages)")
         ->default_str("stdio");
+    std::vector<std::string> disks;
+    app.add_option("--disk", disks,
+                   "virtio-blk disk (repeatable): path=FILE[,readonly=on][,serial=STR][,cache=none|writeback]")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--timeout", timeout, "End the run after this long (e.g. 30s, 500ms, 2m) with exit code 124");
     std::string console_log;
     app.add_option("--console-log", console_log, "Also write the console output to FILE (truncated first)");
@@ -100,6 +108,13 @@ ParseResult parse_options(int argc, const char* const argv[])
     }
     apply(parse_memory_size(mem), options.vm.memory_bytes, error);
     apply(parse_console(console), options.vm.console, error);
+    options.vm.cmdline = cmdline_option->count() > 0                           ? cmdline
+                         : options.vm.console.device == ConsoleDevice::Virtio ? VmConfig::kDefaultVirtioConsoleCmdline
+                                                                              : VmConfig::kDefaultCmdline;
+    for (const auto& disk : disks) {
+        options.vm.disks.emplace_back();
+        apply(parse_disk(disk), options.vm.disks.back(), error);
+    }
     if (!timeout.empty()) {
         apply(parse_duration(timeout), options.vm.timeout, error);
     }

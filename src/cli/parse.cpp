@@ -7,6 +7,20 @@
 namespace minivmm::cli {
 namespace {
 
+// "a,b,,c" -> {"a", "b", "", "c"}; "" -> {""}.
+std::vector<std::string_view> split(std::string_view text, char separator)
+{
+    std::vector<std::string_view> words;
+    size_t start = 0;
+    for (size_t pos = text.find(separator); pos != std::string_view::npos; pos = text.find(separator, start)) {
+        words.push_back(text.substr(start, pos - start));
+        start = pos + 1;
+    }
+    words.push_back(text.substr(start));
+    return words;
+}
+
+
 // Splits "123abc" into 123 and "abc"; nullopt-like error string on no digits or overflow.
 Parsed<std::pair<uint64_t, std::string_view>> split_number(std::string_view text, const char* what)
 {
@@ -80,19 +94,72 @@ Parsed<std::chrono::milliseconds> parse_duration(std::string_view text)
 
 Parsed<ConsoleConfig> parse_console(std::string_view text)
 {
-    if (text == "stdio") {
-        return ConsoleConfig{ConsoleMode::Stdio, {}};
+    ConsoleConfig config;
+    bool backend_seen = false;
+    for (const auto word : split(text, ',')) {
+        if (word == "serial" || word == "virtio") {
+            config.device = word == "serial" ? ConsoleDevice::Serial : ConsoleDevice::Virtio;
+            continue;
+        }
+        if (backend_seen) {
+            return fmt::format("console '{}' names two outputs", text);
+        }
+        backend_seen = true;
+        if (word == "stdio") {
+            config.mode = ConsoleMode::Stdio;
+        } else if (word == "stdout") {
+            config.mode = ConsoleMode::Stdout;
+        } else if (word == "none") {
+            config.mode = ConsoleMode::None;
+        } else if (word.starts_with("file:") && word.size() > 5) {
+            config.mode = ConsoleMode::File;
+            config.path = std::string(word.substr(5));
+        } else {
+            return fmt::format("console '{}': '{}' is not one of serial, virtio, stdio, stdout, none, file:PATH", text,
+                               word);
+        }
     }
-    if (text == "stdout") {
-        return ConsoleConfig{ConsoleMode::Stdout, {}};
+    return config;
+}
+
+Parsed<DiskConfig> parse_disk(std::string_view text)
+{
+    DiskConfig disk;
+    const auto words = split(text, ',');
+    for (size_t i = 0; i < words.size(); ++i) {
+        const auto word = words[i];
+        const auto eq = word.find('=');
+        if (eq == std::string_view::npos) {
+            if (i == 0 && !word.empty()) { // a bare first word is the path
+                disk.path = std::string(word);
+                continue;
+            }
+            return fmt::format("disk '{}': '{}' is not KEY=VALUE", text, word);
+        }
+        const auto key = word.substr(0, eq);
+        const auto value = word.substr(eq + 1);
+        if (key == "path") {
+            disk.path = std::string(value);
+        } else if (key == "readonly" || key == "ro") {
+            if (value != "on" && value != "off") {
+                return fmt::format("disk '{}': readonly must be on or off, not '{}'", text, value);
+            }
+            disk.readonly = value == "on";
+        } else if (key == "serial") {
+            disk.serial = std::string(value);
+        } else if (key == "cache") {
+            if (value != "none" && value != "writeback") {
+                return fmt::format("disk '{}': cache must be none or writeback, not '{}'", text, value);
+            }
+            disk.cache = value == "none" ? DiskCache::None : DiskCache::Writeback;
+        } else {
+            return fmt::format("disk '{}': unknown key '{}' (path, readonly, serial, cache)", text, key);
+        }
     }
-    if (text == "none") {
-        return ConsoleConfig{ConsoleMode::None, {}};
+    if (disk.path.empty()) {
+        return fmt::format("disk '{}' has no path=FILE", text);
     }
-    if (text.starts_with("file:") && text.size() > 5) {
-        return ConsoleConfig{ConsoleMode::File, std::string(text.substr(5))};
-    }
-    return fmt::format("console '{}' is not one of stdio, stdout, none, file:PATH", text);
+    return disk;
 }
 
 } // namespace minivmm::cli

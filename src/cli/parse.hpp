@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace minivmm::cli {
 
@@ -19,7 +20,11 @@ using Parsed = std::variant<T, std::string>;
 [[nodiscard]] Parsed<uint64_t> parse_memory_size(std::string_view text);
 // "30", "30s", "500ms", "2m": a bare number means seconds.
 [[nodiscard]] Parsed<std::chrono::milliseconds> parse_duration(std::string_view text);
-// "stdio", "stdout", "none", "file:PATH".
+// Comma-separated: the device ("serial", the default, or "virtio") and the host side
+// ("stdio", the default, "stdout", "none", "file:PATH"): "virtio", "virtio,file:/tmp/c.log", "none".
 [[nodiscard]] Parsed<ConsoleConfig> parse_console(std::string_view text);
+// "path=FILE[,readonly=on|off][,serial=STR][,cache=none|writeback]"; a bare first word is
+// the path ("disk.img,readonly=on").
+[[nodiscard]] Parsed<DiskConfig> parse_disk(std::string_view text);
 
 } // namespace minivmm::cli

@@ -22,7 +22,7 @@ constexpr uint8_t kBSet = 0x80;
 constexpr uint8_t kBPeriodicEnable = 0x40; // PIE
 constexpr uint8_t kBAlarmEnable = 0x20;    // AIE
 constexpr uint8_t kBUpdateEnable = 0x10;   // UIE
-constexpr uint8_t kBInterruptEnables = 0x70;
+constexpr uint8_t kBInterruptEnables = kBPeriodicEnable | kBAlarmEnable | kBUpdateEnable;
 constexpr uint8_t kBBinary = 0x04; // DM
 constexpr uint8_t kB24Hour = 0x02;
 // What a PC BIOS leaves: 24-hour BCD. Linux's rtc-cmos refuses 12-hour mode.

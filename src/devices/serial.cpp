@@ -99,13 +99,11 @@ void Serial8250::receive(std::span<const uint8_t> bytes)
     update_irq();
 }
 
-size_t Serial8250::receive_room() const
+bool Serial8250::can_receive() const
 {
     std::lock_guard lock(mutex_);
-    return kHostQueueSize - host_queue_.size();
+    return host_queue_.size() < kHostQueueSize;
 }
-
-bool Serial8250::can_receive() const { return receive_room() > 0; }
 
 uint8_t Serial8250::read_register(uint8_t reg)
 {

@@ -13,8 +13,8 @@
 #pragma once
 
 #include "devices/bus_device.hpp"
+#include "devices/console_input.hpp"
 #include "devices/console_output.hpp"
-#include "devices/console_receiver.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -25,7 +25,7 @@
 
 namespace minivmm {
 
-class Serial8250 final : public BusDevice, public ConsoleReceiver {
+class Serial8250 final : public BusDevice, public ConsoleInput {
 public:
     // Eight registers from the base port (COM1: platform::kCom1Port).
     static constexpr uint64_t kPortCount = 8;
@@ -54,10 +54,8 @@ public:
     // Host input (the console's input thread). Bytes beyond the free room are dropped
     // and reported to the guest as an overrun (LSR.OE).
     void receive(std::span<const uint8_t> bytes) override;
-    // Room in the host-side queue: receive() drops nothing up to this many bytes.
-    [[nodiscard]] size_t receive_room() const override;
     // Whether receive() would accept at least one byte.
-    [[nodiscard]] bool can_receive() const;
+    [[nodiscard]] bool can_receive() const override;
 
 private:
     [[nodiscard]] uint8_t read_register(uint8_t reg);

@@ -38,6 +38,15 @@ bool EventLoop::add(int fd, uint32_t events, Handler handler)
     return true;
 }
 
+bool EventLoop::modify(int fd, uint32_t events)
+{
+    std::lock_guard lock(mutex_);
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.fd = fd;
+    return ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev) == 0;
+}
+
 void EventLoop::remove(int fd)
 {
     std::lock_guard lock(mutex_);

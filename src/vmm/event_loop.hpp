@@ -2,6 +2,7 @@
 // TAP devices and block completions). Handlers run on the loop's thread only.
 #pragma once
 
+#include "devices/fd_poller.hpp"
 #include "util/unique_fd.hpp"
 
 #include <chrono>
@@ -12,15 +13,14 @@
 
 namespace minivmm {
 
-class EventLoop final {
+class EventLoop final : public FdPoller {
 public:
-    using Handler = std::function<void(uint32_t events)>;
-
     EventLoop();
     // Watches `fd` for `events` (EPOLLIN...). Returns false if the fd cannot be polled
     // (e.g. a regular file or a closed descriptor), so the caller can fall back.
-    [[nodiscard]] bool add(int fd, uint32_t events, Handler handler);
-    void remove(int fd);
+    [[nodiscard]] bool add(int fd, uint32_t events, Handler handler) override;
+    [[nodiscard]] bool modify(int fd, uint32_t events) override;
+    void remove(int fd) override;
     // A callback run on the loop thread every `period` (one at most).
     void set_tick(std::chrono::milliseconds period, std::function<void()> tick);
 

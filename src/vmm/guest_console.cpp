@@ -24,7 +24,7 @@ GuestConsole::GuestConsole(const ConsoleConfig& config, ExitRequest request_exit
     if (matcher_) {
         outputs.push_back(matcher_.get());
     }
-    tee_ = std::make_unique<ConsoleTee>(std::move(outputs));
+    tee_ = std::make_shared<ConsoleTee>(std::move(outputs));
 }
 
 std::unique_ptr<ConsoleLineMatcher> GuestConsole::make_line_matcher(const ConsoleConfig& config)

@@ -1,13 +1,13 @@
 // Everything on the host side of one VM's console, wired together: the console device writes
 // to output(), which fans out to the in-memory capture (Console), the ConsoleMode back end
 // (stdout, a file), the --console-log file and the --exit-on/--fail-on line matcher; input
-// from stdin and from Console::send() takes the one ConsoleInput path to the device.
+// from stdin and from Console::send() takes the one ConsoleInputPump path to the device.
 #pragma once
 
 #include "util/unique_fd.hpp"
 #include "vmm/console_backend.hpp"
 #include "vmm/console_capture.hpp"
-#include "vmm/console_input.hpp"
+#include "vmm/console_input_pump.hpp"
 #include "vmm/console_line_matcher.hpp"
 #include "vmm/console_tee.hpp"
 #include "vmm/event_loop.hpp"
@@ -30,10 +30,10 @@ public:
     // Ctrl-A x and for the exit-on/fail-on patterns; it may be called on a vCPU thread.
     GuestConsole(const ConsoleConfig& config, ExitRequest request_exit);
 
-    // What the console device writes to.
-    [[nodiscard]] ConsoleOutput& output() { return *tee_; }
-    // The device that takes console input (set once, when the VM is built).
-    void connect_input(ConsoleReceiver& device) { input_.connect(device); }
+    // What the console devices write to (the UART, and the virtio-console if there is one).
+    [[nodiscard]] std::shared_ptr<ConsoleOutput> output() { return tee_; }
+    // The device that takes console input (the last one connected when the VM is built).
+    void connect_input(ConsoleInput& device) { input_.connect(device); }
     // Starts input delivery on `loop` (the VM's I/O thread).
     void start(EventLoop& loop);
     // On the I/O thread every few milliseconds.
@@ -52,8 +52,8 @@ private:
     std::optional<FdConsoleOutput> log_;
     ConsoleCapture capture_;
     std::unique_ptr<ConsoleLineMatcher> matcher_;
-    std::unique_ptr<ConsoleTee> tee_;
-    ConsoleInput input_;
+    std::shared_ptr<ConsoleTee> tee_;
+    ConsoleInputPump input_;
     Console console_;
 };
 

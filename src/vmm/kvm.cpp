@@ -145,13 +145,18 @@ void VmFd::register_irqfd(int event_fd, uint32_t gsi) const
     MINIVMM_KVM_IOCTL(fd_.get(), KVM_IRQFD, &irqfd);
 }
 
-void VmFd::register_ioeventfd(int event_fd, uint64_t address, uint32_t length, bool pio) const
+void VmFd::register_ioeventfd(int event_fd, uint64_t address, uint32_t length, bool pio,
+                              std::optional<uint64_t> datamatch) const
 {
     kvm_ioeventfd ioeventfd{};
     ioeventfd.addr = address;
     ioeventfd.len = length;
     ioeventfd.fd = event_fd;
     ioeventfd.flags = pio ? KVM_IOEVENTFD_FLAG_PIO : 0;
+    if (datamatch) {
+        ioeventfd.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+        ioeventfd.datamatch = *datamatch;
+    }
     MINIVMM_KVM_IOCTL(fd_.get(), KVM_IOEVENTFD, &ioeventfd);
 }
 

@@ -7,6 +7,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -46,7 +47,9 @@ public:
     // Level of a GSI on the in-kernel IOAPIC/PIC.
     void set_irq_line(uint32_t gsi, bool level) const;
     void register_irqfd(int event_fd, uint32_t gsi) const;
-    void register_ioeventfd(int event_fd, uint64_t address, uint32_t length, bool pio) const;
+    // With `datamatch`, only writes of that value signal the eventfd.
+    void register_ioeventfd(int event_fd, uint64_t address, uint32_t length, bool pio,
+                            std::optional<uint64_t> datamatch = std::nullopt) const;
     [[nodiscard]] VcpuFd create_vcpu(unsigned id) const;
     [[nodiscard]] int fd() const { return fd_.get(); }
 

@@ -12,6 +12,8 @@
 #include "devices/ignored_ports.hpp"
 #include "devices/pvpanic.hpp"
 #include "devices/serial.hpp"
+#include "devices/virtio/block/virtio_block.hpp"
+#include "devices/virtio/console.hpp"
 #include "loader/kernel_loader.hpp"
 #include "vcpu/boot_state.hpp"
 #include "vcpu/cpuid.hpp"
@@ -20,10 +22,14 @@
 #include "vmm/kvm_irq_line.hpp"
 #include "vmm/mptable.hpp"
 #include "vmm/platform.hpp"
+#include "vmm/virtio_cmdline.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 namespace minivmm {
 namespace {
@@ -41,6 +47,23 @@ void check_config(const VmConfig& config)
 // What the ACPI tables describe besides the CPUs and COM1: the CMOS RTC and the pvpanic
 // port. Linux binds rtc_cmos to the PNP0B00 device; without it, on a hardware-reduced
 // platform its fallback platform device fails to probe (-EINVAL) and the guest has no clock.
+// How many virtio-mmio devices the configuration asks for: disks, then NICs, then the
+// console, at indexes 0, 1, ... (so the first disk is vda).
+uint32_t virtio_device_count(const VmConfig& config)
+{
+    return static_cast<uint32_t>(config.disks.size() + config.nets.size() +
+                                 (config.console.device == ConsoleDevice::Virtio ? 1 : 0));
+}
+
+std::vector<VirtioMmioSlot> virtio_slots(const VmConfig& config)
+{
+    std::vector<VirtioMmioSlot> slots;
+    for (uint32_t i = 0; i < virtio_device_count(config); ++i) {
+        slots.push_back({platform::virtio_mmio_base(i), platform::kVirtioMmioStride, platform::virtio_mmio_gsi(i)});
+    }
+    return slots;
+}
+
 acpi::AcpiConfig acpi_config(const VmConfig& config)
 {
     acpi::AcpiConfig acpi_config;
@@ -56,6 +79,9 @@ acpi::AcpiConfig acpi_config(const VmConfig& config)
     pvpanic.name = "PEVT";
     pvpanic.io = acpi::AcpiDevice::PortRange{platform::kPvPanicPort, 1};
     acpi_config.devices.push_back(pvpanic);
+    for (uint32_t i = 0; i < virtio_device_count(config); ++i) {
+        acpi_config.devices.push_back(acpi::virtio_mmio_acpi_device(i));
+    }
     return acpi_config;
 }
 
@@ -72,7 +98,10 @@ loader::LoadedKernel load_guest_image(const VmConfig& config, GuestMemory& memor
     if (config.acpi) {
         rsdp = acpi::write_acpi_tables(memory, acpi_config(config));
     }
-    const loader::BootSpec spec{kernel, initrd, config.cmdline, rsdp};
+    // Devices are described twice (ARCHITECTURE.md "How guests find devices"): in the DSDT
+    // for stock kernels, on the command line for kernels without ACPI.
+    const std::string cmdline = with_virtio_mmio_devices(config.cmdline, virtio_slots(config));
+    const loader::BootSpec spec{kernel, initrd, cmdline, rsdp};
     loader::LoadedKernel loaded;
     try {
         loaded = loader::load_kernel(memory, spec);
@@ -99,7 +128,7 @@ void add_legacy_devices(Vm::Impl& impl)
 
     impl.console = std::make_unique<GuestConsole>(impl.config.console, request_exit);
     impl.serial = std::make_shared<Serial8250>(std::make_shared<KvmIrqLine>(impl.vm, platform::kCom1Gsi),
-                                               impl.console->output());
+                                               *impl.console->output());
     impl.console->connect_input(*impl.serial);
     impl.pio.add(platform::kCom1Port, 8, impl.serial, "serial (COM1)");
 
@@ -135,6 +164,44 @@ void add_legacy_devices(Vm::Impl& impl)
                       }
                   }),
                   "boot timer");
+}
+
+virtio::VirtioConsole::WindowSize console_window_size()
+{
+    winsize size{};
+    if (::isatty(STDOUT_FILENO) && ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 && size.ws_row > 0) {
+        return {size.ws_col, size.ws_row};
+    }
+    return {};
+}
+
+// The virtio devices in the order virtio_slots() numbers them.
+std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl)
+{
+    std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
+    for (const auto& disk : impl.config.disks) {
+        devices.push_back(std::make_unique<virtio::VirtioBlock>(disk, impl.memory));
+    }
+    if (!impl.config.nets.empty()) {
+        throw ConfigError("--net: virtio-net is not built yet");
+    }
+    if (impl.config.console.device == ConsoleDevice::Virtio) {
+        auto console = std::make_unique<virtio::VirtioConsole>(impl.memory, impl.console->output(),
+                                                                console_window_size());
+        impl.console->connect_input(*console);
+        devices.push_back(std::move(console));
+    }
+    return devices;
+}
+
+void add_virtio_devices(Vm::Impl& impl)
+{
+    auto devices = make_virtio_devices(impl);
+    for (auto& device : devices) {
+        const auto index = static_cast<uint32_t>(impl.virtio.size());
+        impl.virtio.push_back(
+            std::make_unique<VirtioSlot>(impl.vm, impl.events, impl.memory, impl.mmio, index, std::move(device)));
+    }
 }
 
 void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
@@ -187,6 +254,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
 
     auto impl = std::make_unique<Vm::Impl>(config, std::move(kvm), std::move(vm), std::move(memory));
     add_legacy_devices(*impl);
+    add_virtio_devices(*impl);
     add_vcpus(*impl, loaded);
     spdlog::debug("VM built: {} vCPU(s), {} MiB, kernel {} ({})", config.cpus, config.memory_bytes / kMiB,
                   config.kernel.string(), loaded.format == loader::KernelFormat::BzImage ? "bzImage" : "PVH ELF");

@@ -67,6 +67,54 @@ void check_pattern(std::vector<std::string>& problems, const char* what, const s
     }
 }
 
+void check_disk(std::vector<std::string>& problems, const DiskConfig& disk)
+{
+    std::error_code ec;
+    const auto status = std::filesystem::status(disk.path, ec);
+    if (disk.path.empty()) {
+        problems.push_back("disk path is empty");
+    } else if (ec || !std::filesystem::exists(status)) {
+        problems.push_back(fmt::format("disk '{}' does not exist", disk.path.string()));
+    } else if (!std::filesystem::is_regular_file(status) && !std::filesystem::is_block_file(status)) {
+        problems.push_back(fmt::format("disk '{}' is not a regular file or block device", disk.path.string()));
+    } else if (::access(disk.path.c_str(), disk.readonly ? R_OK : R_OK | W_OK) != 0) {
+        problems.push_back(fmt::format("disk '{}' is not {}", disk.path.string(),
+                                       disk.readonly ? "readable" : "readable and writable (use readonly=on?)"));
+    }
+    if (disk.serial.size() > kDiskSerialMax) {
+        problems.push_back(fmt::format("disk '{}': serial '{}' is longer than {} bytes", disk.path.string(),
+                                       disk.serial, kDiskSerialMax));
+    }
+}
+
+void check_net(std::vector<std::string>& problems, const NetConfig& net)
+{
+    // IFNAMSIZ is 16 including the NUL.
+    if (net.tap.empty() || net.tap.size() > 15 || net.tap.find_first_of("/ \t\n") != std::string::npos) {
+        problems.push_back(fmt::format("net: '{}' is not a valid interface name (1-15 characters, no '/' or "
+                                       "blanks)", net.tap));
+    }
+    if (net.mac && ((*net.mac)[0] & 1) != 0) {
+        problems.push_back(fmt::format("net '{}': MAC address is a multicast address", net.tap));
+    }
+}
+
+void check_devices(std::vector<std::string>& problems, const VmConfig& config)
+{
+    for (const auto& disk : config.disks) {
+        check_disk(problems, disk);
+    }
+    for (const auto& net : config.nets) {
+        check_net(problems, net);
+    }
+    const size_t virtio = config.disks.size() + config.nets.size() +
+                          (config.console.device == ConsoleDevice::Virtio ? 1 : 0);
+    if (virtio > platform::kMaxVirtioDevices) {
+        problems.push_back(fmt::format("{} virtio devices asked for, at most {} fit (one interrupt line each)",
+                                       virtio, platform::kMaxVirtioDevices));
+    }
+}
+
 } // namespace
 
 std::vector<std::string> VmConfig::validate() const
@@ -110,6 +158,7 @@ std::vector<std::string> VmConfig::validate() const
     if (timeout && timeout->count() <= 0) {
         problems.push_back("timeout must be positive");
     }
+    check_devices(problems, *this);
     return problems;
 }
 

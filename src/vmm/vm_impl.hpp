@@ -10,12 +10,12 @@
 #include "vmm/event_loop.hpp"
 #include "vmm/exit_latch.hpp"
 #include "vmm/kvm.hpp"
+#include "vmm/virtio_slot.hpp"
 
 #include <minivmm/vm.hpp>
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -36,10 +36,11 @@ struct Vm::Impl {
     // Called from any thread when the run must end: records why (first caller wins) and
     // kicks every vCPU and the I/O thread.
     void request_exit(ExitStatus status);
-    // Stops and joins every thread, then runs the quiesce hooks; idempotent. Only the
+    // Stops and joins every thread, then quiesces the devices; idempotent. Only the
     // owner (Vm) calls it.
     void shut_down();
-    // Makes device data durable once no thread runs any more (see quiesce_hooks).
+    // Makes device data durable once no thread runs any more: VirtioDevice::quiesce() of
+    // every virtio device (a disk flushes).
     void quiesce_devices();
 
     VmConfig config;
@@ -50,17 +51,15 @@ struct Vm::Impl {
     Kvm kvm;
     VmFd vm;
     GuestMemory memory;
+    // Before the buses: virtio transports on the MMIO bus unwatch their fds when destroyed.
+    EventLoop events;
     Bus pio{"PIO"};
     Bus mmio{"MMIO"};
     std::unique_ptr<GuestConsole> console;
     std::shared_ptr<Serial8250> serial;
-    EventLoop events;
+    std::vector<std::unique_ptr<VirtioSlot>> virtio; // virtio-mmio device n at index n
     std::vector<std::unique_ptr<Vcpu>> vcpus;
     ExitLatch exit;
-
-    // Run once at teardown, after every thread has stopped, in order: each device that
-    // holds data for the host (a virtio disk's VirtioDevice::quiesce(), a flush) adds one.
-    std::vector<std::function<void()>> quiesce_hooks;
 
     std::mutex threads_mutex; // orders kicks against teardown
     bool started = false;

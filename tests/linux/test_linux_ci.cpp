@@ -13,7 +13,7 @@ namespace {
 LinuxBoot ci_boot(const std::string& run, const std::string& action, std::vector<std::string> flags)
 {
     LinuxBoot boot{.kernel = "vmlinuz-cloud", .initrd = "initramfs-cloud.cpio.gz", .mem = "256M", .cpus = 1,
-                   .action = action, .extra_args = std::move(flags), .run = run};
+                   .action = action, .extra_args = std::move(flags), .console = "ttyS0", .run = run};
     return boot;
 }
 

@@ -14,20 +14,20 @@ namespace {
 // The default Debian guest: cloud kernel bzImage, 1 vCPU, the smallest RAM it boots in (see
 // "64M" below). Also the 1-vCPU and small-RAM checks.
 const LinuxBoot kBootDefault{.kernel = "vmlinuz-cloud", .initrd = "initramfs-cloud.cpio.gz", .mem = "96M", .cpus = 1,
-                             .action = "reboot", .extra_args = {}};
+                             .action = "reboot", .extra_args = {}, .console = "ttyS0", .run = {}};
 // 2 vCPUs, 512M, guest reboot.
 const LinuxBoot kBootTwoCpus{.kernel = "vmlinuz-cloud", .initrd = "initramfs-cloud.cpio.gz", .mem = "512M", .cpus = 2,
-                             .action = "reboot", .extra_args = {}};
+                             .action = "reboot", .extra_args = {}, .console = "ttyS0", .run = {}};
 // 4 vCPUs, 3584M (3 GiB below the MMIO hole + 512 MiB above 4 GiB), guest poweroff.
 const LinuxBoot kBootFourCpus{.kernel = "vmlinuz-cloud", .initrd = "initramfs-cloud.cpio.gz", .mem = "3584M", .cpus = 4,
-                              .action = "poweroff", .extra_args = {}};
+                              .action = "poweroff", .extra_args = {}, .console = "ttyS0", .run = {}};
 const LinuxBoot kBootGeneric{.kernel = "vmlinuz-generic", .initrd = "initramfs-generic.cpio.gz", .mem = "256M", .cpus = 1,
-                             .action = "reboot", .extra_args = {}};
+                             .action = "reboot", .extra_args = {}, .console = "ttyS0", .run = {}};
 // An ELF vmlinux: minivmm loads it through its PVH entry note (the only way it boots an ELF).
 const LinuxBoot kBootPvh{.kernel = "vmlinux-cloud", .initrd = "initramfs-cloud.cpio.gz", .mem = "256M", .cpus = 1,
-                         .action = "reboot", .extra_args = {}};
+                         .action = "reboot", .extra_args = {}, .console = "ttyS0", .run = {}};
 const LinuxBoot kBootPanic{.kernel = "vmlinuz-cloud", .initrd = "initramfs-cloud.cpio.gz", .mem = "256M", .cpus = 1,
-                           .action = "panic", .extra_args = {}};
+                           .action = "panic", .extra_args = {}, .console = "ttyS0", .run = {}};
 
 void check_boots_and_exits_0(const LinuxBoot& boot)
 {
@@ -162,7 +162,7 @@ TEST_CASE("a 64M guest is refused before it starts: the cloud bzImage needs 67.5
         return;
     }
     const LinuxBoot boot{.kernel = "vmlinuz-cloud", .initrd = "initramfs-cloud.cpio.gz", .mem = "64M", .cpus = 1,
-                         .action = "reboot", .extra_args = {}};
+                         .action = "reboot", .extra_args = {}, .console = "ttyS0", .run = {}};
     const auto& result = boot_linux(boot);
     INFO(boot_log(boot, result));
     CHECK(result.exit_code == 125);

@@ -45,6 +45,7 @@ struct GuestRun {
     std::string mem = "128M";
     unsigned cpus = 1;
     std::vector<std::string> extra; // more flags
+    std::string input = {};         // written to minivmm's stdin (the guest console's input)
 };
 
 // Runs the minivmm binary on the test guest with `cmdline`.
@@ -53,7 +54,7 @@ inline ProcessResult run_test_guest(GuestImage image, const std::string& cmdline
     std::vector<std::string> argv{MINIVMM_BINARY, "--kernel", image_path(image), "--cmdline", cmdline,
                                   "--mem", run.mem, "--cpus", std::to_string(run.cpus), "--timeout", "120s"};
     argv.insert(argv.end(), run.extra.begin(), run.extra.end());
-    auto result = run_process(argv, std::chrono::seconds(180));
+    auto result = run_process(argv, std::chrono::seconds(180), run.input);
     CHECK_FALSE(result.timed_out);
     // Shown with the caller's next assertion, so a failure shows what the guest printed.
     UNSCOPED_INFO("minivmm stdout:\n" << result.out << "\nminivmm stderr:\n" << result.err);

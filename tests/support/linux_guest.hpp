@@ -68,11 +68,16 @@ struct LinuxBoot {
     unsigned cpus = 1;
     std::string action = "reboot";        // minivmm.action=
     std::vector<std::string> extra_args;  // more minivmm flags
-    std::string run = "";                 // minivmm.run="..." (a shell command for /init), if not empty
+    std::string console = "ttyS0";        // the guest console device (hvc0 with --console virtio)
+    std::string run;                      // minivmm.run= (a shell command /init runs), if any
 
     std::string cmdline() const
     {
         std::string s = std::string(kLinuxBaseCmdline) + " minivmm.action=" + action;
+        const std::string serial = "console=ttyS0";
+        if (console != "ttyS0") {
+            s.replace(0, serial.size(), "console=" + console);
+        }
         if (!run.empty()) {
             s += " minivmm.run=\"" + run + "\"";
         }

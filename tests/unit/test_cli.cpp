@@ -66,6 +66,52 @@ TEST_CASE("console specs", "[unit][cli]")
     CHECK(file.path == "/tmp/x.log");
     CHECK(std::holds_alternative<std::string>(parse_console("file:")));
     CHECK(std::holds_alternative<std::string>(parse_console("tty")));
+    CHECK(std::get<ConsoleConfig>(parse_console("stdio")).device == ConsoleDevice::Serial);
+    auto virtio = std::get<ConsoleConfig>(parse_console("virtio"));
+    CHECK(virtio.device == ConsoleDevice::Virtio);
+    CHECK(virtio.mode == ConsoleMode::Stdio);
+    auto virtio_file = std::get<ConsoleConfig>(parse_console("virtio,file:/tmp/v.log"));
+    CHECK(virtio_file.device == ConsoleDevice::Virtio);
+    CHECK(virtio_file.mode == ConsoleMode::File);
+    CHECK(virtio_file.path == "/tmp/v.log");
+    CHECK(std::get<ConsoleConfig>(parse_console("none,serial")).mode == ConsoleMode::None);
+    CHECK(std::holds_alternative<std::string>(parse_console("stdio,none")));
+    CHECK(std::holds_alternative<std::string>(parse_console("virtio,")));
+}
+
+TEST_CASE("disk specs", "[unit][cli]")
+{
+    auto plain = std::get<DiskConfig>(parse_disk("path=/img/a.raw"));
+    CHECK(plain.path == "/img/a.raw");
+    CHECK_FALSE(plain.readonly);
+    CHECK(plain.serial.empty());
+    CHECK(plain.cache == DiskCache::Writeback);
+    auto full = std::get<DiskConfig>(parse_disk("path=b.img,readonly=on,serial=SN-1,cache=none"));
+    CHECK(full.path == "b.img");
+    CHECK(full.readonly);
+    CHECK(full.serial == "SN-1");
+    CHECK(full.cache == DiskCache::None);
+    CHECK(std::get<DiskConfig>(parse_disk("c.img,ro=on")).path == "c.img");
+    CHECK(std::get<DiskConfig>(parse_disk("c.img,ro=on")).readonly);
+    CHECK_THAT(std::get<std::string>(parse_disk("readonly=on")), Catch::Contains("no path"));
+    CHECK_THAT(std::get<std::string>(parse_disk("path=x,readonly=yes")), Catch::Contains("readonly"));
+    CHECK_THAT(std::get<std::string>(parse_disk("path=x,cache=directsync")), Catch::Contains("cache"));
+    CHECK_THAT(std::get<std::string>(parse_disk("path=x,colour=red")), Catch::Contains("colour"));
+    CHECK_THAT(std::get<std::string>(parse_disk("path=x,junk")), Catch::Contains("junk"));
+}
+
+TEST_CASE("--disk is repeatable and --console virtio switches the default command line", "[unit][cli]")
+{
+    auto result = parse({"--kernel", "k", "--disk", "path=a.img", "--disk", "b.img,readonly=on", "--console", "virtio"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    const auto& options = std::get<Options>(result);
+    REQUIRE(options.vm.disks.size() == 2);
+    CHECK(options.vm.disks[0].path == "a.img");
+    CHECK(options.vm.disks[1].readonly);
+    CHECK(options.vm.cmdline == VmConfig::kDefaultVirtioConsoleCmdline);
+    auto explicit_cmdline = parse({"--kernel", "k", "--console", "virtio", "--cmdline", "console=hvc0 quiet"});
+    CHECK(std::get<Options>(explicit_cmdline).vm.cmdline == "console=hvc0 quiet");
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--disk", "path=a,cache=x"})), Catch::Contains("cache"));
 }
 
 TEST_CASE("command line defaults", "[unit][cli]")

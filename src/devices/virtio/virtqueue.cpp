@@ -116,18 +116,21 @@ std::optional<DescriptorChain> VirtQueue::pop()
 std::optional<QueueError> VirtQueue::add_used(uint16_t head, uint32_t written_len)
 {
     if (head >= size_) {
-        return QueueError::UsedHeadOutOfRange;
+        error_ = QueueError::UsedHeadOutOfRange;
+        return error_;
     }
     const uint64_t slot = next_used_ % size_;
     auto elem_addr = used_.checked_add(kRingOffset + slot * kUsedElemSize);
     if (!elem_addr || !memory_.try_write_obj(*elem_addr, VirtqUsedElem{head, written_len})) {
-        return QueueError::RingOutsideMemory;
+        error_ = QueueError::RingOutsideMemory;
+        return error_;
     }
     // The element must be visible before the index that publishes it (2.7.13.3).
     std::atomic_thread_fence(std::memory_order_release);
     const auto new_idx = static_cast<uint16_t>(next_used_ + 1);
     if (!write_u16(used_, kIdxOffset, new_idx)) {
-        return QueueError::RingOutsideMemory;
+        error_ = QueueError::RingOutsideMemory;
+        return error_;
     }
     next_used_ = new_idx;
     return std::nullopt;
@@ -158,6 +161,17 @@ bool VirtQueue::set_avail_event(uint16_t idx)
     // The driver must see avail_event before we re-check avail.idx (2.7.10).
     std::atomic_thread_fence(std::memory_order_seq_cst);
     return ok;
+}
+
+bool VirtQueue::rearm_notifications()
+{
+    const bool armed = event_idx_ ? set_avail_event(next_avail_) : set_notifications_suppressed(false);
+    if (!armed) {
+        error_ = QueueError::RingOutsideMemory;
+        return false;
+    }
+    const auto avail_idx = read_u16(avail_, kIdxOffset);
+    return !error_ && avail_idx && *avail_idx != next_avail_;
 }
 
 bool VirtQueue::set_notifications_suppressed(bool suppressed)

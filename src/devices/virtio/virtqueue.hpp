@@ -51,7 +51,7 @@ public:
     [[nodiscard]] std::optional<QueueError> error() const { return error_; }
 
     // Writes used element {head, written_len} and publishes used.idx (2.7.8, 2.7.13.3).
-    // Returns the error, if any (head out of range, ring outside RAM).
+    // Returns the error, if any (head out of range, ring outside RAM); it is also kept in error().
     [[nodiscard]] std::optional<QueueError> add_used(uint16_t head, uint32_t written_len);
 
     // Whether the driver wants an interrupt for the used entries added since the last call
@@ -62,6 +62,11 @@ public:
     // otherwise set or clear used.flags NO_NOTIFY. False if the ring is outside RAM.
     [[nodiscard]] bool set_avail_event(uint16_t idx);
     [[nodiscard]] bool set_notifications_suppressed(bool suppressed);
+    // After draining the ring: ask the driver to notify again (EVENT_IDX: avail_event =
+    // next_avail; otherwise clear NO_NOTIFY) and report whether buffers arrived in the
+    // meantime, which the device must then process (the classic lost-wakeup race, 2.7.10).
+    // Usage: do { while (auto chain = q.pop()) ...; } while (q.rearm_notifications());
+    [[nodiscard]] bool rearm_notifications();
 
     [[nodiscard]] uint16_t next_avail() const { return next_avail_; }
     [[nodiscard]] uint16_t next_used() const { return next_used_; }

@@ -31,6 +31,8 @@ int printf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 int vprintf(const char *fmt, va_list ap);
 int puts(const char *s); /* appends "\n" */
 void console_write(const char *s, size_t n);
+/* One received byte from COM1, or -1 if none is waiting (no wait, no lock). */
+int console_getc(void);
 
 struct spinlock {
     uint32_t locked;
@@ -45,6 +47,8 @@ static inline void spin_unlock(struct spinlock *l) { __atomic_store_n(&l->locked
 
 /* Numbers: decimal or 0x-prefixed hex; false on junk or overflow. */
 bool parse_u64(const char *s, const char **end, uint64_t *out);
+/* parse_u64 with an optional K/M/G/T suffix (binary units), like Linux's memparse(). */
+bool parse_size(const char *s, const char **end, uint64_t *out);
 
 static inline uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static inline uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }

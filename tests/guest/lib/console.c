@@ -1,6 +1,7 @@
 /*
  * Console on the 8250 UART at COM1.  Each byte waits for THR empty (LSR bit 5,
  * bounded so a missing UART cannot hang the guest); '\n' becomes "\r\n".
+ * Input is polled (LSR bit 0), never interrupt-driven.
  * One spinlock serialises whole printf calls between CPUs.
  */
 #include "io.h"
@@ -8,6 +9,7 @@
 
 #define COM1            0x3f8
 #define UART_LSR        5
+#define UART_LSR_DR     0x01
 #define UART_LSR_THRE   0x20
 
 static struct spinlock console_lock;
@@ -60,4 +62,11 @@ int puts(const char *s)
     console_put(NULL, '\n');
     spin_unlock(&console_lock);
     return 0;
+}
+
+int console_getc(void)
+{
+    if (!(inb(COM1 + UART_LSR) & UART_LSR_DR))
+        return -1;
+    return inb(COM1);
 }

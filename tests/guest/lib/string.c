@@ -114,3 +114,25 @@ bool parse_u64(const char *s, const char **end, uint64_t *out)
     *out = v;
     return true;
 }
+
+/* Linux's memparse(): a number with an optional K/M/G/T suffix. */
+bool parse_size(const char *s, const char **end, uint64_t *out)
+{
+    if (!parse_u64(s, end, out))
+        return false;
+    unsigned shift = 0;
+    switch (**end) {
+    case 'K': case 'k': shift = 10; break;
+    case 'M': case 'm': shift = 20; break;
+    case 'G': case 'g': shift = 30; break;
+    case 'T': case 't': shift = 40; break;
+    default: break;
+    }
+    if (shift) {
+        if (*out > (UINT64_MAX >> shift))
+            return false;
+        *out <<= shift;
+        (*end)++;
+    }
+    return true;
+}

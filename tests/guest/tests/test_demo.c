@@ -12,6 +12,7 @@
 #include "phys.h"
 #include "platform.h"
 #include "smp.h"
+#include "virtio_mmio.h"
 
 #define COM1_SCRATCH            0x3ff
 #define CMOS_INDEX              0x70
@@ -32,12 +33,7 @@
 #define RTC_UIP_MAX_POLLS       20000
 #define RTC_READ_TRIES          5
 
-#define VIRTIO_MMIO_MAGIC       0x000
-#define VIRTIO_MMIO_VERSION     0x004
-#define VIRTIO_MMIO_DEVICE_ID   0x008
-#define VIRTIO_MMIO_VENDOR_ID   0x00c
-#define VIRTIO_MMIO_REGS_END    0x010
-#define VIRTIO_MAGIC_VALUE      0x74726976u     /* "virt" */
+#define VIRTIO_MMIO_REGS_END    0x010   /* demo reads only magic, version, device, vendor */
 
 #define LABEL_INDENT            "               " /* 2 + label width 12 + 1 */
 #define DEVICE_INDENT           LABEL_INDENT "        "
@@ -305,41 +301,6 @@ static const char *virtio_name(uint32_t id)
     }
 }
 
-/* Linux's memparse(): a number with an optional K/M/G/T suffix. */
-static bool parse_size(const char *s, const char **end, uint64_t *out)
-{
-    if (!parse_u64(s, end, out))
-        return false;
-    unsigned shift = 0;
-    switch (**end) {
-    case 'K': case 'k': shift = 10; break;
-    case 'M': case 'm': shift = 20; break;
-    case 'G': case 'g': shift = 30; break;
-    case 'T': case 't': shift = 40; break;
-    default: break;
-    }
-    if (shift) {
-        if (*out > (UINT64_MAX >> shift))
-            return false;
-        *out <<= shift;
-        (*end)++;
-    }
-    return true;
-}
-
-/* <size>@<addr>:<irq>[:<id>] */
-static bool parse_virtio_mmio(const char *v, uint64_t *size, uint64_t *addr, uint64_t *irq)
-{
-    const char *p;
-    uint64_t id;
-    if (!parse_size(v, &p, size) || *p != '@' || !parse_u64(p + 1, &p, addr) || *p != ':' ||
-        !parse_u64(p + 1, &p, irq))
-        return false;
-    if (*p == ':' && !parse_u64(p + 1, &p, &id))
-        return false;
-    return *p == 0;
-}
-
 static void show_virtio(const struct boot_info *bi)
 {
     unsigned shown = 0;
@@ -350,7 +311,7 @@ static void show_virtio(const struct boot_info *bi)
             continue;
         shown++;
         uint64_t size, addr, irq;
-        if (!parse_virtio_mmio(value, &size, &addr, &irq)) {
+        if (!virtio_mmio_parse(value, &size, &addr, &irq)) {
             printf("%svirtio: \"%s\" is not <size>@<addr>:<irq>\n", LABEL_INDENT, value);
             continue;
         }
@@ -367,7 +328,7 @@ static void show_virtio(const struct boot_info *bi)
         printf("%svirtio: 0x%lx irq %lu: %s (device id %u)\n", LABEL_INDENT, addr, irq,
                virtio_name(device), device);
         printf("%smagic 0x%08x %s, version %u, vendor 0x%08x\n", DEVICE_INDENT, magic,
-               magic == VIRTIO_MAGIC_VALUE ? "(\"virt\")" : "(not \"virt\"!)", version, vendor);
+               magic == VIRTIO_MMIO_MAGIC_VALUE ? "(\"virt\")" : "(not \"virt\"!)", version, vendor);
     }
     if (!shown)
         printf("%svirtio: none\n", LABEL_INDENT);

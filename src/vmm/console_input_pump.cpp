@@ -1,4 +1,4 @@
-#include "vmm/console_input.hpp"
+#include "vmm/console_input_pump.hpp"
 
 #include "util/sys_error.hpp"
 
@@ -6,21 +6,19 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <spdlog/spdlog.h>
-#include <vector>
 
 namespace minivmm {
 
-ConsoleInput::ConsoleInput() : wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+ConsoleInputPump::ConsoleInputPump() : wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 {
     if (!wake_) {
         throw_sys_error("eventfd for console input");
     }
 }
 
-void ConsoleInput::send(std::span<const uint8_t> bytes)
+void ConsoleInputPump::send(std::span<const uint8_t> bytes)
 {
     {
         std::lock_guard lock(mutex_);
@@ -33,7 +31,7 @@ void ConsoleInput::send(std::span<const uint8_t> bytes)
     [[maybe_unused]] auto written = ::write(wake_.get(), &one, sizeof(one));
 }
 
-void ConsoleInput::start(EventLoop& loop, std::optional<int> host_fd, bool interactive, QuitHandler on_quit)
+void ConsoleInputPump::start(EventLoop& loop, std::optional<int> host_fd, bool interactive, QuitHandler on_quit)
 {
     loop_ = &loop;
     interactive_ = interactive;
@@ -47,7 +45,7 @@ void ConsoleInput::start(EventLoop& loop, std::optional<int> host_fd, bool inter
     }
 }
 
-void ConsoleInput::watch_host_fd()
+void ConsoleInputPump::watch_host_fd()
 {
     if (!loop_->add(host_fd_, EPOLLIN, [this](uint32_t) { on_host_readable(); })) {
         spdlog::debug("console input fd {} cannot be polled; no console input from it", host_fd_);
@@ -55,7 +53,7 @@ void ConsoleInput::watch_host_fd()
     }
 }
 
-void ConsoleInput::on_tick()
+void ConsoleInputPump::on_tick()
 {
     deliver();
     if (host_paused_ && pending() < kPendingLimit) {
@@ -64,21 +62,21 @@ void ConsoleInput::on_tick()
     }
 }
 
-void ConsoleInput::close()
+void ConsoleInputPump::close()
 {
     std::lock_guard lock(mutex_);
     closed_ = true;
     pending_.clear();
 }
 
-void ConsoleInput::on_wake()
+void ConsoleInputPump::on_wake()
 {
     uint64_t count = 0;
     [[maybe_unused]] auto got = ::read(wake_.get(), &count, sizeof(count));
     deliver();
 }
 
-void ConsoleInput::on_host_readable()
+void ConsoleInputPump::on_host_readable()
 {
     if (pending() >= kPendingLimit) {
         // epoll is level-triggered: unread bytes would wake us in a loop. on_tick() resumes.
@@ -109,29 +107,30 @@ void ConsoleInput::on_host_readable()
     deliver();
 }
 
-void ConsoleInput::deliver()
+void ConsoleInputPump::deliver()
 {
-    if (receiver_ == nullptr) {
+    if (device_ == nullptr) {
         return;
     }
     // Only this (the loop) thread takes from the queue and calls the device, so input
-    // reaches it in order; the device's room only grows meanwhile (the guest reads). The
-    // device is asked without our lock held: its lock comes first (its output may end the
-    // run, which closes this input).
-    const std::size_t room = receiver_->receive_room();
-    std::vector<uint8_t> chunk;
-    {
-        std::lock_guard lock(mutex_);
-        const std::size_t n = std::min(pending_.size(), room);
-        chunk.assign(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
-    }
-    if (!chunk.empty()) {
-        receiver_->receive(chunk);
+    // reaches it in order. The device says only whether it takes one more byte (and drops
+    // what does not fit), so bytes go one at a time. It is asked without our lock held: its
+    // lock comes first (its output may end the run, which closes this input).
+    while (device_->can_receive()) {
+        uint8_t byte = 0;
+        {
+            std::lock_guard lock(mutex_);
+            if (pending_.empty()) {
+                return;
+            }
+            byte = pending_.front();
+            pending_.pop_front();
+        }
+        device_->receive(std::span(&byte, 1));
     }
 }
 
-std::size_t ConsoleInput::pending() const
+std::size_t ConsoleInputPump::pending() const
 {
     std::lock_guard lock(mutex_);
     return pending_.size();

@@ -1,6 +1,7 @@
 // The one console input path: send() and a host fd, through a real EventLoop thread, into a
-// device (a fake ConsoleReceiver) that takes bytes only as fast as its "guest" reads them.
-#include "vmm/console_input.hpp"
+// device (a fake ConsoleInput) that takes bytes only as fast as its "guest" reads them and
+// drops what does not fit, as the UART does.
+#include "vmm/console_input_pump.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -16,21 +17,22 @@ using namespace std::chrono_literals;
 namespace {
 
 // A device with a small buffer that a "guest" drains by itself at a fixed pace.
-class SlowDevice final : public ConsoleReceiver {
+class SlowDevice final : public ConsoleInput {
 public:
     static constexpr std::size_t kBuffer = 16;
-    std::size_t receive_room() const override
+    bool can_receive() const override
     {
         std::lock_guard lock(mutex_);
-        return kBuffer - buffered_.size();
+        return buffered_.size() < kBuffer;
     }
     void receive(std::span<const uint8_t> bytes) override
     {
         std::lock_guard lock(mutex_);
-        if (bytes.size() > kBuffer - buffered_.size()) {
+        const std::size_t room = kBuffer - buffered_.size();
+        if (bytes.size() > room) {
             overruns_++;
         }
-        buffered_.append(bytes.begin(), bytes.end());
+        buffered_.append(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(std::min(room, bytes.size())));
     }
     // The guest reads everything buffered.
     void guest_reads()
@@ -60,7 +62,7 @@ private:
 // An EventLoop on its own thread, with the input's tick, stopped and joined on scope exit.
 class LoopThread final {
 public:
-    explicit LoopThread(ConsoleInput& input)
+    explicit LoopThread(ConsoleInputPump& input)
     {
         loop_.set_tick(2ms, [&input] { input.on_tick(); });
     }
@@ -102,7 +104,7 @@ std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()
 TEST_CASE("sent input reaches the device in order, nothing dropped, at the guest's pace", "[unit][console]")
 {
     SlowDevice device;
-    ConsoleInput input;
+    ConsoleInputPump input;
     input.connect(device);
     // Sent before the loop runs: it waits, as it does before Vm::start().
     input.send(bytes_of("first line\n"));
@@ -133,7 +135,7 @@ TEST_CASE("sent input reaches the device in order, nothing dropped, at the guest
 TEST_CASE("host fd input and send() share the path; EOF ends host input only", "[unit][console]")
 {
     SlowDevice device;
-    ConsoleInput input;
+    ConsoleInputPump input;
     input.connect(device);
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
@@ -158,7 +160,7 @@ TEST_CASE("host fd input and send() share the path; EOF ends host input only", "
 TEST_CASE("Ctrl-A x on an interactive host fd quits; input after close() is discarded", "[unit][console]")
 {
     SlowDevice device;
-    ConsoleInput input;
+    ConsoleInputPump input;
     input.connect(device);
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);

@@ -1,11 +1,11 @@
-// The one path of console input into the guest. Bytes from the host terminal (stdin) and
-// from Console::send() are queued here in arrival order and handed to the console device (a
-// ConsoleReceiver: the 8250 UART, or a virtio-console port) on the I/O thread, as fast as
-// the device has room: nothing is dropped. While kPendingLimit bytes wait, stdin is not read
-// (a paste waits in the host's pipe or tty buffer instead of in our memory).
+// The one path of console input into the guest (the "input pump"). Bytes from the host
+// terminal (stdin) and from Console::send() are queued here in arrival order and handed to
+// the console device (a ConsoleInput: the 8250 UART, or the virtio-console) on the I/O
+// thread, as fast as the device takes them: nothing is dropped. While kPendingLimit bytes
+// wait, stdin is not read (a paste waits in the host's pipe or tty buffer, not in our memory).
 #pragma once
 
-#include "devices/console_receiver.hpp"
+#include "devices/console_input.hpp"
 #include "util/unique_fd.hpp"
 #include "vmm/console_backend.hpp"
 #include "vmm/event_loop.hpp"
@@ -20,17 +20,18 @@
 
 namespace minivmm {
 
-class ConsoleInput final {
+class ConsoleInputPump final {
 public:
     static constexpr std::size_t kPendingLimit = 4096;
     using QuitHandler = std::function<void()>;
 
-    ConsoleInput(); // throws HostError if it cannot make its eventfd
-    ConsoleInput(const ConsoleInput&) = delete;
-    ConsoleInput& operator=(const ConsoleInput&) = delete;
+    ConsoleInputPump(); // throws HostError if it cannot make its eventfd
+    ConsoleInputPump(const ConsoleInputPump&) = delete;
+    ConsoleInputPump& operator=(const ConsoleInputPump&) = delete;
 
-    // The device that takes the input; set once, before start().
-    void connect(ConsoleReceiver& receiver) { receiver_ = &receiver; }
+    // The device that takes the input, before start(); a later call replaces an earlier one
+    // (the builder connects the UART, then the virtio-console when there is one).
+    void connect(ConsoleInput& device) { device_ = &device; }
     // Queues `bytes` (any thread). Discarded after close().
     void send(std::span<const uint8_t> bytes);
     // Registers with `loop`, whose thread then runs all delivery: the wake-up of send(),
@@ -51,7 +52,7 @@ private:
     [[nodiscard]] std::size_t pending() const;
 
     UniqueFd wake_; // eventfd: send() -> loop thread
-    ConsoleReceiver* receiver_ = nullptr;
+    ConsoleInput* device_ = nullptr;
     mutable std::mutex mutex_;
     std::deque<uint8_t> pending_;
     bool closed_ = false;

@@ -1,0 +1,557 @@
+// virtio-blk device: virtio 1.2 sections 5.2.4 (configuration), 5.2.5 (initialisation) and
+// 5.2.6 (operation). Requests are parsed by parse_block_request(), executed on a
+// BlockBackend and returned through the used ring when the backend reports them.
+#include "devices/virtio/block/virtio_block.hpp"
+
+#include <minivmm/error.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <variant>
+
+namespace minivmm::virtio {
+
+namespace {
+
+constexpr std::array<const char*, 6> kTypeNames{"IN", "OUT", "FLUSH", "GET_ID", "DISCARD", "WRITE_ZEROES"};
+
+bool aligned(const DescriptorBuffer& piece)
+{
+    return piece.addr.value() % DiskImage::kDirectAlignment == 0 && piece.len % DiskImage::kDirectAlignment == 0;
+}
+
+} // namespace
+
+VirtioBlock::VirtioBlock(const DiskConfig& config, GuestMemory& memory, BlockBackendKind backend)
+    : memory_(memory), image_(DiskImage::open(config)), bounce_(kBounceBuffers, kMaxBounceBytes),
+      backend_(make_block_backend(image_.fd(), kQueueSize, backend))
+{
+    init();
+}
+
+VirtioBlock::VirtioBlock(DiskImage image, std::unique_ptr<BlockBackend> backend, GuestMemory& memory)
+    : memory_(memory), image_(std::move(image)), bounce_(kBounceBuffers, kMaxBounceBytes), backend_(std::move(backend))
+{
+    if (!backend_) {
+        throw HostError(fmt::format("virtio-blk {}: no disk backend", image_.path().string()));
+    }
+    init();
+}
+
+void VirtioBlock::init()
+{
+    slots_.resize(std::min<std::size_t>(backend_->capacity(), kQueueSize));
+    for (std::size_t i = slots_.size(); i > 0; --i) {
+        free_slots_.push_back(i - 1);
+    }
+    completions_.reserve(slots_.size());
+    spdlog::debug("{}: {} sectors{}{}, {} I/O", name(), image_.sectors(), image_.readonly() ? ", read-only" : "",
+                  image_.direct() ? ", O_DIRECT" : "", backend_->name());
+}
+
+VirtioBlock::~VirtioBlock() = default;
+
+std::string VirtioBlock::name() const { return "virtio-blk " + image_.path().string(); }
+
+uint64_t VirtioBlock::device_features() const
+{
+    return kBlkFSegMax | kBlkFBlkSize | kBlkFFlush | kBlkFDiscard | kBlkFWriteZeroes |
+           (image_.readonly() ? kBlkFRo : 0);
+}
+
+void VirtioBlock::read_config(uint64_t offset, std::span<uint8_t> data)
+{
+    BlkConfig config{};
+    config.capacity = image_.sectors();
+    config.seg_max = kSegMax;
+    config.blk_size = DiskImage::kSectorSize;
+    config.max_discard_sectors = kMaxDiscardSectors;
+    config.max_discard_seg = kMaxDiscardSeg;
+    config.discard_sector_alignment = kDiscardSectorAlignment;
+    config.max_write_zeroes_sectors = kMaxWriteZeroesSectors;
+    config.max_write_zeroes_seg = kMaxWriteZeroesSeg;
+    config.write_zeroes_may_unmap = 1;
+    const auto bytes = std::as_bytes(std::span(&config, 1));
+    if (offset >= bytes.size()) {
+        return;
+    }
+    const auto n = std::min<std::size_t>(data.size(), bytes.size() - offset);
+    std::memcpy(data.data(), bytes.data() + offset, n);
+}
+
+void VirtioBlock::write_config(uint64_t /*offset*/, std::span<const uint8_t> /*data*/)
+{
+    // Every field is read-only without VIRTIO_BLK_F_CONFIG_WCE (5.2.4).
+}
+
+void VirtioBlock::attach(VirtioContext& context) { context_ = &context; }
+
+void VirtioBlock::activate(uint64_t features, std::span<VirtQueue> queues)
+{
+    if (context_ == nullptr || queues.size() != 1) {
+        spdlog::error("{}: activated without a context or with {} queues", name(), queues.size());
+        return;
+    }
+    features_ = features;
+    queue_ = &queues[0];
+    limits_ = BlockLimits{
+        .capacity_sectors = image_.sectors(),
+        .readonly = image_.readonly(),
+        .discard = (features & kBlkFDiscard) != 0,
+        .write_zeroes = (features & kBlkFWriteZeroes) != 0,
+        .seg_max = kSegMax,
+        .max_discard_sectors = kMaxDiscardSectors,
+        .max_discard_seg = kMaxDiscardSeg,
+        .max_write_zeroes_sectors = kMaxWriteZeroesSectors,
+        .max_write_zeroes_seg = kMaxWriteZeroesSeg,
+    };
+    active_ = true;
+    broken_ = false;
+    if (const int fd = backend_->completion_fd(); fd >= 0 && !watching_) {
+        if (!context_->watch(fd, EPOLLIN, [this](uint32_t) { run(); })) {
+            fail("cannot watch the disk completion eventfd");
+            return;
+        }
+        watching_ = true;
+    }
+}
+
+void VirtioBlock::queue_notify(unsigned index)
+{
+    if (index == 0) {
+        run();
+    }
+}
+
+void VirtioBlock::run()
+{
+    if (!active_) {
+        return;
+    }
+    // Reaping frees slots for popping; submitting can finish ops at once (synchronous
+    // backend): go round until neither makes progress.
+    for (bool progress = true; progress;) {
+        progress = reap();
+        progress = pop_requests() || progress;
+    }
+    if (used_added_) {
+        used_added_ = false;
+        context_->notify_used(0);
+    }
+}
+
+bool VirtioBlock::reap()
+{
+    completions_.clear();
+    backend_->reap(completions_);
+    for (const auto& c : completions_) {
+        op_done(c.tag, c.error);
+    }
+    if (waiting_for_bounce_ && bounce_.in_use() < bounce_.count()) {
+        const std::size_t slot = *waiting_for_bounce_;
+        waiting_for_bounce_.reset();
+        start(slot);
+    }
+    return !completions_.empty();
+}
+
+bool VirtioBlock::can_take() const
+{
+    return active_ && !broken_ && queue_ != nullptr && !free_slots_.empty() && !waiting_for_bounce_;
+}
+
+void VirtioBlock::enable_notifications(bool enable)
+{
+    // With EVENT_IDX, avail_event = next_avail asks for a kick at the next request (2.7.10).
+    const bool ok = (features_ & kFEventIdx) != 0 ? (!enable || queue_->set_avail_event(queue_->next_avail()))
+                                                   : queue_->set_notifications_suppressed(!enable);
+    if (!ok) {
+        fail("used ring outside guest RAM");
+    }
+}
+
+bool VirtioBlock::pop_requests()
+{
+    if (!can_take()) {
+        return false;
+    }
+    bool any = false;
+    enable_notifications(false);
+    for (;;) {
+        while (can_take()) {
+            auto chain = queue_->pop();
+            if (!chain) {
+                break;
+            }
+            any = true;
+            take(*chain);
+        }
+        if (queue_->error()) {
+            fail(to_string(*queue_->error()));
+            return any;
+        }
+        if (!can_take()) {
+            // Out of slots or bounce buffers: stay quiet until completions free some.
+            return any;
+        }
+        // Queue empty: ask for notifications again, then look once more for a request the
+        // driver added before it could see that (2.7.10).
+        enable_notifications(true);
+        if (broken_) {
+            return any;
+        }
+        auto chain = queue_->pop();
+        if (!chain) {
+            if (queue_->error()) {
+                fail(to_string(*queue_->error()));
+            }
+            return any;
+        }
+        enable_notifications(false);
+        any = true;
+        take(*chain);
+    }
+}
+
+void VirtioBlock::take(const DescriptorChain& chain)
+{
+    auto parsed = parse_block_request(chain, memory_, limits_);
+    if (auto* malformed = std::get_if<MalformedRequest>(&parsed)) {
+        guest_error(malformed->why);
+        fail(to_string(malformed->why));
+        return;
+    }
+    if (auto* rejected = std::get_if<RejectedRequest>(&parsed)) {
+        guest_error(rejected->why);
+        answer(rejected->head, rejected->status, rejected->status_code, 0);
+        return;
+    }
+    auto& request = std::get<BlockRequest>(parsed);
+    const auto type = static_cast<std::size_t>(request.type);
+    if (type_counts_[type]++ == 0) {
+        spdlog::debug("{}: first {} request", name(), kTypeNames[type]);
+    }
+    const std::size_t index = free_slots_.back();
+    free_slots_.pop_back();
+    Slot& slot = slots_[index];
+    slot.busy = true;
+    slot.request = std::move(request);
+    slot.bounce.reset();
+    slot.segment = 0;
+    start(index);
+}
+
+void VirtioBlock::start(std::size_t index)
+{
+    Slot& slot = slots_[index];
+    switch (slot.request.type) {
+    case BlockRequestType::In:
+    case BlockRequestType::Out: start_transfer(index); return;
+    case BlockRequestType::Flush: submit(index, DiskOp{.kind = DiskOpKind::Flush, .offset = 0, .length = 0, .iov = {}}); return;
+    case BlockRequestType::GetId: get_id(index); return;
+    case BlockRequestType::Discard:
+    case BlockRequestType::WriteZeroes: start_segment(index); return;
+    }
+}
+
+void VirtioBlock::start_transfer(std::size_t index)
+{
+    Slot& slot = slots_[index];
+    const BlockRequest& r = slot.request;
+    if (r.data_len == 0) {
+        complete(index, kBlkSOk, 0);
+        return;
+    }
+    const bool bounce = image_.direct() && !std::all_of(r.data.begin(), r.data.end(), aligned);
+    if (bounce) {
+        if (r.data_len > bounce_.max_bytes()) {
+            spdlog::warn("{}: unaligned cache=none request of {} bytes is larger than the {}-byte bounce buffer",
+                         name(), r.data_len, bounce_.max_bytes());
+            complete(index, kBlkSIoErr, 0);
+            return;
+        }
+        slot.bounce = bounce_.acquire(r.data_len);
+        if (!slot.bounce) {
+            if (bounce_.in_use() == bounce_.count()) {
+                waiting_for_bounce_ = index; // resumed by reap() when one is released
+                return;
+            }
+            host_error(ENOMEM);
+            complete(index, kBlkSIoErr, 0);
+            return;
+        }
+        if (!fill_bounce(index)) {
+            complete(index, kBlkSIoErr, 0);
+            return;
+        }
+    } else if (!map_guest_buffers(slot)) {
+        complete(index, kBlkSIoErr, 0);
+        return;
+    }
+    submit(index, DiskOp{.kind = r.type == BlockRequestType::In ? DiskOpKind::Read : DiskOpKind::Write,
+                         .offset = r.sector * DiskImage::kSectorSize,
+                         .length = r.data_len,
+                         .iov = slot.iov});
+}
+
+bool VirtioBlock::map_guest_buffers(Slot& slot)
+{
+    slot.iov.clear();
+    for (const auto& piece : slot.request.data) {
+        // The chain walk checked each buffer lies in RAM; try_slice re-checks and maps it.
+        auto host = memory_.try_slice(piece.addr, piece.len);
+        if (!host) {
+            return false;
+        }
+        slot.iov.push_back(iovec{host->data(), host->size()});
+    }
+    return true;
+}
+
+bool VirtioBlock::fill_bounce(std::size_t index)
+{
+    Slot& slot = slots_[index];
+    const auto buffer = bounce_.buffer(*slot.bounce, slot.request.data_len);
+    slot.iov.assign(1, iovec{buffer.data(), buffer.size()});
+    if (slot.request.type != BlockRequestType::Out) {
+        return true;
+    }
+    std::size_t at = 0;
+    for (const auto& piece : slot.request.data) {
+        if (!memory_.try_read(piece.addr, buffer.subspan(at, piece.len))) {
+            return false;
+        }
+        at += piece.len;
+    }
+    return true;
+}
+
+void VirtioBlock::start_segment(std::size_t index)
+{
+    Slot& slot = slots_[index];
+    const auto& segments = slot.request.segments;
+    while (slot.segment < segments.size() && segments[slot.segment].num_sectors == 0) {
+        ++slot.segment;
+    }
+    if (slot.segment == segments.size()) {
+        complete(index, kBlkSOk, 0);
+        return;
+    }
+    const BlkDiscardSegment& seg = segments[slot.segment];
+    DiskOpKind kind = DiskOpKind::Discard;
+    if (slot.request.type == BlockRequestType::WriteZeroes) {
+        kind = (seg.flags & kBlkDiscardFUnmap) != 0 ? DiskOpKind::WriteZeroesUnmap : DiskOpKind::WriteZeroes;
+    }
+    submit(index, DiskOp{.kind = kind,
+                         .offset = seg.sector * DiskImage::kSectorSize,
+                         .length = uint64_t{seg.num_sectors} * DiskImage::kSectorSize,
+                         .iov = {}});
+}
+
+void VirtioBlock::submit(std::size_t index, const DiskOp& op)
+{
+    if (!backend_->submit(static_cast<BlockBackend::Tag>(index), op)) {
+        spdlog::error("{}: {} backend refused an op with {} in flight", name(), backend_->name(),
+                      backend_->in_flight());
+        complete(index, kBlkSIoErr, 0);
+    }
+}
+
+void VirtioBlock::op_done(std::size_t index, int error)
+{
+    if (index >= slots_.size() || !slots_[index].busy) {
+        return;
+    }
+    Slot& slot = slots_[index];
+    if (error != 0) {
+        host_error(error);
+        complete(index, kBlkSIoErr, 0);
+        return;
+    }
+    const BlockRequest& r = slot.request;
+    switch (r.type) {
+    case BlockRequestType::Discard:
+    case BlockRequestType::WriteZeroes:
+        ++slot.segment;
+        if (active_ && !broken_) {
+            start_segment(index);
+        } else {
+            release(index);
+        }
+        return;
+    case BlockRequestType::In:
+        if (slot.bounce) {
+            const auto buffer = bounce_.buffer(*slot.bounce, r.data_len);
+            std::size_t at = 0;
+            for (const auto& piece : r.data) {
+                if (!memory_.try_write(piece.addr, buffer.subspan(at, piece.len))) {
+                    complete(index, kBlkSIoErr, 0);
+                    return;
+                }
+                at += piece.len;
+            }
+        }
+        complete(index, kBlkSOk, r.data_len);
+        return;
+    case BlockRequestType::Out:
+    case BlockRequestType::Flush:
+    case BlockRequestType::GetId: complete(index, kBlkSOk, 0); return;
+    }
+}
+
+void VirtioBlock::get_id(std::size_t index)
+{
+    const BlockRequest& r = slots_[index].request;
+    // The serial, zero-padded to 20 bytes, truncated to the driver's buffer (5.2.6).
+    std::array<std::byte, kBlkIdBytes> id{};
+    const auto& serial = image_.serial();
+    std::memcpy(id.data(), serial.data(), std::min(serial.size(), id.size()));
+    const std::size_t n = std::min<std::size_t>(r.data_len, id.size());
+    std::size_t at = 0;
+    for (const auto& piece : r.data) {
+        if (at == n) {
+            break;
+        }
+        const std::size_t step = std::min<std::size_t>(piece.len, n - at);
+        if (!memory_.try_write(piece.addr, std::span(id).subspan(at, step))) {
+            complete(index, kBlkSIoErr, 0);
+            return;
+        }
+        at += step;
+    }
+    complete(index, kBlkSOk, static_cast<uint32_t>(n));
+}
+
+void VirtioBlock::complete(std::size_t index, uint8_t status, uint32_t data_written)
+{
+    const BlockRequest& r = slots_[index].request;
+    if (!broken_ && active_) {
+        answer(r.head, r.status, status, data_written);
+    }
+    release(index);
+}
+
+void VirtioBlock::answer(uint16_t head, GuestAddress status, uint8_t code, uint32_t data_written)
+{
+    if (!memory_.try_write_obj(status, code)) {
+        fail("status byte outside guest RAM");
+        return;
+    }
+    // Used length: bytes the device wrote into the chain, the data read and the status (2.7.8).
+    if (auto error = queue_->add_used(head, data_written + 1)) {
+        fail(to_string(*error));
+        return;
+    }
+    used_added_ = true;
+}
+
+void VirtioBlock::release(std::size_t index)
+{
+    Slot& slot = slots_[index];
+    if (slot.bounce) {
+        bounce_.release(*slot.bounce);
+        slot.bounce.reset();
+    }
+    slot.busy = false;
+    slot.iov.clear();
+    free_slots_.push_back(index);
+}
+
+void VirtioBlock::settle()
+{
+    // Finish what is in flight and the steps it leads to (further discard segments, a
+    // request waiting for a bounce buffer); pop nothing new. Inactive (reset): the
+    // waiting request is dropped and op_done() starts nothing.
+    for (;;) {
+        completions_.clear();
+        backend_->drain(completions_);
+        for (const auto& c : completions_) {
+            op_done(c.tag, c.error);
+        }
+        if (waiting_for_bounce_) {
+            const std::size_t slot = *waiting_for_bounce_;
+            waiting_for_bounce_.reset();
+            if (active_ && !broken_) {
+                start(slot);
+            } else {
+                release(slot);
+            }
+        }
+        if (completions_.empty() && backend_->in_flight() == 0 && !waiting_for_bounce_) {
+            return;
+        }
+    }
+}
+
+void VirtioBlock::reset()
+{
+    // Completions arriving now are dropped: with active_ false complete() writes nothing.
+    active_ = false;
+    settle();
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].busy) {
+            release(i);
+        }
+    }
+    if (watching_) {
+        context_->unwatch(backend_->completion_fd());
+        watching_ = false;
+    }
+    queue_ = nullptr;
+    features_ = 0;
+    broken_ = false;
+    used_added_ = false;
+    spdlog::debug("{}: reset; requests so far IN {} OUT {} FLUSH {} GET_ID {} DISCARD {} WRITE_ZEROES {}", name(),
+                  type_counts_[0], type_counts_[1], type_counts_[2], type_counts_[3], type_counts_[4],
+                  type_counts_[5]);
+}
+
+void VirtioBlock::quiesce()
+{
+    settle();
+    if (used_added_ && active_) {
+        used_added_ = false;
+        context_->notify_used(0);
+    }
+    if (!image_.readonly() && ::fdatasync(image_.fd()) != 0) {
+        spdlog::warn("{}: fdatasync at shutdown failed: {}", name(), std::strerror(errno));
+    }
+}
+
+void VirtioBlock::fail(std::string_view why)
+{
+    if (broken_) {
+        return;
+    }
+    broken_ = true;
+    if (context_ != nullptr) {
+        context_->device_error(why);
+    }
+}
+
+void VirtioBlock::guest_error(BlockRequestError why)
+{
+    const auto bit = static_cast<std::size_t>(why);
+    if (!warned_.test(bit)) {
+        warned_.set(bit);
+        spdlog::warn("{}: guest error: {} (reported once)", name(), to_string(why));
+    }
+}
+
+void VirtioBlock::host_error(int error)
+{
+    if (std::find(warned_errnos_.begin(), warned_errnos_.end(), error) == warned_errnos_.end()) {
+        warned_errnos_.push_back(error);
+        spdlog::warn("{}: disk I/O failed: {}; the guest gets an I/O error (reported once)", name(),
+                     std::strerror(error));
+    }
+}
+
+} // namespace minivmm::virtio

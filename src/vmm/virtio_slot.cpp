@@ -1,0 +1,62 @@
+#include "vmm/virtio_slot.hpp"
+
+#include "devices/virtio/mmio_registers.hpp"
+#include "util/sys_error.hpp"
+#include "vmm/irqfd_trigger.hpp"
+#include "vmm/platform.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace minivmm {
+
+VirtioSlot::VirtioSlot(const VmFd& vm, EventLoop& events, GuestMemory& memory, Bus& mmio, uint32_t index,
+                       std::unique_ptr<virtio::VirtioDevice> device)
+    : events_(events)
+{
+    const uint64_t base = platform::virtio_mmio_base(index);
+    const uint32_t gsi = platform::virtio_mmio_gsi(index);
+    const size_t queues = device->queue_max_sizes().size();
+    for (size_t q = 0; q < queues; ++q) {
+        UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        if (!fd) {
+            throw_sys_error("eventfd (virtio queue notify)");
+        }
+        notify_fds_.push_back(std::move(fd));
+    }
+    auto irq = std::make_shared<IrqfdTrigger>();
+    vm.register_irqfd(irq->fd(), gsi);
+    // Without an ioeventfd (or for a write KVM did not match) the notify reaches the
+    // transport as an MMIO exit; it signals the same eventfd, so one path runs the device.
+    transport_ = std::make_shared<virtio::MmioTransport>(memory, std::move(device), irq, events,
+                                                         [this](unsigned queue) {
+                                                             const uint64_t one = 1;
+                                                             [[maybe_unused]] const ssize_t n =
+                                                                 ::write(notify_fds_[queue].get(), &one, sizeof(one));
+                                                         });
+    for (size_t q = 0; q < queues; ++q) {
+        const int fd = notify_fds_[q].get();
+        vm.register_ioeventfd(fd, base + virtio::mmio::kQueueNotify, 4, false, q);
+        if (!events.add(fd, EPOLLIN, [this, fd, q](uint32_t) {
+                uint64_t count = 0;
+                [[maybe_unused]] const ssize_t n = ::read(fd, &count, sizeof(count));
+                transport_->process_notify(static_cast<unsigned>(q));
+            })) {
+            throw_sys_error("epoll_ctl (virtio queue notify)");
+        }
+    }
+    mmio.add(base, virtio::mmio::kWindowSize, transport_, fmt::format("{} (virtio-mmio {})", transport_->name(), index));
+    spdlog::debug("virtio-mmio {}: {} at {:#x}, GSI {}, {} queue(s)", index, transport_->name(), base, gsi, queues);
+}
+
+VirtioSlot::~VirtioSlot()
+{
+    for (const auto& fd : notify_fds_) {
+        events_.remove(fd.get());
+    }
+}
+
+} // namespace minivmm

@@ -1,0 +1,35 @@
+// One virtio-mmio device plugged into the VM (../shared/ARCHITECTURE.md "virtio-mmio device
+// n"): its transport on the MMIO bus at virtio_mmio_base(n), its interrupt on an irqfd bound
+// to virtio_mmio_gsi(n), and one eventfd per queue that KVM_IOEVENTFD signals when the
+// driver writes that queue's index to QueueNotify, so a notification costs the vCPU no exit
+// to userspace. The I/O thread reads the eventfds and runs the device.
+#pragma once
+
+#include "devices/bus.hpp"
+#include "devices/virtio/mmio_transport.hpp"
+#include "util/unique_fd.hpp"
+#include "vmm/event_loop.hpp"
+#include "vmm/kvm.hpp"
+
+#include <memory>
+#include <vector>
+
+namespace minivmm {
+
+class VirtioSlot final {
+public:
+    VirtioSlot(const VmFd& vm, EventLoop& events, GuestMemory& memory, Bus& mmio, uint32_t index,
+               std::unique_ptr<virtio::VirtioDevice> device);
+    ~VirtioSlot();
+    VirtioSlot(const VirtioSlot&) = delete;
+    VirtioSlot& operator=(const VirtioSlot&) = delete;
+
+    [[nodiscard]] virtio::MmioTransport& transport() { return *transport_; }
+
+private:
+    EventLoop& events_;
+    std::vector<UniqueFd> notify_fds_; // one per queue
+    std::shared_ptr<virtio::MmioTransport> transport_;
+};
+
+} // namespace minivmm
