@@ -11,6 +11,7 @@ namespace minivmm {
 enum class ErrorKind {
     Config, // bad flag, path, size or image: reported before the guest starts
     Host,   // KVM or another host facility failed
+    Expect, // Console::expect() gave up: no match in time, or the guest stopped first
 };
 
 class Error : public std::runtime_error {
@@ -22,7 +23,7 @@ private:
     ErrorKind kind_;
 };
 
-// Shorthands for the two kinds.
+// Shorthands for the first two kinds (ExpectError, in console.hpp, is the third).
 struct ConfigError : Error {
     explicit ConfigError(const std::string& message) : Error(ErrorKind::Config, message) {}
 };

@@ -2,15 +2,16 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 namespace minivmm {
 
 // The documented exit codes (conventions of `timeout` and `docker run`).
 namespace exit_code {
-inline constexpr int kSuccess = 0;      // poweroff, reboot, or debug-exit 0
+inline constexpr int kSuccess = 0;      // poweroff, reboot, debug-exit 0, or exit-on matched
 inline constexpr int kTimeout = 124;    // --timeout ran out
 inline constexpr int kVmmFailure = 125; // bad configuration or input, or a KVM/device failure
-inline constexpr int kGuestCrash = 126; // triple fault, KVM internal error, guest panic
+inline constexpr int kGuestCrash = 126; // triple fault, KVM internal error, guest panic, fail-on matched
 inline constexpr int kSignalBase = 128; // 128+N: stopped by signal N
 } // namespace exit_code
 
@@ -21,8 +22,10 @@ enum class ExitReason {
     Crash,      // triple fault, emulation failure, entry failure, guest panic
     Timeout,    // the configured timeout ran out
     Signal,     // SIGINT/SIGTERM to the VMM
-    Stopped,    // stop() from the embedding program
-    HostFailure // minivmm or KVM failed while the guest ran
+    Stopped,        // stop() from the embedding program
+    HostFailure,    // minivmm or KVM failed while the guest ran
+    ConsoleMatch,   // a console line matched ConsoleConfig::exit_on (--exit-on)
+    ConsoleFailure, // a console line matched ConsoleConfig::fail_on (--fail-on)
 };
 
 struct ExitStatus {
@@ -46,6 +49,14 @@ struct ExitStatus {
     static ExitStatus host_failure(std::string why)
     {
         return {ExitReason::HostFailure, exit_code::kVmmFailure, std::move(why)};
+    }
+    static ExitStatus console_match(const std::string& line)
+    {
+        return {ExitReason::ConsoleMatch, exit_code::kSuccess, "console matched the exit-on pattern: " + line};
+    }
+    static ExitStatus console_failure(const std::string& line)
+    {
+        return {ExitReason::ConsoleFailure, exit_code::kGuestCrash, "console matched the fail-on pattern: " + line};
     }
 };
 

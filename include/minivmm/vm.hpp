@@ -1,6 +1,9 @@
-// A virtual machine: create it from a VmConfig, start it, wait for it to end.
+// A virtual machine: create it from a VmConfig, start it, wait for it to end. Each Vm is
+// independent: a process may run several at once, from any threads; destroying one stops
+// its guest, joins its threads and frees its memory and file descriptors.
 #pragma once
 
+#include <minivmm/console.hpp>
 #include <minivmm/exit_status.hpp>
 #include <minivmm/vm_config.hpp>
 
@@ -31,6 +34,10 @@ public:
     // Ends the run with `why` (if it has not ended already). Safe from any thread and from
     // a signal-handling thread; returns without waiting.
     void stop(ExitStatus why = ExitStatus::stopped());
+
+    // The guest console: its output so far, expect() and send(). Usable before start()
+    // (input waits until the guest reads it) and after the run ended (the output stays).
+    [[nodiscard]] Console& console();
 
     // Time from create() to the guest's first boot-timer write, if it made one.
     [[nodiscard]] std::optional<std::chrono::microseconds> boot_time() const;

@@ -15,11 +15,13 @@ namespace minivmm {
 inline constexpr uint64_t kMiB = 1024ULL * 1024;
 inline constexpr uint64_t kGiB = 1024 * kMiB;
 
-// Where the guest's console (the COM1 UART) goes.
+// Where the guest's console (the COM1 UART) goes. Whatever the mode, the output is also
+// kept in memory (Vm::console()) and input from Console::send() reaches the guest.
 enum class ConsoleMode {
-    Stdio, // stdout, and stdin in raw mode when it is a terminal
-    File,  // appended to `path`; no input
-    None,  // discarded
+    Stdio,  // stdout, and stdin in raw mode when it is a terminal
+    Stdout, // stdout only; stdin is left alone (test harnesses, CI)
+    File,   // appended to `path`; no input
+    None,   // not written anywhere (still kept in memory)
 };
 
 // Which guest device carries the console. The 8250 UART always exists (early boot
@@ -30,9 +32,19 @@ enum class ConsoleDevice {
 };
 
 struct ConsoleConfig {
+    static constexpr std::size_t kDefaultCaptureLimit = 16 * kMiB;
+
     ConsoleMode mode = ConsoleMode::Stdio;
     std::filesystem::path path; // for ConsoleMode::File
     ConsoleDevice device = ConsoleDevice::Serial;
+    // Also write the output to this file, truncated first (--console-log).
+    std::optional<std::filesystem::path> log{};
+    // Console::output() keeps the latest this many bytes; older output is dropped.
+    std::size_t capture_limit = kDefaultCaptureLimit;
+    // ECMAScript regular expressions searched in every console line (as grep does; a line
+    // ends at '\n', a trailing '\r' is removed). The first line that matches ends the run:
+    std::optional<std::string> exit_on{}; // ExitReason::ConsoleMatch, exit code 0
+    std::optional<std::string> fail_on{}; // ExitReason::ConsoleFailure, exit code 126
 };
 
 enum class DiskCache {

@@ -36,6 +36,23 @@ void setup_logging(spdlog::level::level_enum level)
     spdlog::set_default_logger(logger);
 }
 
+// What the guest printed last, on stderr: when a CI run times out, the reason is usually
+// there (a hung test, a prompt waiting for input), even when stdout went to a file or nowhere.
+void print_console_tail(const minivmm::Console& console)
+{
+    const std::string tail = console.tail();
+    std::fprintf(stderr, "minivmm: last %zu console lines:\n", minivmm::Console::kTailLines);
+    if (tail.empty()) {
+        std::fputs("  (no console output)\n", stderr);
+    }
+    std::size_t pos = 0;
+    while (pos < tail.size()) {
+        const auto nl = tail.find('\n', pos);
+        std::fprintf(stderr, "  | %.*s\n", static_cast<int>(nl - pos), tail.data() + pos);
+        pos = nl + 1;
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -66,6 +83,9 @@ int main(int argc, char** argv)
         // Release the signal thread: a stop signal to ourselves after the run is over.
         pthread_kill(signal_thread.native_handle(), SIGHUP);
         signal_thread.join();
+        if (status.reason == minivmm::ExitReason::Timeout) {
+            print_console_tail(vm->console());
+        }
         if (status.code != 0 || status.reason == minivmm::ExitReason::Crash) {
             spdlog::log(status.reason == minivmm::ExitReason::DebugExit ? spdlog::level::info
                                                                          : spdlog::level::err,

@@ -11,13 +11,17 @@ namespace minivmm::cli {
 namespace {
 
 constexpr const char* kFooter = R"(Exit codes:
-  0        the guest powered off or rebooted, or wrote 0 to the debug-exit port
+  0        the guest powered off or rebooted, or wrote 0 to the debug-exit port, or a
+           console line matched --exit-on
   1-123    the guest wrote that value to the debug-exit port (I/O port 0xf4)
-  124      --timeout ran out
+  124      --timeout ran out (the last console lines are printed on stderr)
   125      minivmm failed: bad configuration or input, or a KVM/device failure
-  126      the guest crashed: triple fault, KVM internal/emulation error, guest panic
+  126      the guest crashed: triple fault, KVM internal/emulation error, guest panic;
+           or a console line matched --fail-on
   128+N    minivmm was stopped by signal N
-Console: with a terminal on stdin, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.)";
+Console: with a terminal on stdin, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.
+CI: minivmm --kernel K --initrd I --console stdout --timeout 10m --fail-on 'Kernel panic'
+    --cmdline '... minivmm.run="make check"' exits with the guest command's status.)";
 
 PrintAndExit config_error(const std::string& message)
 {
@@ -67,14 +71,20 @@ ParseResult parse_options(int argc, const char* const argv[])
     bool no_acpi = false;
     app.add_flag("--no-acpi", no_acpi, "Leave out the ACPI tables (the MP table still describes the CPUs)");
     app.add_option("--console", console,
-                   "Guest console: [serial|virtio,]stdio|none|file:PATH. virtio makes hvc0 the guest console "
-                   "(the UART stays for early messages)")
+                   "Guest console: [serial|virtio,]stdio|stdout|none|file:PATH. stdout: output only, stdin left "
+                   "alone; virtio makes hvc0 the guest console (the UART stays for early messages)")
         ->default_str("stdio");
     std::vector<std::string> disks;
     app.add_option("--disk", disks,
                    "virtio-blk disk (repeatable): path=FILE[,readonly=on][,serial=STR][,cache=none|writeback]")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--timeout", timeout, "End the run after this long (e.g. 30s, 500ms, 2m) with exit code 124");
+    std::string console_log;
+    app.add_option("--console-log", console_log, "Also write the console output to FILE (truncated first)");
+    std::string exit_on;
+    app.add_option("--exit-on", exit_on, "End the run with exit code 0 when a console line matches REGEX");
+    std::string fail_on;
+    app.add_option("--fail-on", fail_on, "End the run with exit code 126 when a console line matches REGEX");
     app.add_option("--log-level", log_level, "Log level: trace, debug, info, warn, error, critical, off")
         ->default_str("warn");
 
@@ -107,6 +117,15 @@ ParseResult parse_options(int argc, const char* const argv[])
     }
     if (!timeout.empty()) {
         apply(parse_duration(timeout), options.vm.timeout, error);
+    }
+    if (app.count("--console-log") > 0) {
+        options.vm.console.log = console_log;
+    }
+    if (app.count("--exit-on") > 0) {
+        options.vm.console.exit_on = exit_on;
+    }
+    if (app.count("--fail-on") > 0) {
+        options.vm.console.fail_on = fail_on;
     }
     const auto level = spdlog::level::from_str(log_level);
     if (level == spdlog::level::off && log_level != "off") {

@@ -107,13 +107,16 @@ Parsed<ConsoleConfig> parse_console(std::string_view text)
         backend_seen = true;
         if (word == "stdio") {
             config.mode = ConsoleMode::Stdio;
+        } else if (word == "stdout") {
+            config.mode = ConsoleMode::Stdout;
         } else if (word == "none") {
             config.mode = ConsoleMode::None;
         } else if (word.starts_with("file:") && word.size() > 5) {
             config.mode = ConsoleMode::File;
             config.path = std::string(word.substr(5));
         } else {
-            return fmt::format("console '{}': '{}' is not one of serial, virtio, stdio, none, file:PATH", text, word);
+            return fmt::format("console '{}': '{}' is not one of serial, virtio, stdio, stdout, none, file:PATH", text,
+                               word);
         }
     }
     return config;

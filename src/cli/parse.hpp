@@ -21,7 +21,7 @@ using Parsed = std::variant<T, std::string>;
 // "30", "30s", "500ms", "2m": a bare number means seconds.
 [[nodiscard]] Parsed<std::chrono::milliseconds> parse_duration(std::string_view text);
 // Comma-separated: the device ("serial", the default, or "virtio") and the host side
-// ("stdio", the default, "none", "file:PATH"): "virtio", "virtio,file:/tmp/c.log", "none".
+// ("stdio", the default, "stdout", "none", "file:PATH"): "virtio", "virtio,file:/tmp/c.log", "none".
 [[nodiscard]] Parsed<ConsoleConfig> parse_console(std::string_view text);
 // "path=FILE[,readonly=on|off][,serial=STR][,cache=none|writeback]"; a bare first word is
 // the path ("disk.img,readonly=on").

@@ -54,6 +54,9 @@ ConsoleBackend::ConsoleBackend(const ConsoleConfig& config)
             raw_ = std::make_unique<RawTerminal>(STDIN_FILENO);
         }
         break;
+    case ConsoleMode::Stdout:
+        output_ = std::make_shared<FdConsoleOutput>(STDOUT_FILENO);
+        break;
     case ConsoleMode::File:
         file_ = UniqueFd(::open(config.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
         if (!file_) {

@@ -1,5 +1,6 @@
-// The host side of the guest console: where output goes (stdout, a file, nowhere) and
-// where input comes from (stdin, raw when it is a terminal, with Ctrl-A x to quit).
+// The host side of the guest console as ConsoleMode picks it: where output goes (stdout, a
+// file, nowhere) and where input comes from (stdin, raw when it is a terminal, with Ctrl-A x
+// to quit).
 #pragma once
 
 #include "devices/console_output.hpp"

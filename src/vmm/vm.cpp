@@ -1,14 +1,7 @@
 // The lifecycle of a VM: start the threads, wait for the first exit reason, tear down.
 #include "vmm/vm_impl.hpp"
 
-#include "devices/serial.hpp"
-
 #include <spdlog/spdlog.h>
-
-#include <sys/epoll.h>
-#include <unistd.h>
-
-#include <array>
 
 namespace minivmm {
 
@@ -31,6 +24,10 @@ const char* to_string(ExitReason reason)
         return "stopped";
     case ExitReason::HostFailure:
         return "host-failure";
+    case ExitReason::ConsoleMatch:
+        return "console-match";
+    case ExitReason::ConsoleFailure:
+        return "console-failure";
     }
     return "unknown";
 }
@@ -45,21 +42,13 @@ void Vm::Impl::start()
     }
     started = true;
     started_at = std::chrono::steady_clock::now();
-    if (auto fd = console ? console->input_fd() : std::nullopt) {
-        input_fd = *fd;
-        if (!events.add(input_fd, EPOLLIN, [this](uint32_t) { pump_console_input(); })) {
-            spdlog::debug("console input fd {} cannot be polled; no console input", input_fd);
-            input_fd = -1;
-        }
-    }
-    // While the guest's RX FIFO is full, input is taken off the poll set (epoll is level-
-    // triggered: unread bytes would wake it in a loop); the tick puts it back.
+    console->start(events);
     events.set_tick(std::chrono::milliseconds(20), [this] {
-        if (input_paused && console_input->can_receive()) {
-            input_paused = false;
-            if (!events.add(input_fd, EPOLLIN, [this](uint32_t) { pump_console_input(); })) {
-                input_fd = -1;
-            }
+        console->on_tick();
+        // The timeout holds even when nobody is in wait(): a harness blocked in expect()
+        // learns at once that the run is over.
+        if (config.timeout && std::chrono::steady_clock::now() >= started_at + *config.timeout) {
+            request_exit(ExitStatus::timeout());
         }
     });
     io_thread = std::thread([this] {
@@ -74,37 +63,14 @@ void Vm::Impl::start()
     }
 }
 
-void Vm::Impl::pump_console_input()
-{
-    if (!console_input->can_receive()) {
-        events.remove(input_fd);
-        input_paused = true;
-        return;
-    }
-    std::array<uint8_t, 64> buf{};
-    const ssize_t n = ::read(input_fd, buf.data(), buf.size());
-    if (n <= 0) {
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-            return;
-        }
-        events.remove(input_fd); // EOF or error: no more input
-        input_fd = -1;
-        return;
-    }
-    auto result = escape.feed(std::span(buf.data(), static_cast<size_t>(n)));
-    if (!result.to_guest.empty()) {
-        console_input->receive(result.to_guest);
-    }
-    if (result.quit && console->interactive()) {
-        request_exit({ExitReason::Stopped, exit_code::kSuccess, "console escape (Ctrl-A x)"});
-    }
-}
-
 void Vm::Impl::request_exit(ExitStatus status)
 {
     const bool first = exit.set(status);
     if (first) {
         spdlog::debug("VM exit: {} ({}), exit code {}", to_string(status.reason), status.detail, status.code);
+        if (console) {
+            console->close(status);
+        }
     }
     std::lock_guard lock(threads_mutex);
     if (torn_down) {
@@ -135,6 +101,14 @@ void Vm::Impl::shut_down()
     if (io_thread.joinable()) {
         io_thread.join();
     }
+    if (console) {
+        console->close(exit.get().value_or(ExitStatus::stopped()));
+    }
+    quiesce_devices();
+}
+
+void Vm::Impl::quiesce_devices()
+{
     // Every thread is gone: nothing races the devices now. Make disk data durable.
     for (auto& slot : virtio) {
         slot->transport().quiesce();
@@ -181,6 +155,8 @@ std::optional<ExitStatus> Vm::wait_for(std::chrono::milliseconds timeout)
 }
 
 void Vm::stop(ExitStatus why) { impl_->request_exit(std::move(why)); }
+
+Console& Vm::console() { return impl_->console->console(); }
 
 std::optional<std::chrono::microseconds> Vm::boot_time() const
 {

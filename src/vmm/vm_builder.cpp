@@ -126,11 +126,11 @@ void add_legacy_devices(Vm::Impl& impl)
 {
     auto request_exit = [&impl](ExitStatus status) { impl.request_exit(std::move(status)); };
 
-    impl.console = std::make_unique<ConsoleBackend>(impl.config.console);
+    impl.console = std::make_unique<GuestConsole>(impl.config.console, request_exit);
     impl.serial = std::make_shared<Serial8250>(std::make_shared<KvmIrqLine>(impl.vm, platform::kCom1Gsi),
                                                *impl.console->output());
+    impl.console->connect_input(*impl.serial);
     impl.pio.add(platform::kCom1Port, 8, impl.serial, "serial (COM1)");
-    impl.console_input = impl.serial.get();
 
     auto i8042 = std::make_shared<I8042>([request_exit] { request_exit(ExitStatus::reboot()); });
     impl.pio.add(platform::kI8042DataPort, I8042::kPortCount, i8042, "i8042");
@@ -188,7 +188,7 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
     if (impl.config.console.device == ConsoleDevice::Virtio) {
         auto console = std::make_unique<virtio::VirtioConsole>(impl.memory, impl.console->output(),
                                                                 console_window_size());
-        impl.console_input = console.get();
+        impl.console->connect_input(*console);
         devices.push_back(std::move(console));
     }
     return devices;

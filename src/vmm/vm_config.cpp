@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <regex>
 #include <system_error>
 
 namespace minivmm {
@@ -15,6 +16,8 @@ namespace {
 // The most vCPUs the platform tables describe: xAPIC IDs are 8 bits, 255 is broadcast,
 // and the IOAPIC takes the ID after the last vCPU.
 constexpr unsigned kMaxCpus = 254;
+// expect() must see at least a screenful of recent output.
+constexpr std::size_t kMinCaptureLimit = 4096;
 
 void check_input_file(std::vector<std::string>& problems, const char* what, const std::filesystem::path& path)
 {
@@ -32,6 +35,35 @@ void check_input_file(std::vector<std::string>& problems, const char* what, cons
         problems.push_back(fmt::format("{} '{}' is not readable", what, path.string()));
     } else if (std::filesystem::file_size(path, ec) == 0 && !ec) {
         problems.push_back(fmt::format("{} '{}' is empty", what, path.string()));
+    }
+}
+
+void check_output_file(std::vector<std::string>& problems, const char* what, const std::filesystem::path& path)
+{
+    if (path.empty()) {
+        problems.push_back(fmt::format("{} path is empty", what));
+        return;
+    }
+    const auto parent = path.has_parent_path() ? path.parent_path() : ".";
+    std::error_code ec;
+    if (!std::filesystem::is_directory(parent, ec)) {
+        problems.push_back(fmt::format("{} '{}': directory '{}' does not exist", what, path.string(), parent.string()));
+    }
+}
+
+void check_pattern(std::vector<std::string>& problems, const char* what, const std::optional<std::string>& pattern)
+{
+    if (!pattern) {
+        return;
+    }
+    if (pattern->empty()) {
+        problems.push_back(fmt::format("{} pattern is empty (it would match every line)", what));
+        return;
+    }
+    try {
+        [[maybe_unused]] const std::regex re(*pattern);
+    } catch (const std::regex_error& e) {
+        problems.push_back(fmt::format("{} pattern '{}' is not a valid regular expression: {}", what, *pattern, e.what()));
     }
 }
 
@@ -112,17 +144,17 @@ std::vector<std::string> VmConfig::validate() const
         problems.push_back("kernel command line contains a NUL byte");
     }
     if (console.mode == ConsoleMode::File) {
-        if (console.path.empty()) {
-            problems.push_back("console file path is empty");
-        } else {
-            const auto parent = console.path.has_parent_path() ? console.path.parent_path() : ".";
-            std::error_code ec;
-            if (!std::filesystem::is_directory(parent, ec)) {
-                problems.push_back(fmt::format("console file '{}': directory '{}' does not exist",
-                                               console.path.string(), parent.string()));
-            }
-        }
+        check_output_file(problems, "console file", console.path);
     }
+    if (console.log) {
+        check_output_file(problems, "console log", *console.log);
+    }
+    if (console.capture_limit < kMinCaptureLimit) {
+        problems.push_back(fmt::format("console capture limit {} bytes is too small (at least {})",
+                                       console.capture_limit, kMinCaptureLimit));
+    }
+    check_pattern(problems, "exit-on", console.exit_on);
+    check_pattern(problems, "fail-on", console.fail_on);
     if (timeout && timeout->count() <= 0) {
         problems.push_back("timeout must be positive");
     }

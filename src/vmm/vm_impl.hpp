@@ -4,10 +4,9 @@
 #pragma once
 
 #include "devices/bus.hpp"
-#include "devices/console_input.hpp"
 #include "memory/guest_memory.hpp"
 #include "vcpu/vcpu.hpp"
-#include "vmm/console_backend.hpp"
+#include "vmm/guest_console.hpp"
 #include "vmm/event_loop.hpp"
 #include "vmm/exit_latch.hpp"
 #include "vmm/kvm.hpp"
@@ -37,10 +36,12 @@ struct Vm::Impl {
     // Called from any thread when the run must end: records why (first caller wins) and
     // kicks every vCPU and the I/O thread.
     void request_exit(ExitStatus status);
-    // Stops and joins every thread; idempotent. Only the owner (Vm) calls it.
+    // Stops and joins every thread, then quiesces the devices; idempotent. Only the
+    // owner (Vm) calls it.
     void shut_down();
-    // Moves console input from the host to the UART (on the I/O thread).
-    void pump_console_input();
+    // Makes device data durable once no thread runs any more: VirtioDevice::quiesce() of
+    // every virtio device (a disk flushes).
+    void quiesce_devices();
 
     VmConfig config;
     std::chrono::steady_clock::time_point created_at = std::chrono::steady_clock::now();
@@ -54,12 +55,8 @@ struct Vm::Impl {
     EventLoop events;
     Bus pio{"PIO"};
     Bus mmio{"MMIO"};
-    std::unique_ptr<ConsoleBackend> console;
+    std::unique_ptr<GuestConsole> console;
     std::shared_ptr<Serial8250> serial;
-    ConsoleInput* console_input = nullptr; // the UART or the virtio-console: where input goes
-    ConsoleEscape escape;
-    int input_fd = -1;
-    bool input_paused = false; // I/O thread only
     std::vector<std::unique_ptr<VirtioSlot>> virtio; // virtio-mmio device n at index n
     std::vector<std::unique_ptr<Vcpu>> vcpus;
     ExitLatch exit;

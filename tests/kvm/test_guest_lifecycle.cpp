@@ -33,6 +33,23 @@ TEST_CASE("--timeout ends a guest that never exits with 124", "[kvm]")
     CHECK(result.exit_code == 124);
     CHECK_THAT(result.out, Catch::Contains("idle: waiting"));
     CHECK_THAT(result.err, Catch::Contains("timeout"));
+    // The console tail on stderr, for a CI log where stdout went elsewhere.
+    CHECK_THAT(result.err, Catch::Contains("minivmm: last 20 console lines:\n") &&
+                               Catch::Contains("  | minivmm-test-guest: test=idle\n") &&
+                               Catch::Contains("  | idle: waiting for the host to stop the VM\n"));
+}
+
+TEST_CASE("--exit-on and --fail-on end the run when a console line matches", "[kvm]")
+{
+    if (!kvm_available()) {
+        return;
+    }
+    auto result = run_test_guest(GuestImage::Elf, "test=idle", {.mem = "64M", .cpus = 1, .extra = {"--exit-on", "^idle: w"}});
+    CHECK(result.exit_code == 0);
+    result = run_test_guest(GuestImage::Elf, "test=idle",
+                            {.mem = "64M", .cpus = 1, .extra = {"--exit-on", "idle", "--fail-on", "waiting"}});
+    CHECK(result.exit_code == 126);
+    CHECK_THAT(result.err, Catch::Contains("fail-on pattern: idle: waiting"));
 }
 
 TEST_CASE("demo mode shows the machine the guest was given", "[kvm]")

@@ -60,6 +60,7 @@ TEST_CASE("console specs", "[unit][cli]")
 {
     CHECK(std::get<ConsoleConfig>(parse_console("stdio")).mode == ConsoleMode::Stdio);
     CHECK(std::get<ConsoleConfig>(parse_console("none")).mode == ConsoleMode::None);
+    CHECK(std::get<ConsoleConfig>(parse_console("stdout")).mode == ConsoleMode::Stdout);
     auto file = std::get<ConsoleConfig>(parse_console("file:/tmp/x.log"));
     CHECK(file.mode == ConsoleMode::File);
     CHECK(file.path == "/tmp/x.log");
@@ -142,6 +143,22 @@ TEST_CASE("every flag reaches the configuration", "[unit][cli]")
     CHECK(options.log_level == spdlog::level::debug);
 }
 
+TEST_CASE("CI flags: --console stdout, --console-log, --exit-on, --fail-on", "[unit][cli]")
+{
+    auto result = parse({"--kernel", "k", "--console", "stdout", "--console-log", "/tmp/console.log", "--exit-on",
+                         "^TESTS PASSED$", "--fail-on", "Kernel panic"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    const auto& console = std::get<Options>(result).vm.console;
+    CHECK(console.mode == ConsoleMode::Stdout);
+    CHECK(console.log.value() == "/tmp/console.log");
+    CHECK(console.exit_on.value() == "^TESTS PASSED$");
+    CHECK(console.fail_on.value() == "Kernel panic");
+    const auto plain = std::get<Options>(parse({"--kernel", "k"})).vm.console;
+    CHECK_FALSE(plain.log.has_value());
+    CHECK_FALSE(plain.exit_on.has_value());
+    CHECK_FALSE(plain.fail_on.has_value());
+}
+
 TEST_CASE("a flag given twice takes its last value", "[unit][cli]")
 {
     auto result = parse({"--kernel", "k", "--mem", "1G", "--mem", "64M"});
@@ -168,4 +185,6 @@ TEST_CASE("--help documents the exit codes", "[unit][cli]")
     CHECK(print.exit_code == 0);
     CHECK_THAT(print.text, Catch::Contains("124") && Catch::Contains("125") && Catch::Contains("126") &&
                                Catch::Contains("--kernel") && Catch::Contains("--log-level"));
+    CHECK_THAT(print.text, Catch::Contains("--exit-on") && Catch::Contains("--fail-on") &&
+                               Catch::Contains("--console-log") && Catch::Contains("console line matched --fail-on"));
 }

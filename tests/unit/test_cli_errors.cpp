@@ -100,3 +100,13 @@ TEST_CASE("unknown flags are rejected", "[unit][cli-errors]")
 {
     expect_one_line_error({"--kernel", MINIVMM_TEST_GUEST_ELF, "--frobnicate"}, "--frobnicate");
 }
+
+TEST_CASE("bad --exit-on/--fail-on patterns and --console-log paths are rejected", "[unit][cli-errors]")
+{
+    const auto kernel = scratch("ci-kernel");
+    write_file(kernel, "x");
+    expect_one_line_error({"--kernel", kernel.string(), "--fail-on", "Kernel (panic"}, "fail-on pattern 'Kernel (panic'");
+    expect_one_line_error({"--kernel", kernel.string(), "--exit-on", "[a-"}, "exit-on pattern '[a-'");
+    expect_one_line_error({"--kernel", kernel.string(), "--console-log", "/nonexistent-dir/log"},
+                          "console log '/nonexistent-dir/log'");
+}

@@ -73,3 +73,25 @@ TEST_CASE("empty files and bad console paths are rejected", "[unit][config]")
     CHECK(mentions(problems, "nonexistent-dir"));
     CHECK(mentions(problems, "command line"));
 }
+
+TEST_CASE("console log, capture limit and line patterns are checked, every problem reported", "[unit][config]")
+{
+    VmConfig config;
+    config.kernel = temp_file("minivmm-test-kernel", "x");
+    config.console.log = "/nonexistent-dir/console.log";
+    config.console.capture_limit = 10;
+    config.console.exit_on = "(unclosed";
+    config.console.fail_on = "";
+    const auto problems = config.validate();
+    CHECK(problems.size() == 4);
+    CHECK(mentions(problems, "console log '/nonexistent-dir/console.log'"));
+    CHECK(mentions(problems, "capture limit 10 bytes is too small"));
+    CHECK(mentions(problems, "exit-on pattern '(unclosed' is not a valid regular expression"));
+    CHECK(mentions(problems, "fail-on pattern is empty"));
+
+    config.console = {};
+    config.console.exit_on = "^DONE$";
+    config.console.fail_on = "Kernel panic|Oops";
+    config.console.log = std::filesystem::temp_directory_path() / "minivmm-console.log";
+    CHECK(config.validate().empty());
+}
