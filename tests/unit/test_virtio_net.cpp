@@ -434,6 +434,45 @@ TEST_CASE("virtio-net: a frame larger than the posted buffers is dropped, never 
     }
 }
 
+TEST_CASE("virtio-net: chains with more buffers than readv takes neither spin nor overflow", "[unit][virtio-net]")
+{
+    // Indirect tables of 1100 16-byte buffers: more than IOV_MAX (1024).
+    constexpr uint16_t kIndirect = 4;
+    constexpr uint32_t kEntries = 1100;
+    Fixture f;
+    f.driver.bring_up(2, 16, kFIndirectDesc);
+    const auto table = [&](uint64_t at, uint64_t data, uint16_t flags) {
+        for (uint32_t i = 0; i < kEntries; ++i) {
+            const bool last = i + 1 == kEntries;
+            f.driver.memory.write_obj(GuestAddress{at + i * 16ULL},
+                                      MmioDriver::virtio_desc{data + i * 16ULL, 16, static_cast<uint16_t>(flags | (last ? 0 : kNext)),
+                                                              static_cast<uint16_t>(i + 1)});
+        }
+    };
+    table(0x40'0000, kData, kWrite);
+    f.driver.desc(0, 0, 0x40'0000, kEntries * 16, kIndirect);
+    f.driver.offer(0, 0);
+    f.driver.kick(0);
+    // Too big for the 1022 buffers one read can fill: dropped. Then a frame that fits.
+    f.host_send(concat(header_bytes({}), payload(17000, 30)));
+    f.host_send(concat(header_bytes({}), payload(100, 31)));
+    CHECK(f.driver.poller.run_ready() == 1);
+    CHECK(f.net->stats().rx_dropped == 1);
+    REQUIRE(f.driver.used_idx(0) == 1);
+    CHECK(f.driver.used_len(0, 0) == kHdr + 100);
+    CHECK(concat(f.get(kData + kHdr, 4), f.get(kData + 16, 96)) == payload(100, 31));
+    CHECK_FALSE(f.backend_readable());
+
+    // A transmit chain that long is dropped, and completed.
+    table(0x50'0000, kData + 0x10'0000, 0);
+    f.driver.desc(1, 0, 0x50'0000, kEntries * 16, kIndirect);
+    f.driver.offer(1, 0);
+    f.driver.kick(1);
+    CHECK(f.driver.used_idx(1) == 1);
+    CHECK(f.net->stats().tx_dropped == 1);
+    CHECK_FALSE(f.host_recv().has_value());
+}
+
 TEST_CASE("virtio-net: RX frames needing offloads the driver lacks are dropped", "[unit][virtio-net]")
 {
     Fixture f;

@@ -15,10 +15,16 @@ uint64_t writable_len(const DescriptorChain& chain)
     return len;
 }
 
-bool append_iovecs(GuestMemory& memory, const DescriptorChain& chain, bool writable, uint64_t skip,
-                   std::vector<iovec>& iov)
+uint64_t readable_len(const DescriptorChain& chain) { return chain.total_len() - writable_len(chain); }
+
+std::optional<uint64_t> append_iovecs(GuestMemory& memory, const DescriptorChain& chain, bool writable, uint64_t skip,
+                                      std::vector<iovec>& iov, size_t max_entries)
 {
+    uint64_t appended = 0;
     for (const auto& buffer : chain.buffers()) {
+        if (iov.size() >= max_entries) {
+            break;
+        }
         if (buffer.device_writable != writable) {
             continue;
         }
@@ -29,12 +35,13 @@ bool append_iovecs(GuestMemory& memory, const DescriptorChain& chain, bool writa
         const auto start = buffer.addr.checked_add(skip);
         const auto bytes = start ? memory.try_slice(*start, buffer.len - skip) : std::nullopt;
         if (!bytes) {
-            return false;
+            return std::nullopt;
         }
         iov.push_back(to_iovec(*bytes));
+        appended += bytes->size();
         skip = 0;
     }
-    return true;
+    return appended;
 }
 
 bool copy_from_chain(const GuestMemory& memory, const DescriptorChain& chain, std::span<std::byte> out)

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -18,10 +19,14 @@ namespace minivmm::virtio {
 // Bytes the device may write into `chain` (its device-writable buffers).
 [[nodiscard]] uint64_t writable_len(const DescriptorChain& chain);
 
+// Bytes the device may read from `chain` (its device-readable buffers).
+[[nodiscard]] uint64_t readable_len(const DescriptorChain& chain);
+
 // Appends the host view of the chain's readable (or writable) bytes, from byte `skip` of
-// that part on, to `iov`. False if a buffer is not in RAM.
-[[nodiscard]] bool append_iovecs(GuestMemory& memory, const DescriptorChain& chain, bool writable, uint64_t skip,
-                                 std::vector<iovec>& iov);
+// that part on, to `iov`, until `iov` holds `max_entries` (readv/writev take at most
+// IOV_MAX). Returns the bytes appended, or nullopt if a buffer is not in RAM.
+[[nodiscard]] std::optional<uint64_t> append_iovecs(GuestMemory& memory, const DescriptorChain& chain, bool writable,
+                                                    uint64_t skip, std::vector<iovec>& iov, size_t max_entries);
 
 // Fills `out` from the start of the chain's readable part; false if that is shorter.
 [[nodiscard]] bool copy_from_chain(const GuestMemory& memory, const DescriptorChain& chain, std::span<std::byte> out);

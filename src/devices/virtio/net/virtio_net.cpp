@@ -11,6 +11,8 @@
 
 #include <sys/epoll.h>
 
+#include <climits>
+
 #include <algorithm>
 #include <cerrno>
 #include <utility>
@@ -27,6 +29,8 @@ constexpr uint64_t kHeaderSize = sizeof(NetHeader);
 // truncated instead of being seen and dropped. Larger than anything a TAP hands over
 // (its MTU is at most 65521 and its GSO frames at most 64 KiB).
 constexpr size_t kOverflowRoom = 64 * 1024 + 4096;
+// readv/writev take at most IOV_MAX buffers; a chain may have more (indirect tables).
+constexpr size_t kMaxIovecs = IOV_MAX;
 
 [[nodiscard]] bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 
@@ -266,8 +270,13 @@ VirtioNet::Step VirtioNet::transmit_chain(const DescriptorChain& chain)
     tx_header_ = *checked;
     tx_iov_.clear();
     tx_iov_.push_back(iovec{&tx_header_, sizeof(tx_header_)});
-    if (!append_iovecs(memory_, chain, false, kHeaderSize, tx_iov_)) {
+    const auto appended = append_iovecs(memory_, chain, false, kHeaderSize, tx_iov_, kMaxIovecs);
+    if (!appended || *appended < readable_len(chain) - kHeaderSize) {
         ++stats_.tx_dropped;
+        if (drop_log_allowed()) {
+            spdlog::debug("{}: TX chain of {} buffers dropped: more than {} buffers, or outside RAM", name(),
+                          chain.buffers().size(), kMaxIovecs);
+        }
         return Step::Dropped;
     }
     for (;;) {
@@ -393,25 +402,29 @@ VirtioNet::Step VirtioNet::receive_frame(VirtQueue& queue)
     const size_t chains = (features_ & kNetFMrgRxbuf) != 0 ? rx_chains_.size() : 1;
     rx_iov_.clear();
     rx_iov_.push_back(iovec{&rx_header_, sizeof(rx_header_)});
-    uint64_t room = 0;
-    for (size_t i = 0; i < chains; ++i) {
-        if (!append_iovecs(memory_, rx_chains_[i], true, i == 0 ? kHeaderSize : 0, rx_iov_)) {
+    uint64_t room = kHeaderSize;
+    // One iovec stays for the overflow tail; chains beyond IOV_MAX buffers wait their turn.
+    for (size_t i = 0; i < chains && rx_iov_.size() < kMaxIovecs - 1; ++i) {
+        const auto appended =
+            append_iovecs(memory_, rx_chains_[i], true, i == 0 ? kHeaderSize : 0, rx_iov_, kMaxIovecs - 1);
+        if (!appended) {
             context_->device_error("receive buffer outside guest RAM");
             return Step::Stopped;
         }
-        room += writable_len(rx_chains_[i]);
+        room += *appended;
     }
     rx_iov_.push_back(iovec{rx_overflow_.data(), rx_overflow_.size()});
 
     const net::IoResult result = backend_->read_frame(rx_iov_);
+    if (would_block(result.error) || result.error == EINTR) {
+        return Step::Blocked;
+    }
     if (result.error != 0) {
-        if (!would_block(result.error) && result.error != EINTR) {
-            // A TAP whose interface went away: EPOLLERR follows and stops the polling.
-            ++stats_.rx_errors;
-            if (drop_log_allowed()) {
-                spdlog::debug("{}: read from the back end failed: {}", name(), errno_text(result.error));
-            }
-        }
+        // The fd stays readable, so retrying would spin the I/O thread: treat the back end
+        // as gone (a TAP whose interface was deleted fails reads with EBADFD).
+        ++stats_.rx_errors;
+        spdlog::warn("{}: read from the back end failed: {}", name(), errno_text(result.error));
+        backend_lost();
         return Step::Blocked;
     }
     if (result.bytes > room || result.bytes < kHeaderSize) {
