@@ -25,8 +25,8 @@ private:
         msghdr msg{};
         msg.msg_iov = const_cast<iovec*>(iov.data());
         msg.msg_iovlen = iov.size();
-        const ssize_t n = send ? ::sendmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL)
-                               : ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT);
+        const ssize_t n =
+            send ? ::sendmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL) : ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT);
         return n < 0 ? net::IoResult{0, errno} : net::IoResult{static_cast<size_t>(n), 0};
     }
 

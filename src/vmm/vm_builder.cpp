@@ -184,7 +184,8 @@ NetBackends open_net_backends(const VmConfig& config)
 {
     NetBackends backends;
     for (const auto& nic : config.nets) {
-        backends.push_back(std::make_unique<net::Tap>(nic.create ? net::Tap::create(nic.tap) : net::Tap::open(nic.tap)));
+        auto tap = nic.create ? net::Tap::create(nic.tap) : net::Tap::open(nic.tap);
+        backends.push_back(std::make_unique<net::Tap>(std::move(tap)));
     }
     return backends;
 }

@@ -396,11 +396,13 @@ struct Guest {
     uint16_t tx_next = 0;
 
     explicit Guest(std::unique_ptr<net::Tap> tap)
-        : tap_fd(tap->fd()), driver([this, &tap](GuestMemory& memory) {
-              auto device = std::make_unique<VirtioNet>(memory, std::move(tap), kGuestMac);
-              net = device.get();
-              return device;
-          }, 32 * kMiB)
+        : tap_fd(tap->fd()), driver(
+                                 [this, &tap](GuestMemory& memory) {
+                                     auto device = std::make_unique<VirtioNet>(memory, std::move(tap), kGuestMac);
+                                     net = device.get();
+                                     return device;
+                                 },
+                                 32 * kMiB)
     {
     }
 
@@ -617,7 +619,7 @@ TEST_CASE("TAP: frames cross both ways between virtio-net and the host", "[unit]
         REQUIRE(syn);
         const uint16_t host_port = be16(syn->frame, 34);
         const uint32_t host_seq = be32(syn->frame, 38);
-        const net::MacAddress::Bytes host_mac{syn->frame[6], syn->frame[7], syn->frame[8],
+        const net::MacAddress::Bytes host_mac{syn->frame[6], syn->frame[7],  syn->frame[8],
                                               syn->frame[9], syn->frame[10], syn->frame[11]};
         constexpr uint32_t kGuestSeq = 1000;
         const Bytes mss_1460{2, 4, 0x05, 0xb4};

@@ -65,7 +65,10 @@ public:
     }
 
 private:
-    static net::IoResult result(ssize_t n) { return n < 0 ? net::IoResult{0, errno} : net::IoResult{static_cast<size_t>(n), 0}; }
+    static net::IoResult result(ssize_t n)
+    {
+        return n < 0 ? net::IoResult{0, errno} : net::IoResult{static_cast<size_t>(n), 0};
+    }
 
     UniqueFd fd_;
     std::shared_ptr<std::vector<net::Offloads>> offloads_;
@@ -130,7 +133,10 @@ struct Fixture {
     }};
 
     // --- the host side ---
-    void host_send(const Bytes& frame) { REQUIRE(::send(pair.host.get(), frame.data(), frame.size(), 0) == static_cast<ssize_t>(frame.size())); }
+    void host_send(const Bytes& frame)
+    {
+        REQUIRE(::send(pair.host.get(), frame.data(), frame.size(), 0) == static_cast<ssize_t>(frame.size()));
+    }
     std::optional<Bytes> host_recv()
     {
         Bytes frame(128 * 1024);
@@ -148,7 +154,10 @@ struct Fixture {
     }
 
     // --- the guest side ---
-    void put(uint64_t addr, const Bytes& bytes) { driver.memory.write(GuestAddress{addr}, std::as_bytes(std::span(bytes))); }
+    void put(uint64_t addr, const Bytes& bytes)
+    {
+        driver.memory.write(GuestAddress{addr}, std::as_bytes(std::span(bytes)));
+    }
     Bytes get(uint64_t addr, size_t len)
     {
         Bytes bytes(len);
@@ -169,7 +178,8 @@ struct Fixture {
             const auto index = static_cast<uint16_t>(first + i);
             put(addr, parts[i]);
             const bool last = i + 1 == parts.size();
-            driver.desc(1, index, addr, static_cast<uint32_t>(parts[i].size()), last ? 0 : kNext, static_cast<uint16_t>(index + 1));
+            driver.desc(1, index, addr, static_cast<uint32_t>(parts[i].size()), last ? 0 : kNext,
+                        static_cast<uint16_t>(index + 1));
             addr += 0x1'0000;
         }
         driver.offer(1, first);
@@ -274,10 +284,11 @@ TEST_CASE("virtio-net: TX headers are checked against the negotiated features", 
         csum.flags = kNetHdrFNeedsCsum;
         NetHeader no_csum = gso_header(kNetHdrGsoTcpV4);
         no_csum.flags = 0;
-        const std::vector<NetHeader> bad{csum, gso_header(kNetHdrGsoUdp),
-                                         gso_header(kNetHdrGsoTcpV4 | kNetHdrGsoEcn), no_csum};
+        const std::vector<NetHeader> bad{csum, gso_header(kNetHdrGsoUdp), gso_header(kNetHdrGsoTcpV4 | kNetHdrGsoEcn),
+                                         no_csum};
         for (size_t i = 0; i < bad.size(); ++i) {
-            f.post_tx(static_cast<uint16_t>(i * 2), {header_bytes(bad[i]), payload(64, 4)}, kData + 0x10'0000 + i * 0x2'0000);
+            f.post_tx(static_cast<uint16_t>(i * 2), {header_bytes(bad[i]), payload(64, 4)},
+                      kData + 0x10'0000 + i * 0x2'0000);
         }
         f.driver.kick(1);
         CHECK_FALSE(f.host_recv().has_value());
@@ -368,7 +379,8 @@ TEST_CASE("virtio-net: MRG_RXBUF spreads a frame over several chains", "[unit][v
         CHECK(f.driver.used_len(0, slot) == 64);
     }
     CHECK(f.header_at(kData).num_buffers == 3);
-    const Bytes received = concat(concat(f.get(kData + kHdr, 52), f.get(kData + 0x1000, 64)), f.get(kData + 0x2000, 64));
+    const Bytes received =
+        concat(concat(f.get(kData + kHdr, 52), f.get(kData + 0x1000, 64)), f.get(kData + 0x2000, 64));
     CHECK(received == big);
 
     // The fourth chain is still held and takes the next frame on its own.
@@ -445,7 +457,8 @@ TEST_CASE("virtio-net: chains with more buffers than readv takes neither spin no
         for (uint32_t i = 0; i < kEntries; ++i) {
             const bool last = i + 1 == kEntries;
             f.driver.memory.write_obj(GuestAddress{at + i * 16ULL},
-                                      MmioDriver::virtio_desc{data + i * 16ULL, 16, static_cast<uint16_t>(flags | (last ? 0 : kNext)),
+                                      MmioDriver::virtio_desc{data + i * 16ULL, 16,
+                                                              static_cast<uint16_t>(flags | (last ? 0 : kNext)),
                                                               static_cast<uint16_t>(i + 1)});
         }
     };
@@ -598,7 +611,7 @@ TEST_CASE("virtio-net: GUEST_* features set the back end's offloads at activatio
         {kNetFGuestCsum, {true, false, false}, 0x1},
         {kNetFGuestCsum | kNetFGuestTso4, {true, true, false}, 0x3},
         {kNetFGuestCsum | kNetFGuestTso4 | kNetFGuestTso6, {true, true, true}, 0x7},
-        {kNetFGuestTso4 | kNetFGuestTso6, {}, 0}, // TSO depends on GUEST_CSUM (5.1.3.1)
+        {kNetFGuestTso4 | kNetFGuestTso6, {}, 0},           // TSO depends on GUEST_CSUM (5.1.3.1)
         {kNetFCsum | kNetFHostTso4 | kNetFHostTso6, {}, 0}, // host-side features do not matter
     };
     for (const auto& c : cases) {

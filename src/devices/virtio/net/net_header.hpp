@@ -11,19 +11,19 @@
 namespace minivmm::virtio {
 
 // Feature bits (5.1.3).
-inline constexpr uint64_t kNetFCsum = 1ULL << 0;       // device handles partial checksums (TX)
-inline constexpr uint64_t kNetFGuestCsum = 1ULL << 1;  // driver handles partial checksums (RX)
-inline constexpr uint64_t kNetFMac = 1ULL << 5;        // config space holds the MAC
-inline constexpr uint64_t kNetFGuestTso4 = 1ULL << 7;  // driver receives TSOv4
-inline constexpr uint64_t kNetFGuestTso6 = 1ULL << 8;  // driver receives TSOv6
-inline constexpr uint64_t kNetFGuestEcn = 1ULL << 9;   // ... with ECN
-inline constexpr uint64_t kNetFGuestUfo = 1ULL << 10;  // driver receives UFO
-inline constexpr uint64_t kNetFHostTso4 = 1ULL << 11;  // device takes TSOv4
-inline constexpr uint64_t kNetFHostTso6 = 1ULL << 12;  // device takes TSOv6
-inline constexpr uint64_t kNetFHostEcn = 1ULL << 13;   // ... with ECN
-inline constexpr uint64_t kNetFHostUfo = 1ULL << 14;   // device takes UFO
-inline constexpr uint64_t kNetFMrgRxbuf = 1ULL << 15;  // driver can merge receive buffers
-inline constexpr uint64_t kNetFStatus = 1ULL << 16;    // config status field is valid
+inline constexpr uint64_t kNetFCsum = 1ULL << 0;      // device handles partial checksums (TX)
+inline constexpr uint64_t kNetFGuestCsum = 1ULL << 1; // driver handles partial checksums (RX)
+inline constexpr uint64_t kNetFMac = 1ULL << 5;       // config space holds the MAC
+inline constexpr uint64_t kNetFGuestTso4 = 1ULL << 7; // driver receives TSOv4
+inline constexpr uint64_t kNetFGuestTso6 = 1ULL << 8; // driver receives TSOv6
+inline constexpr uint64_t kNetFGuestEcn = 1ULL << 9;  // ... with ECN
+inline constexpr uint64_t kNetFGuestUfo = 1ULL << 10; // driver receives UFO
+inline constexpr uint64_t kNetFHostTso4 = 1ULL << 11; // device takes TSOv4
+inline constexpr uint64_t kNetFHostTso6 = 1ULL << 12; // device takes TSOv6
+inline constexpr uint64_t kNetFHostEcn = 1ULL << 13;  // ... with ECN
+inline constexpr uint64_t kNetFHostUfo = 1ULL << 14;  // device takes UFO
+inline constexpr uint64_t kNetFMrgRxbuf = 1ULL << 15; // driver can merge receive buffers
+inline constexpr uint64_t kNetFStatus = 1ULL << 16;   // config status field is valid
 
 // struct virtio_net_hdr (5.1.6) as virtio 1.x lays it out: num_buffers is always there.
 struct NetHeader {

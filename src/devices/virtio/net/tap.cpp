@@ -37,8 +37,8 @@ constexpr short kTapFlags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     }
     const int err = errno;
     if (err == ENOENT || err == ENODEV || err == ENXIO) {
-        throw ConfigError(fmt::format("net '{}': /dev/net/tun is missing ({}): is the tun module loaded?", name,
-                                      errno_text(err)));
+        throw ConfigError(
+            fmt::format("net '{}': /dev/net/tun is missing ({}): is the tun module loaded?", name, errno_text(err)));
     }
     if (err == EACCES || err == EPERM) {
         throw ConfigError(fmt::format("net '{}': no permission to open /dev/net/tun ({})", name, errno_text(err)));
@@ -89,10 +89,7 @@ void configure(const UniqueFd& fd, const std::string& name)
     }
 }
 
-[[nodiscard]] IoResult io_result(ssize_t n)
-{
-    return n < 0 ? IoResult{0, errno} : IoResult{static_cast<size_t>(n), 0};
-}
+[[nodiscard]] IoResult io_result(ssize_t n) { return n < 0 ? IoResult{0, errno} : IoResult{static_cast<size_t>(n), 0}; }
 
 } // namespace
 
@@ -158,8 +155,8 @@ Tap Tap::create(const std::string& name)
                                           name, name, errno_text(err), name));
         case EBUSY:
         case EEXIST:
-            throw ConfigError(fmt::format("net '{}': cannot create TAP '{}': an interface of that name exists", name,
-                                          name));
+            throw ConfigError(
+                fmt::format("net '{}': cannot create TAP '{}': an interface of that name exists", name, name));
         default:
             throw_sys_error(fmt::format("net '{}': TUNSETIFF (create)", name), err);
         }

@@ -386,8 +386,8 @@ VirtioNet::Step VirtioNet::hold_receive_buffers(VirtQueue& queue)
         const uint64_t room = writable_len(*chain);
         if (room < kHeaderSize) {
             // 5.1.6.3.1: every receive buffer holds at least the header.
-            context_->device_error(fmt::format("receive buffer of {} bytes is smaller than the virtio-net header",
-                                               room));
+            context_->device_error(
+                fmt::format("receive buffer of {} bytes is smaller than the virtio-net header", room));
             return Step::Stopped;
         }
         rx_room_ += room;
@@ -431,8 +431,8 @@ VirtioNet::Step VirtioNet::receive_frame(VirtQueue& queue)
         // The held chains stay held for the next frame; their contents are scratch.
         ++stats_.rx_dropped;
         if (drop_log_allowed()) {
-            spdlog::debug("{}: RX frame of {} bytes dropped: {} bytes of receive buffers posted", name(),
-                          result.bytes, room);
+            spdlog::debug("{}: RX frame of {} bytes dropped: {} bytes of receive buffers posted", name(), result.bytes,
+                          room);
         }
         return Step::Dropped;
     }

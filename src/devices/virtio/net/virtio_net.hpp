@@ -93,7 +93,6 @@ private:
     [[nodiscard]] Step receive_frame(VirtQueue& queue);
     void release_receive_buffers(size_t count);
 
-
     // Whether a guest-triggered drop may be logged now (debug level, rate-limited).
     [[nodiscard]] bool drop_log_allowed();
 
