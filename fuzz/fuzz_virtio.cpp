@@ -1,14 +1,15 @@
 // libFuzzer target: arbitrary guest memory contents and register accesses against the
 // virtio-mmio transport with each device model behind it (the rust-vmm virtio-queue fuzz
 // target's idea). The input is a little program for a hostile driver:
-//   0 dev            choose the device (0 console, 1 block) - first byte only
+//   0 dev            choose the device (0 console, 1 block, 2 net) - first byte only
 //   1 off:u16 v:u32  register write (offset & 0x1ff)
 //   2 off:u16        register read
 //   3 addr:u32 n:u8 bytes[n]   write guest RAM (addr wrapped into RAM)
 //   4 q:u8           QueueNotify + run the I/O thread's part
 //   5 f:u64          full handshake with features f|VERSION_1, every queue at fixed rings
-//   6                run ready fd handlers (block completions, console input)
-//   7 n:u8 bytes[n]  console input from the host
+//   6                run ready fd handlers (block completions, console input, net back end)
+//   7 n:u8 bytes[n]  console input from the host; for net a frame from the host (n = 0:
+//                    the host drains what the device sent)
 // The VMM must never crash, hang, leak or touch memory outside RAM (ASan/UBSan).
 #include "devices/fd_poller.hpp"
 #include "devices/interrupt_trigger.hpp"
@@ -16,6 +17,7 @@
 #include "devices/virtio/mmio_registers.hpp"
 #include "devices/virtio/mmio_transport.hpp"
 #include "fuzz_block_device.hpp"
+#include "fuzz_net_device.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -57,28 +59,42 @@ private:
     size_t pos_ = 0;
 };
 
+// Level-triggered like epoll: a handler runs when its fd is ready for the events it
+// watches, or has an error or hang-up.
 class Poller final : public FdPoller {
 public:
-    bool add(int fd, uint32_t, Handler handler) override
+    bool add(int fd, uint32_t events, Handler handler) override
     {
-        handlers_[fd] = std::move(handler);
+        watches_[fd] = Watch{events, std::move(handler)};
         return true;
     }
-    bool modify(int, uint32_t) override { return true; }
-    void remove(int fd) override { handlers_.erase(fd); }
+    bool modify(int fd, uint32_t events) override
+    {
+        const auto it = watches_.find(fd);
+        if (it == watches_.end()) {
+            return false;
+        }
+        it->second.events = events;
+        return true;
+    }
+    void remove(int fd) override { watches_.erase(fd); }
     void run_ready()
     {
-        auto copy = handlers_;
-        for (auto& [fd, handler] : copy) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, 0) == 1) {
-                handler(p.revents);
+        auto copy = watches_;
+        for (auto& [fd, watch] : copy) {
+            pollfd p{fd, static_cast<short>(watch.events & (POLLIN | POLLOUT)), 0};
+            if (::poll(&p, 1, 0) == 1 && p.revents != 0) {
+                watch.handler(static_cast<uint32_t>(p.revents));
             }
         }
     }
 
 private:
-    std::map<int, Handler> handlers_;
+    struct Watch {
+        uint32_t events = 0;
+        Handler handler;
+    };
+    std::map<int, Watch> watches_;
 };
 
 struct NullTrigger final : InterruptTrigger {
@@ -136,12 +152,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     virtio::VirtioConsole* console = nullptr;
     std::unique_ptr<virtio::VirtioDevice> device;
     fuzz::BlockFixture block;
-    if ((in.take<uint8_t>() & 1) == 0) {
+    fuzz::NetFixture net;
+    const uint8_t kind = in.take<uint8_t>() % 3;
+    if (kind == 0) {
         auto c = std::make_unique<virtio::VirtioConsole>(memory, output, virtio::VirtioConsole::WindowSize{});
         console = c.get();
         device = std::move(c);
     } else {
-        device = block.make(memory);
+        device = kind == 1 ? block.make(memory) : net.make(memory);
         if (!device) {
             return 0;
         }
@@ -184,6 +202,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             const auto bytes = in.bytes(in.take<uint8_t>());
             if (console != nullptr && console->can_receive()) {
                 console->receive(bytes);
+            } else if (kind == 2) {
+                net.host(bytes);
             }
             poller.run_ready();
             break;

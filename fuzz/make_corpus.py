@@ -10,6 +10,7 @@ VERSION_1 = 1 << 32
 INDIRECT = 1 << 28
 EVENT_IDX = 1 << 29
 NEXT, WRITE, INDIRECT_F = 1, 2, 4
+CSUM, GUEST_CSUM, MRG_RXBUF = 1 << 0, 1 << 1, 1 << 15
 
 
 def handshake(features):
@@ -64,6 +65,14 @@ seeds = {
     + mem(0x36000, struct.pack("<QIHH", 0x30000, 16, NEXT, 1) + struct.pack("<QIHH", 0x37000, 1024, NEXT | WRITE, 2)
           + struct.pack("<QIHH", 0x38000, 1, WRITE, 0))
     + desc(0, 0, 0x36000, 48, INDIRECT_F) + avail(0, 0, 0, 1) + kick(0) + bytes([6]),
+    # virtio-net: a transmit chain (header, frame), mergeable receive buffers, two frames from
+    # the host (the second too big for what is posted), the host draining its side.
+    "net-tx-rx": bytes([2]) + handshake(MRG_RXBUF | CSUM | GUEST_CSUM | EVENT_IDX)
+    + mem(0x30000, bytes(12)) + mem(0x30100, bytes([0xff] * 6) + bytes([0x52, 0x54, 0, 0x12, 0x34, 0x56, 0x88, 0xb5]) + bytes(50))
+    + desc(1, 0, 0x30000, 12, NEXT, 1) + desc(1, 1, 0x30100, 64, 0) + avail(1, 0, 0, 1) + kick(1)
+    + desc(0, 0, 0x31000, 64, WRITE) + desc(0, 1, 0x31100, 64, WRITE) + avail(0, 0, 0, 1) + avail(0, 1, 1, 2)
+    + kick(0) + bytes([7, 100]) + bytes(12) + bytes(range(88)) + bytes([7, 200]) + bytes(200) + bytes([6])
+    + bytes([7, 0]) + bytes([6]),
 }
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "virtio")

@@ -78,6 +78,12 @@ ParseResult parse_options(int argc, const char* const argv[])
     app.add_option("--disk", disks,
                    "virtio-blk disk (repeatable): path=FILE[,readonly=on][,serial=STR][,cache=none|writeback]")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    std::vector<std::string> nets;
+    app.add_option("--net", nets,
+                   "virtio-net NIC on a host TAP (repeatable): tap=NAME[,mac=52:54:00:xx:xx:xx][,create=on]. "
+                   "create=on makes the TAP (needs CAP_NET_ADMIN) and removes it on exit; the default MAC is "
+                   "random, 52:54:00:xx:xx:xx")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--timeout", timeout, "End the run after this long (e.g. 30s, 500ms, 2m) with exit code 124");
     std::string console_log;
     app.add_option("--console-log", console_log, "Also write the console output to FILE (truncated first)");
@@ -114,6 +120,10 @@ ParseResult parse_options(int argc, const char* const argv[])
     for (const auto& disk : disks) {
         options.vm.disks.emplace_back();
         apply(parse_disk(disk), options.vm.disks.back(), error);
+    }
+    for (const auto& nic : nets) {
+        options.vm.nets.emplace_back();
+        apply(parse_net(nic), options.vm.nets.back(), error);
     }
     if (!timeout.empty()) {
         apply(parse_duration(timeout), options.vm.timeout, error);

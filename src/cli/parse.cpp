@@ -1,5 +1,7 @@
 #include "cli/parse.hpp"
 
+#include "devices/virtio/net/mac_address.hpp"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -160,6 +162,51 @@ Parsed<DiskConfig> parse_disk(std::string_view text)
         return fmt::format("disk '{}' has no path=FILE", text);
     }
     return disk;
+}
+
+Parsed<NetConfig> parse_net(std::string_view text)
+{
+    NetConfig nic;
+    bool tap_seen = false;
+    for (const auto word : split(text, ',')) {
+        const auto eq = word.find('=');
+        if (eq == std::string_view::npos) {
+            return fmt::format("net '{}': '{}' is not KEY=VALUE", text, word);
+        }
+        const auto key = word.substr(0, eq);
+        const auto value = word.substr(eq + 1);
+        if (key == "tap") {
+            // IFNAMSIZ is 16 with the NUL; '/' and blanks cannot be in an interface name.
+            if (value.empty() || value.size() > 15 || value.find_first_of("/ \t\n:") != std::string_view::npos) {
+                return fmt::format("net '{}': '{}' is not an interface name (1-15 characters, no '/', ':' or "
+                                   "blanks)", text, value);
+            }
+            nic.tap = std::string(value);
+            tap_seen = true;
+        } else if (key == "mac") {
+            const auto mac = net::MacAddress::parse(value);
+            if (!mac) {
+                return fmt::format("net '{}': MAC address '{}' is not six hex pairs like 52:54:00:12:34:56", text,
+                                   value);
+            }
+            if (mac->is_multicast() || mac->is_zero()) {
+                return fmt::format("net '{}': MAC address '{}' is {}, not a unicast address", text, value,
+                                   mac->is_zero() ? "all zeros" : "a multicast address");
+            }
+            nic.mac = mac->bytes();
+        } else if (key == "create") {
+            if (value != "on" && value != "off") {
+                return fmt::format("net '{}': create must be on or off, not '{}'", text, value);
+            }
+            nic.create = value == "on";
+        } else {
+            return fmt::format("net '{}': unknown key '{}' (tap, mac, create)", text, key);
+        }
+    }
+    if (!tap_seen) {
+        return fmt::format("net '{}' has no tap=NAME", text);
+    }
+    return nic;
 }
 
 } // namespace minivmm::cli

@@ -26,5 +26,8 @@ using Parsed = std::variant<T, std::string>;
 // "path=FILE[,readonly=on|off][,serial=STR][,cache=none|writeback]"; a bare first word is
 // the path ("disk.img,readonly=on").
 [[nodiscard]] Parsed<DiskConfig> parse_disk(std::string_view text);
+// "tap=NAME[,mac=52:54:00:12:34:56][,create=on|off]": the TAP interface (1-15 characters),
+// a unicast MAC address, and whether minivmm creates the TAP (and removes it on exit).
+[[nodiscard]] Parsed<NetConfig> parse_net(std::string_view text);
 
 } // namespace minivmm::cli

@@ -14,6 +14,8 @@
 #include "devices/serial.hpp"
 #include "devices/virtio/block/virtio_block.hpp"
 #include "devices/virtio/console.hpp"
+#include "devices/virtio/net/tap.hpp"
+#include "devices/virtio/net/virtio_net.hpp"
 #include "loader/kernel_loader.hpp"
 #include "vcpu/boot_state.hpp"
 #include "vcpu/cpuid.hpp"
@@ -175,15 +177,35 @@ virtio::VirtioConsole::WindowSize console_window_size()
     return {};
 }
 
-// The virtio devices in the order virtio_slots() numbers them.
-std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl)
+using NetBackends = std::vector<std::unique_ptr<net::PacketBackend>>;
+
+// The TAP interfaces of the configuration, opened (or created) before KVM is touched: a
+// missing TAP or a missing permission is the user's to fix, reported as one line.
+NetBackends open_net_backends(const VmConfig& config)
+{
+    NetBackends backends;
+    for (const auto& nic : config.nets) {
+        auto tap = nic.create ? net::Tap::create(nic.tap) : net::Tap::open(nic.tap);
+        backends.push_back(std::make_unique<net::Tap>(std::move(tap)));
+    }
+    return backends;
+}
+
+// The virtio devices in the order virtio_slots() numbers them; `nets` holds one back end
+// per config.nets entry.
+std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl, NetBackends nets)
 {
     std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
     for (const auto& disk : impl.config.disks) {
         devices.push_back(std::make_unique<virtio::VirtioBlock>(disk, impl.memory));
     }
-    if (!impl.config.nets.empty()) {
-        throw ConfigError("--net: virtio-net is not built yet");
+    for (size_t i = 0; i < impl.config.nets.size(); ++i) {
+        const NetConfig& nic = impl.config.nets[i];
+        // Chosen once per VM: a guest that resets its device keeps its address.
+        const auto mac = nic.mac ? net::MacAddress(*nic.mac) : net::MacAddress::random_local();
+        auto device = std::make_unique<virtio::VirtioNet>(impl.memory, std::move(nets.at(i)), mac);
+        spdlog::info("{}: MAC {}", device->name(), mac.to_string());
+        devices.push_back(std::move(device));
     }
     if (impl.config.console.device == ConsoleDevice::Virtio) {
         auto console = std::make_unique<virtio::VirtioConsole>(impl.memory, impl.console->output(),
@@ -194,9 +216,9 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
     return devices;
 }
 
-void add_virtio_devices(Vm::Impl& impl)
+void add_virtio_devices(Vm::Impl& impl, NetBackends nets)
 {
-    auto devices = make_virtio_devices(impl);
+    auto devices = make_virtio_devices(impl, std::move(nets));
     for (auto& device : devices) {
         const auto index = static_cast<uint32_t>(impl.virtio.size());
         impl.virtio.push_back(
@@ -236,6 +258,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
     check_config(config);
     GuestMemory memory = GuestMemory::create(config.memory_bytes);
     const auto loaded = load_guest_image(config, memory);
+    auto nets = open_net_backends(config);
 
     Kvm kvm = Kvm::open();
     const HostKvmKind kind = detect_host_kvm_kind();
@@ -254,7 +277,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
 
     auto impl = std::make_unique<Vm::Impl>(config, std::move(kvm), std::move(vm), std::move(memory));
     add_legacy_devices(*impl);
-    add_virtio_devices(*impl);
+    add_virtio_devices(*impl, std::move(nets));
     add_vcpus(*impl, loaded);
     spdlog::debug("VM built: {} vCPU(s), {} MiB, kernel {} ({})", config.cpus, config.memory_bytes / kMiB,
                   config.kernel.string(), loaded.format == loader::KernelFormat::BzImage ? "bzImage" : "PVH ELF");

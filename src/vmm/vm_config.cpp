@@ -97,6 +97,9 @@ void check_net(std::vector<std::string>& problems, const NetConfig& net)
     if (net.mac && ((*net.mac)[0] & 1) != 0) {
         problems.push_back(fmt::format("net '{}': MAC address is a multicast address", net.tap));
     }
+    if (net.mac && *net.mac == std::array<uint8_t, 6>{}) {
+        problems.push_back(fmt::format("net '{}': MAC address is all zeros", net.tap));
+    }
 }
 
 void check_devices(std::vector<std::string>& problems, const VmConfig& config)
@@ -104,8 +107,13 @@ void check_devices(std::vector<std::string>& problems, const VmConfig& config)
     for (const auto& disk : config.disks) {
         check_disk(problems, disk);
     }
-    for (const auto& net : config.nets) {
-        check_net(problems, net);
+    for (size_t i = 0; i < config.nets.size(); ++i) {
+        check_net(problems, config.nets[i]);
+        for (size_t j = 0; j < i; ++j) {
+            if (config.nets[j].tap == config.nets[i].tap) {
+                problems.push_back(fmt::format("net '{}' is given twice: one TAP serves one NIC", config.nets[i].tap));
+            }
+        }
     }
     const size_t virtio = config.disks.size() + config.nets.size() +
                           (config.console.device == ConsoleDevice::Virtio ? 1 : 0);

@@ -20,33 +20,58 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace minivmm::test {
 
 class FakePoller final : public FdPoller {
 public:
-    bool add(int fd, uint32_t, Handler handler) override
+    struct Watch {
+        uint32_t events = 0;
+        Handler handler;
+    };
+
+    bool add(int fd, uint32_t events, Handler handler) override
     {
-        handlers[fd] = std::move(handler);
+        watches[fd] = Watch{events, std::move(handler)};
         return true;
     }
-    bool modify(int, uint32_t) override { return true; }
-    void remove(int fd) override { handlers.erase(fd); }
-    // Runs every handler whose fd is readable now (poll(2) with zero timeout).
-    void run_ready()
+    bool modify(int fd, uint32_t events) override
     {
-        auto copy = handlers;
-        for (auto& [fd, handler] : copy) {
-            if (readable(fd)) {
-                handler(EPOLLIN);
+        const auto it = watches.find(fd);
+        if (it == watches.end()) {
+            return false;
+        }
+        it->second.events = events;
+        return true;
+    }
+    void remove(int fd) override { watches.erase(fd); }
+    // Runs every handler whose fd is ready now for the events it watches, or has an error or
+    // hang-up (which epoll always reports), like one level-triggered epoll_wait with zero
+    // timeout. Returns how many handlers ran.
+    int run_ready()
+    {
+        int ran = 0;
+        auto copy = watches;
+        for (auto& [fd, watch] : copy) {
+            if (const uint32_t ready = ready_events(fd, watch.events); ready != 0) {
+                watch.handler(ready);
+                ++ran;
             }
         }
+        return ran;
     }
-    std::map<int, Handler> handlers;
+    // The events `fd` is watched for (nullopt: not watched).
+    std::optional<uint32_t> events(int fd) const
+    {
+        const auto it = watches.find(fd);
+        return it == watches.end() ? std::nullopt : std::optional<uint32_t>(it->second.events);
+    }
+    std::map<int, Watch> watches;
 
 private:
-    static bool readable(int fd);
+    static uint32_t ready_events(int fd, uint32_t events);
 };
 
 class CountingTrigger final : public InterruptTrigger {

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
+#include <string>
 #include <vector>
 
 using namespace minivmm;
@@ -112,6 +114,61 @@ TEST_CASE("--disk is repeatable and --console virtio switches the default comman
     auto explicit_cmdline = parse({"--kernel", "k", "--console", "virtio", "--cmdline", "console=hvc0 quiet"});
     CHECK(std::get<Options>(explicit_cmdline).vm.cmdline == "console=hvc0 quiet");
     CHECK_THAT(error_of(parse({"--kernel", "k", "--disk", "path=a,cache=x"})), Catch::Contains("cache"));
+}
+
+TEST_CASE("net specs: tap=NAME[,mac=...][,create=on]", "[unit][cli][virtio-net]")
+{
+    const auto plain = std::get<NetConfig>(parse_net("tap=tap0"));
+    CHECK(plain.tap == "tap0");
+    CHECK_FALSE(plain.mac.has_value());
+    CHECK_FALSE(plain.create);
+
+    const auto full = std::get<NetConfig>(parse_net("tap=vm-net1,mac=52:54:00:AB:cd:01,create=on"));
+    CHECK(full.tap == "vm-net1");
+    REQUIRE(full.mac.has_value());
+    CHECK(*full.mac == std::array<uint8_t, 6>{0x52, 0x54, 0x00, 0xab, 0xcd, 0x01});
+    CHECK(full.create);
+    CHECK_FALSE(std::get<NetConfig>(parse_net("create=off,tap=t")).create);
+    // A universally administered unicast address is fine too.
+    CHECK(std::get<NetConfig>(parse_net("tap=t,mac=00:1b:21:0a:0b:0c")).mac.has_value());
+}
+
+TEST_CASE("net specs: bad MACs, names and keys are one-line errors", "[unit][cli][virtio-net]")
+{
+    const auto error = [](std::string_view spec) {
+        const auto parsed = parse_net(spec);
+        REQUIRE(std::holds_alternative<std::string>(parsed));
+        return std::get<std::string>(parsed);
+    };
+    CHECK_THAT(error("mac=52:54:00:12:34:56"), Catch::Contains("no tap=NAME"));
+    CHECK_THAT(error(""), Catch::Contains("is not KEY=VALUE"));
+    CHECK_THAT(error("tap0"), Catch::Contains("'tap0' is not KEY=VALUE"));
+    CHECK_THAT(error("tap="), Catch::Contains("not an interface name"));
+    CHECK_THAT(error("tap=a-name-of-16-chr"), Catch::Contains("not an interface name"));
+    CHECK_THAT(error("tap=a/b"), Catch::Contains("not an interface name"));
+    CHECK_THAT(error("tap=t,mac=01:00:5e:00:00:01"), Catch::Contains("multicast"));
+    CHECK_THAT(error("tap=t,mac=00:00:00:00:00:00"), Catch::Contains("all zeros"));
+    for (const char* bad : {"52:54:00:12:34", "52:54:00:12:34:56:78", "52-54-00-12-34-56", "52:54:00:12:34:5g",
+                            "525:4:00:12:34:56", "52:54:00:12:34:+6", "52:54:00:12:34:56 ", ""}) {
+        CAPTURE(bad);
+        CHECK_THAT(error(std::string("tap=t,mac=") + bad), Catch::Contains("is not six hex pairs"));
+    }
+    CHECK_THAT(error("tap=t,create=yes"), Catch::Contains("create must be on or off"));
+    CHECK_THAT(error("tap=t,queues=4"), Catch::Contains("unknown key 'queues'"));
+}
+
+TEST_CASE("--net is repeatable and errors name the spec", "[unit][cli][virtio-net]")
+{
+    auto result = parse({"--kernel", "k", "--net", "tap=tap0", "--net", "tap=tap1,mac=02:00:00:00:00:01,create=on"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    const auto& options = std::get<Options>(result);
+    REQUIRE(options.vm.nets.size() == 2);
+    CHECK(options.vm.nets[0].tap == "tap0");
+    CHECK(options.vm.nets[1].tap == "tap1");
+    CHECK(options.vm.nets[1].create);
+    CHECK((*options.vm.nets[1].mac)[0] == 0x02);
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--net", "tap=t,mac=ff:ff:ff:ff:ff:ff"})),
+               Catch::Contains("net 'tap=t,mac=ff:ff:ff:ff:ff:ff'"));
 }
 
 TEST_CASE("command line defaults", "[unit][cli]")

@@ -95,3 +95,21 @@ TEST_CASE("console log, capture limit and line patterns are checked, every probl
     config.console.log = std::filesystem::temp_directory_path() / "minivmm-console.log";
     CHECK(config.validate().empty());
 }
+
+TEST_CASE("NIC settings are checked", "[unit][config][virtio-net]")
+{
+    VmConfig config;
+    config.kernel = temp_file("minivmm-test-kernel", "x");
+    config.nets.push_back(NetConfig{"tap0", std::nullopt, false});
+    CHECK(config.validate().empty());
+    config.nets.push_back(NetConfig{"tap0", std::array<uint8_t, 6>{0x52, 0x54, 0, 0, 0, 1}, false});
+    config.nets.push_back(NetConfig{"tap1", std::array<uint8_t, 6>{}, false});
+    config.nets.push_back(NetConfig{"tap2", std::array<uint8_t, 6>{0x33, 0x33, 0, 0, 0, 1}, true});
+    config.nets.push_back(NetConfig{"no/slash", std::nullopt, false});
+    const auto problems = config.validate();
+    CHECK(problems.size() == 4);
+    CHECK(mentions(problems, "net 'tap0' is given twice"));
+    CHECK(mentions(problems, "net 'tap1': MAC address is all zeros"));
+    CHECK(mentions(problems, "net 'tap2': MAC address is a multicast address"));
+    CHECK(mentions(problems, "'no/slash' is not a valid interface name"));
+}

@@ -35,6 +35,13 @@ constexpr uint64_t kMaxIndirectEntries = 65536;
 ChainResult DescriptorChain::walk(const GuestMemory& memory, GuestAddress table, uint16_t queue_size,
                                   uint16_t head, bool indirect_allowed)
 {
+    std::vector<DescriptorBuffer> storage;
+    return walk(memory, table, queue_size, head, indirect_allowed, storage);
+}
+
+ChainResult DescriptorChain::walk(const GuestMemory& memory, GuestAddress table, uint16_t queue_size,
+                                  uint16_t head, bool indirect_allowed, std::vector<DescriptorBuffer>& storage)
+{
     if (head >= queue_size) {
         return fail(QueueError::HeadOutOfRange);
     }
@@ -44,7 +51,8 @@ ChainResult DescriptorChain::walk(const GuestMemory& memory, GuestAddress table,
     bool in_indirect = false;
     bool seen_writable = false;
     uint32_t total = 0;
-    std::vector<DescriptorBuffer> buffers;
+    std::vector<DescriptorBuffer>& buffers = storage;
+    buffers.clear();
 
     for (;;) {
         // A chain can visit each entry of its table at most once; more means a loop.

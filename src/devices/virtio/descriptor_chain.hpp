@@ -61,11 +61,23 @@ public:
     // Walks the chain starting at `head` in the table at `table` of `queue_size` entries.
     [[nodiscard]] static ChainResult walk(const GuestMemory& memory, GuestAddress table, uint16_t queue_size,
                                           uint16_t head, bool indirect_allowed);
+    // As above, but builds the buffer list in `storage` (cleared first, capacity kept), so a
+    // device that hands the storage back with take_storage() walks chains without allocating.
+    // On success the chain owns the storage; on failure `storage` keeps it.
+    [[nodiscard]] static ChainResult walk(const GuestMemory& memory, GuestAddress table, uint16_t queue_size,
+                                          uint16_t head, bool indirect_allowed,
+                                          std::vector<DescriptorBuffer>& storage);
 
     [[nodiscard]] uint16_t head() const { return head_; }
     [[nodiscard]] std::span<const DescriptorBuffer> buffers() const { return buffers_; }
     // Sum of all buffer lengths; fits in 32 bits by construction.
     [[nodiscard]] uint32_t total_len() const { return total_len_; }
+    // The buffer list's storage, for the next walk (the chain is empty afterwards).
+    [[nodiscard]] std::vector<DescriptorBuffer> take_storage() &&
+    {
+        total_len_ = 0;
+        return std::move(buffers_);
+    }
 
 private:
     DescriptorChain(uint16_t head, std::vector<DescriptorBuffer> buffers, uint32_t total_len)

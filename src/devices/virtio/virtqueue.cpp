@@ -80,6 +80,12 @@ bool VirtQueue::write_u16(GuestAddress base, uint64_t offset, uint16_t value)
 
 std::optional<DescriptorChain> VirtQueue::pop()
 {
+    std::vector<DescriptorBuffer> storage;
+    return pop(storage);
+}
+
+std::optional<DescriptorChain> VirtQueue::pop(std::vector<DescriptorBuffer>& storage)
+{
     if (error_) {
         return std::nullopt;
     }
@@ -104,7 +110,7 @@ std::optional<DescriptorChain> VirtQueue::pop()
         error_ = QueueError::RingOutsideMemory;
         return std::nullopt;
     }
-    auto result = DescriptorChain::walk(memory_, desc_, size_, *head, indirect_desc_);
+    auto result = DescriptorChain::walk(memory_, desc_, size_, *head, indirect_desc_, storage);
     if (result.error) {
         error_ = result.error;
         return std::nullopt;
@@ -115,19 +121,33 @@ std::optional<DescriptorChain> VirtQueue::pop()
 
 std::optional<QueueError> VirtQueue::add_used(uint16_t head, uint32_t written_len)
 {
-    if (head >= size_) {
+    const UsedElement element{head, written_len};
+    return add_used(std::span(&element, 1));
+}
+
+std::optional<QueueError> VirtQueue::add_used(std::span<const UsedElement> elements)
+{
+    // More elements than the ring holds would overwrite entries the driver has not seen.
+    if (elements.size() > size_) {
         error_ = QueueError::UsedHeadOutOfRange;
         return error_;
     }
-    const uint64_t slot = next_used_ % size_;
-    auto elem_addr = used_.checked_add(kRingOffset + slot * kUsedElemSize);
-    if (!elem_addr || !memory_.try_write_obj(*elem_addr, VirtqUsedElem{head, written_len})) {
-        error_ = QueueError::RingOutsideMemory;
-        return error_;
+    for (size_t i = 0; i < elements.size(); ++i) {
+        if (elements[i].head >= size_) {
+            error_ = QueueError::UsedHeadOutOfRange;
+            return error_;
+        }
+        const uint64_t slot = (next_used_ + i) % size_;
+        auto elem_addr = used_.checked_add(kRingOffset + slot * kUsedElemSize);
+        if (!elem_addr ||
+            !memory_.try_write_obj(*elem_addr, VirtqUsedElem{elements[i].head, elements[i].written_len})) {
+            error_ = QueueError::RingOutsideMemory;
+            return error_;
+        }
     }
-    // The element must be visible before the index that publishes it (2.7.13.3).
+    // The elements must be visible before the index that publishes them (2.7.13.3).
     std::atomic_thread_fence(std::memory_order_release);
-    const auto new_idx = static_cast<uint16_t>(next_used_ + 1);
+    const auto new_idx = static_cast<uint16_t>(next_used_ + elements.size());
     if (!write_u16(used_, kIdxOffset, new_idx)) {
         error_ = QueueError::RingOutsideMemory;
         return error_;

@@ -11,12 +11,20 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <vector>
 
 namespace minivmm {
 
 inline constexpr uint16_t kVirtqAvailFNoInterrupt = 1; // 2.7.6
 inline constexpr uint16_t kVirtqUsedFNoNotify = 1;     // 2.7.8
 inline constexpr uint32_t kVirtqMaxSize = 32768;       // 2.7: Queue Size <= 32768
+
+// One entry for the used ring: a chain head and the bytes the device wrote to it (2.7.8).
+struct UsedElement {
+    uint16_t head = 0;
+    uint32_t written_len = 0;
+};
 
 class VirtQueue final {
 public:
@@ -48,11 +56,17 @@ public:
     // The next available chain, or nullopt when none is pending or the driver broke the
     // protocol; error() then says which, and stays set until reset().
     [[nodiscard]] std::optional<DescriptorChain> pop();
+    // As pop(), building the chain in `storage` (see DescriptorChain::walk): with storage
+    // recycled through DescriptorChain::take_storage() a device pops without allocating.
+    [[nodiscard]] std::optional<DescriptorChain> pop(std::vector<DescriptorBuffer>& storage);
     [[nodiscard]] std::optional<QueueError> error() const { return error_; }
 
     // Writes used element {head, written_len} and publishes used.idx (2.7.8, 2.7.13.3).
     // Returns the error, if any (head out of range, ring outside RAM); it is also kept in error().
     [[nodiscard]] std::optional<QueueError> add_used(uint16_t head, uint32_t written_len);
+    // Writes several used elements and publishes them with one used.idx update, so the
+    // driver sees all of them or none: the buffers of one mergeable-buffer frame (5.1.6.4).
+    [[nodiscard]] std::optional<QueueError> add_used(std::span<const UsedElement> elements);
 
     // Whether the driver wants an interrupt for the used entries added since the last call
     // (2.7.10): avail.flags NO_INTERRUPT, or with EVENT_IDX the used_event rule.

@@ -1,0 +1,28 @@
+// The virtio-net device for the fuzz target, on a socket pair standing in for a TAP
+// (SOCK_SEQPACKET keeps frame boundaries and truncates like one).
+#pragma once
+
+#include "devices/virtio/virtio_device.hpp"
+#include "memory/guest_memory.hpp"
+#include "util/unique_fd.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace minivmm::fuzz {
+
+class NetFixture {
+public:
+    // A virtio-net device whose back end is one end of a fresh socket pair, or nullptr if
+    // the pair cannot be made.
+    std::unique_ptr<virtio::VirtioDevice> make(GuestMemory& memory);
+    // The host side: sends `frame` (virtio-net header included) to the device, or with an
+    // empty frame drains what the device sent.
+    void host(std::span<const uint8_t> frame);
+
+private:
+    UniqueFd host_;
+};
+
+} // namespace minivmm::fuzz
