@@ -63,7 +63,12 @@ class Link:
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
             self.sock.bind((args.tap, 0))
             self.dest = None
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        # A burst from a fast VMM must not overflow the socket: beyond net.core.rmem_max
+        # needs SO_RCVBUFFORCE (root), which the TAP set-up needs anyway.
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 16 << 20)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
         self.sock.settimeout(0.2)
         self.frames = []
         self.ignored = 0

@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
 #include <utility>
 
 namespace minivmm::virtio {
@@ -118,6 +120,7 @@ void VirtioNet::reset()
     tx_blocked_ = false;
     tx_pending_.reset();
     release_receive_buffers(rx_chains_.size());
+    rx_pending_.clear(); // its buffers went with the reset
     rx_polling_ = false;
     update_watch();
     // The TAP stays open; until the next activate() it hands over finished frames only.
@@ -334,6 +337,18 @@ void VirtioNet::receive()
     VirtQueue& queue = queues_[kReceiveQueue];
     bool used = false;
     for (unsigned n = 0; n < kReceiveBurst; ++n) {
+        if (!rx_pending_.empty()) {
+            if (deliver_pending(queue) == Step::Stopped) {
+                if (queue.error()) {
+                    return;
+                }
+                rx_polling_ = false; // resumed by the driver's next receive notification
+                update_watch();
+                break;
+            }
+            used = true;
+            continue;
+        }
         if (hold_receive_buffers(queue) == Step::Stopped) {
             // No buffers: frames wait in the back end (the TAP's queue) until the driver's
             // next notification (resume_receive), instead of polling a full ring.
@@ -427,6 +442,28 @@ VirtioNet::Step VirtioNet::receive_frame(VirtQueue& queue)
         backend_lost();
         return Step::Blocked;
     }
+    const bool mergeable = (features_ & kNetFMrgRxbuf) != 0;
+    if (mergeable && result.bytes > room && result.bytes <= room + rx_overflow_.size()) {
+        // The frame is whole but the buffers held now are too few: keep it until the driver
+        // posts more, rather than drop a frame the host already handed over.
+        auto header = sanitize_rx_header(rx_header_, features_);
+        if (!header) {
+            ++stats_.rx_dropped;
+            return Step::Dropped;
+        }
+        rx_pending_.resize(result.bytes);
+        size_t off = 0;
+        for (const iovec& v : rx_iov_) {
+            const size_t n = std::min<size_t>(v.iov_len, result.bytes - off);
+            std::memcpy(rx_pending_.data() + off, v.iov_base, n);
+            off += n;
+            if (off == result.bytes) {
+                break;
+            }
+        }
+        std::memcpy(rx_pending_.data(), &*header, sizeof(*header));
+        return Step::Done;
+    }
     if (result.bytes > room || result.bytes < kHeaderSize) {
         // The held chains stay held for the next frame; their contents are scratch.
         ++stats_.rx_dropped;
@@ -466,6 +503,48 @@ VirtioNet::Step VirtioNet::receive_frame(VirtQueue& queue)
     ++stats_.rx_frames;
     stats_.rx_bytes += result.bytes - kHeaderSize;
     release_receive_buffers(rx_used_.size());
+    return Step::Done;
+}
+
+VirtioNet::Step VirtioNet::deliver_pending(VirtQueue& queue)
+{
+    while (rx_room_ < rx_pending_.size()) {
+        if (hold_receive_buffers(queue) == Step::Stopped) {
+            return Step::Stopped;
+        }
+        if (rx_room_ >= rx_pending_.size()) {
+            break;
+        }
+        // The queue is empty and the frame needs more: ask to be told of new buffers, and
+        // take the ones that raced in (2.7.10).
+        if (!queue.rearm_notifications()) {
+            return Step::Stopped;
+        }
+    }
+    rx_used_.clear();
+    uint64_t left = rx_pending_.size();
+    for (size_t i = 0; left > 0; ++i) {
+        const auto len = static_cast<uint32_t>(std::min(left, writable_len(rx_chains_[i])));
+        rx_used_.push_back(UsedElement{rx_chains_[i].head(), len});
+        left -= len;
+    }
+    const auto num_buffers = static_cast<uint16_t>(rx_used_.size());
+    std::memcpy(rx_pending_.data() + offsetof(NetHeader, num_buffers), &num_buffers, sizeof(num_buffers));
+    size_t off = 0;
+    for (size_t i = 0; i < rx_used_.size(); ++i) {
+        if (!copy_to_chain(memory_, rx_chains_[i], std::span(rx_pending_).subspan(off, rx_used_[i].written_len))) {
+            context_->device_error("receive buffer outside guest RAM");
+            return Step::Stopped;
+        }
+        off += rx_used_[i].written_len;
+    }
+    if (queue.add_used(rx_used_)) {
+        return Step::Stopped;
+    }
+    ++stats_.rx_frames;
+    stats_.rx_bytes += rx_pending_.size() - kHeaderSize;
+    release_receive_buffers(rx_used_.size());
+    rx_pending_.clear();
     return Step::Done;
 }
 

@@ -76,6 +76,9 @@ public:
 
 private:
     enum class Step { Done, Dropped, Blocked, Stopped };
+    // Moves rx_pending_ into the guest's buffers: Done, or Stopped (not enough buffers yet,
+    // or a protocol error in the queue).
+    [[nodiscard]] Step deliver_pending(VirtQueue& queue);
 
     void on_backend_event(uint32_t events);
     void backend_lost();
@@ -124,6 +127,9 @@ private:
     uint64_t rx_room_ = 0;
     std::vector<std::vector<DescriptorBuffer>> rx_spare_storage_;
     std::vector<iovec> rx_iov_;
+    // A frame read while the held buffers were too few for it (mergeable buffers only): kept
+    // here, header first, until the driver posts enough buffers. The TAP is not read meanwhile.
+    std::vector<std::byte> rx_pending_;
     std::vector<UsedElement> rx_used_;
     std::vector<std::byte> rx_overflow_;
     NetHeader rx_header_{};
