@@ -31,7 +31,7 @@ case $mode in
     # 125) or to run an inner guest so slowly that it misses its own timeout, about once in
     # twenty runs. A nested run that fails is therefore tried once more, loudly; a real
     # failure fails both times.
-    case $tier in kvm) limit=300 ;; *) limit=600 ;; esac
+    case $tier in kvm) limit=600 ;; *) limit=900 ;; esac
     for attempt in 1 2; do
       rc=0
       "$here/nested-vm.sh" --timeout "${MINIVMM_NESTED_TIMEOUT:-$limit}" --mem 6144 "${extra[@]}" -- \
