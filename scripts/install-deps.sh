@@ -12,6 +12,8 @@ packages=(
   # guest images (scripts/build-linux-guest.sh) and the nested-KVM harness (tests/linux/)
   qemu-system-x86 qemu-utils busybox-static cpio gzip xz-utils zstd lz4 kmod util-linux
   acpica-tools iproute2 python3
+  # [linux] disk tests (mkfs.ext4 -d, debugfs, e2fsck) and network namespaces (sysctl)
+  e2fsprogs procps
   # lint
   shellcheck
 )
