@@ -77,7 +77,9 @@ TEST_CASE("--fail-on 'Kernel panic' ends minivmm with 126 from the console line"
     INFO(boot_log(boot, result));
     CHECK(result.exit_code == 126);
     // The console line came before pvpanic's report, so it decided the run.
-    CHECK_THAT(result.err, Catch::Contains("console matched the fail-on pattern: Kernel panic - not syncing"));
+    // The whole line, with the kernel's timestamp: "... fail-on pattern: [    4.14] Kernel panic - ...".
+    CHECK_THAT(result.err, Catch::Contains("console matched the fail-on pattern: [") &&
+                               Catch::Contains("] Kernel panic - not syncing: sysrq triggered crash (exit code 126)"));
 }
 
 TEST_CASE("--exit-on MARKER ends minivmm with 0 once the guest prints it; --console-log keeps the console",
