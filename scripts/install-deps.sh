@@ -12,6 +12,7 @@ packages=(
   # guest images (scripts/build-linux-guest.sh) and the nested-KVM harness (tests/linux/)
   qemu-system-x86 qemu-utils busybox-static cpio gzip xz-utils zstd lz4 kmod util-linux
   acpica-tools iproute2 python3
+  fio # bench/blk.sh: the host's own direct-I/O figures
   # lint
   shellcheck
 )
