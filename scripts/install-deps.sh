@@ -12,12 +12,9 @@ packages=(
   # guest images (scripts/build-linux-guest.sh) and the nested-KVM harness (tests/linux/)
   qemu-system-x86 qemu-utils busybox-static cpio gzip xz-utils zstd lz4 kmod util-linux
   acpica-tools iproute2 python3
-<<<<<<< HEAD
   # [linux] disk tests (mkfs.ext4 -d, debugfs, e2fsck) and network namespaces (sysctl)
   e2fsprogs procps
-=======
   fio # bench/blk.sh: the host's own direct-I/O figures
->>>>>>> 8ee16a9
   # lint
   shellcheck
 )
