@@ -13,6 +13,7 @@
 #include "devices/bus_device.hpp"
 #include "devices/fd_poller.hpp"
 #include "devices/interrupt_trigger.hpp"
+#include "devices/virtio/mmio_registers.hpp"
 #include "devices/virtio/virtio_device.hpp"
 #include "devices/virtio/virtqueue.hpp"
 #include "memory/guest_memory.hpp"
@@ -67,7 +68,10 @@ private:
     void write_status(uint32_t value);
     void reset_locked();
     void activate_locked();
-    [[nodiscard]] bool driver_ok() const { return (status_ & 4U) != 0 && (status_ & 64U) == 0; }
+    [[nodiscard]] bool driver_ok() const
+    {
+        return (status_ & mmio::kStatusDriverOk) != 0 && (status_ & mmio::kStatusNeedsReset) == 0;
+    }
     [[nodiscard]] VirtQueue* selected_queue();
     // After every call into the device: queue protocol errors -> DEVICE_NEEDS_RESET, and a
     // device that entered NEEDS_RESET is stopped (reset) so it touches the rings no more.
