@@ -83,20 +83,21 @@ void Serial8250::write(uint64_t offset, std::span<const uint8_t> data)
     update_irq();
 }
 
-void Serial8250::receive(std::span<const uint8_t> bytes)
+std::size_t Serial8250::receive(std::span<const uint8_t> bytes)
 {
     std::lock_guard lock(mutex_);
+    std::size_t taken = 0;
     for (uint8_t byte : bytes) {
         refill_rx_from_host(); // the FIFO first, so that it and the queue both fill
-        if (host_queue_.size() < kHostQueueSize) {
-            host_queue_.push_back(byte);
-        } else {
-            // No room anywhere: the byte is lost, and the guest is told so.
-            lsr_errors_ |= kLsrOverrun;
+        if (host_queue_.size() >= kHostQueueSize) {
+            break; // the rest waits with the caller, as on a line with flow control
         }
+        host_queue_.push_back(byte);
+        ++taken;
     }
     refill_rx_from_host();
     update_irq();
+    return taken;
 }
 
 bool Serial8250::can_receive() const

@@ -53,7 +53,7 @@ public:
 
     // Host input (the console's input thread). Bytes beyond the free room are dropped
     // and reported to the guest as an overrun (LSR.OE).
-    void receive(std::span<const uint8_t> bytes) override;
+    std::size_t receive(std::span<const uint8_t> bytes) override;
     // Whether receive() would accept at least one byte.
     [[nodiscard]] bool can_receive() const override;
 

@@ -113,20 +113,29 @@ void ConsoleInputPump::deliver()
         return;
     }
     // Only this (the loop) thread takes from the queue and calls the device, so input
-    // reaches it in order. The device says only whether it takes one more byte (and drops
-    // what does not fit), so bytes go one at a time. It is asked without our lock held: its
-    // lock comes first (its output may end the run, which closes this input).
-    while (device_->can_receive()) {
-        uint8_t byte = 0;
+    // reaches it in order: a chunk is copied out, offered, and only what the device took
+    // is removed (others only append meanwhile). The device is called without our lock
+    // held: its lock comes first (its output may end the run, which closes this input).
+    std::array<uint8_t, 256> chunk{};
+    for (;;) {
+        std::size_t count = 0;
         {
             std::lock_guard lock(mutex_);
-            if (pending_.empty()) {
-                return;
-            }
-            byte = pending_.front();
-            pending_.pop_front();
+            count = std::min(chunk.size(), pending_.size());
+            std::copy_n(pending_.begin(), count, chunk.begin());
         }
-        device_->receive(std::span(&byte, 1));
+        if (count == 0) {
+            return;
+        }
+        const std::size_t taken = std::min(count, device_->receive(std::span(chunk.data(), count)));
+        std::lock_guard lock(mutex_);
+        if (closed_) {
+            return; // close() emptied the queue
+        }
+        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(taken));
+        if (taken < count) {
+            return; // the device is full: on_tick() offers the rest again
+        }
     }
 }
 

@@ -54,10 +54,10 @@ struct Uart {
         return byte[0];
     }
     void out(uint8_t reg, uint8_t value) { serial.write(reg, std::span<const uint8_t>(&value, 1)); }
-    void receive(const std::string& text)
+    std::size_t receive(const std::string& text)
     {
         const std::vector<uint8_t> bytes(text.begin(), text.end());
-        serial.receive(bytes);
+        return serial.receive(bytes);
     }
     std::string drain()
     {
@@ -190,17 +190,18 @@ TEST_CASE("serial: received bytes fill the RX FIFO and set DR", "[unit][serial]"
         CHECK(u.drain() == "xyz");
         CHECK((u.in(LSR) & LSR_OE) == 0);
     }
-    SECTION("beyond FIFO and host queue, bytes are dropped as an overrun")
+    SECTION("beyond FIFO and host queue, bytes are refused and stay with the sender")
     {
+        constexpr std::size_t kRoom = Serial8250::kFifoSize + Serial8250::kHostQueueSize;
         CHECK(u.serial.can_receive());
-        u.receive(std::string(Serial8250::kFifoSize + Serial8250::kHostQueueSize, 'q'));
+        CHECK(u.receive(std::string(kRoom, 'q') + "!!") == kRoom);
         CHECK_FALSE(u.serial.can_receive());
-        u.receive("!");
-        const uint8_t lsr = u.in(LSR);
-        CHECK((lsr & LSR_OE) != 0);
-        CHECK((u.in(LSR) & LSR_OE) == 0); // cleared by the read
-        CHECK(u.drain() == std::string(Serial8250::kFifoSize + Serial8250::kHostQueueSize, 'q'));
+        CHECK(u.receive("!") == 0);
+        CHECK((u.in(LSR) & LSR_OE) == 0); // nothing was lost
+        CHECK(u.drain() == std::string(kRoom, 'q'));
         CHECK(u.serial.can_receive());
+        CHECK(u.receive("!") == 1);
+        CHECK(u.drain() == "!");
     }
     SECTION("FCR clears the RX FIFO")
     {
@@ -276,8 +277,14 @@ TEST_CASE("serial: interrupt priorities, FIFO bits and line levels", "[unit][ser
         CHECK(u.in(IIR) == (0xc0 | IIR_RX_TIMEOUT)); // below the trigger level of 14
         u.receive(std::string(11, 'd'));
         CHECK(u.in(IIR) == (0xc0 | IIR_RDI)); // at the trigger level
-        // Overrun via the host queue, to get a line status interrupt on top.
-        u.receive(std::string(Serial8250::kFifoSize + Serial8250::kHostQueueSize, 'e'));
+        // Overrun through loopback (host input never overruns: it waits), to get a line
+        // status interrupt on top.
+        u.out(MCR, MCR_OUT2 | MCR_DTR | MCR_LOOP);
+        for (std::size_t i = 14; i <= Serial8250::kFifoSize; ++i) {
+            u.out(TX, 'e');
+        }
+        u.out(MCR, MCR_OUT2 | MCR_DTR);
+        (void)u.in(MSR); // clears the modem status change that loopback caused
         CHECK(u.in(IIR) == (0xc0 | IIR_RLSI));
         CHECK((u.in(LSR) & LSR_OE) != 0);
         CHECK(u.in(IIR) == (0xc0 | IIR_RDI));

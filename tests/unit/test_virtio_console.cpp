@@ -109,8 +109,9 @@ TEST_CASE("virtio-console: input beyond the buffer limit is refused, not queued 
     f.driver.bring_up(2, 16);
     const std::vector<uint8_t> chunk(virtio::VirtioConsole::kInputBufferLimit, 'x');
     CHECK(f.console->can_receive());
-    f.console->receive(chunk);
+    CHECK(f.console->receive(chunk) == chunk.size());
     CHECK_FALSE(f.console->can_receive());
+    CHECK(f.console->receive(chunk) == 0); // refused: it stays with the sender
 }
 
 TEST_CASE("virtio-console: a transmit chain pointing outside RAM needs a reset", "[unit][virtio-console]")

@@ -147,15 +147,20 @@ void VirtioConsole::deliver_input()
     }
 }
 
-void VirtioConsole::receive(std::span<const uint8_t> bytes)
+std::size_t VirtioConsole::receive(std::span<const uint8_t> bytes)
 {
+    size_t taken = 0;
     {
         std::lock_guard lock(input_mutex_);
         const size_t room = kInputBufferLimit - std::min(kInputBufferLimit, input_.size());
-        input_.insert(input_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(std::min(room, bytes.size())));
+        taken = std::min(room, bytes.size());
+        input_.insert(input_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(taken));
     }
-    const uint64_t one = 1;
-    [[maybe_unused]] const ssize_t n = ::write(input_event_.get(), &one, sizeof(one));
+    if (taken > 0) {
+        const uint64_t one = 1;
+        [[maybe_unused]] const ssize_t n = ::write(input_event_.get(), &one, sizeof(one));
+    }
+    return taken;
 }
 
 bool VirtioConsole::can_receive() const

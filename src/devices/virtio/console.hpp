@@ -59,7 +59,7 @@ public:
     void reset() override;
 
     // ConsoleInput (any thread)
-    void receive(std::span<const uint8_t> bytes) override;
+    std::size_t receive(std::span<const uint8_t> bytes) override;
     [[nodiscard]] bool can_receive() const override;
 
 private:

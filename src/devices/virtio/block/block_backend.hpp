@@ -51,7 +51,12 @@ public:
     [[nodiscard]] virtual std::size_t in_flight() const = 0;
     // Starts `op`; it is reported by a later reap() under `tag`. False only when the caller
     // broke the capacity() contract (the op is not started).
+    // An op may only be queued here: commit() sends it to the disk.
     [[nodiscard]] virtual bool submit(Tag tag, const DiskOp& op) = 0;
+    // Sends every op submitted since the last call to the disk at once (one io_uring_submit
+    // for a batch). The device commits after each batch it popped; reap() and drain() also
+    // send anything queued.
+    virtual void commit() = 0;
     // Readable (EPOLLIN) when reap() has something to report; -1 when ops finish inside
     // submit() and the caller just reaps after submitting.
     [[nodiscard]] virtual int completion_fd() const = 0;

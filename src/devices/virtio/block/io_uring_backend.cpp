@@ -127,8 +127,7 @@ bool IoUringBackend::submit(Tag tag, const DiskOp& op)
         ++waiting_flushes_;
         return true;
     }
-    start(index);
-    push_submissions();
+    start(index); // queued: commit() or the next reap() sends it
     return true;
 }
 

@@ -35,6 +35,7 @@ public:
     [[nodiscard]] std::size_t capacity() const override { return slots_.size(); }
     [[nodiscard]] std::size_t in_flight() const override { return busy_ + done_.size(); }
     [[nodiscard]] bool submit(Tag tag, const DiskOp& op) override;
+    void commit() override { push_submissions(); }
     [[nodiscard]] int completion_fd() const override { return event_fd_.get(); }
     void reap(std::vector<Completion>& out) override;
     void drain(std::vector<Completion>& out) override;

@@ -19,6 +19,7 @@ public:
     [[nodiscard]] std::size_t capacity() const override { return depth_; }
     [[nodiscard]] std::size_t in_flight() const override { return done_.size(); }
     [[nodiscard]] bool submit(Tag tag, const DiskOp& op) override;
+    void commit() override {} // submit() already ran the op
     [[nodiscard]] int completion_fd() const override { return -1; }
     void reap(std::vector<Completion>& out) override;
     void drain(std::vector<Completion>& out) override { reap(out); }

@@ -140,6 +140,7 @@ void VirtioBlock::run()
     for (bool progress = true; progress;) {
         progress = reap();
         progress = pop_requests() || progress;
+        backend_->commit(); // everything popped in this turn goes to the disk in one submit
     }
     if (used_added_) {
         used_added_ = false;
