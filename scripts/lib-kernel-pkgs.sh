@@ -254,3 +254,28 @@ entry("TRAILER!!!", 0)
 PY
   mv "$out.tmp" "$out"
 }
+
+# kpkg_init_param_fn: prints the shell function param() for a generated /init (busybox sh):
+# `param KEY` prints the value of KEY=VALUE on the kernel command line (last one wins); quotes
+# ("..." or '...') group words and are removed, e.g. minivmm.run="echo a b" -> echo a b. It
+# prints nothing if KEY is absent.
+kpkg_init_param_fn() {
+  cat <<'PARAM'
+param() {
+  awk -v key="$1" '
+    function emit(t,  k) { k = index(t, "="); if (k > 1 && substr(t, 1, k - 1) == key) { val = substr(t, k + 1); found = 1 } }
+    { s = s $0 " " }
+    END {
+      n = length(s); tok = ""; q = ""; have = 0
+      for (i = 1; i <= n; i++) {
+        c = substr(s, i, 1)
+        if (q != "") { if (c == q) q = ""; else tok = tok c; continue }
+        if (c == "\"" || c == "\047") { q = c; have = 1; continue }
+        if (c == " " || c == "\t" || c == "\n") { if (have || tok != "") emit(tok); tok = ""; have = 0; continue }
+        tok = tok c
+      }
+      if (found) print val
+    }' /proc/cmdline
+}
+PARAM
+}
