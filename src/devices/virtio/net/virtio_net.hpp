@@ -25,6 +25,9 @@
 
 #include <sys/uio.h>
 
+#include <cerrno>
+#include <climits>
+
 #include <memory>
 #include <optional>
 #include <vector>
@@ -76,6 +79,10 @@ public:
 
 private:
     enum class Step { Done, Dropped, Blocked, Stopped };
+    static constexpr uint64_t kHeaderSize = sizeof(NetHeader);
+    // readv/writev take at most IOV_MAX buffers; a chain may have more (indirect tables).
+    static constexpr size_t kMaxIovecs = IOV_MAX;
+    [[nodiscard]] static bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
     // Moves rx_pending_ into the guest's buffers: Done, or Stopped (not enough buffers yet,
     // or a protocol error in the queue).
     [[nodiscard]] Step deliver_pending(VirtQueue& queue);
