@@ -88,8 +88,8 @@ public:
                             std::chrono::milliseconds timeout = kDefaultTimeout);
 
     // Types `text` into the guest's console (the UART, or the virtio-console): queued and
-    // delivered in order, as fast as the guest reads, never dropped. Returns at once; safe from any thread. Input sent after
-    // the run ended is discarded.
+    // delivered in order, as fast as the guest reads, never dropped. Returns at once; safe
+    // from any thread. Input sent after the run ended is discarded.
     void send(std::string_view text);
     // send(line + "\n").
     void send_line(std::string_view line);
