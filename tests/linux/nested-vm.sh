@@ -8,8 +8,9 @@
 # usage: nested-vm.sh [--timeout SECONDS] [--mem MB] [--cpus N] [--rw-dir DIR]... [--verbose] -- COMMAND [ARGS...]
 #   --timeout  limit for COMMAND inside the VM (default 600); the whole VM gets 120 s more
 #   --cpus     vCPUs of the outer VM (default 1: with 2, multi-threaded TCG running nested SVM froze
-#              the whole outer VM in about one run in three of the [kvm] tier's 50-VM cycle test;
-#              with 1, none in 20 runs, and the tiers ran faster: [kvm] 47 s, [linux] 174 s)
+#              the whole outer VM in 3 of 5 runs of the [kvm] tier's 50-VM cycle test; with 1, in
+#              none of 9, nor in ~10 whole-tier runs, and the tiers ran faster: [kvm] 47 s,
+#              [linux] 174 s)
 #   --rw-dir   share DIR read-write (writes reach the host); may be repeated
 #   --verbose  show the outer VM's boot messages
 # Exit status: COMMAND's; 124 COMMAND timed out; 125 the outer VM failed (timeout, crash, no status);
