@@ -101,6 +101,9 @@ private:
     // (notifications re-armed) or the driver broke the protocol.
     [[nodiscard]] Step hold_receive_buffers(VirtQueue& queue);
     [[nodiscard]] Step receive_frame(VirtQueue& queue);
+    // Fills rx_used_ with the held chains a frame of `bytes` (header included) fills, in
+    // order, each with the bytes it gets (5.1.6.4). The held chains must have the room.
+    void spread_over_held_chains(uint64_t bytes);
     void release_receive_buffers(size_t count);
 
     // Whether a guest-triggered drop may be logged now (debug level, rate-limited).

@@ -191,14 +191,8 @@ VirtioNet::Step VirtioNet::receive_frame(VirtQueue& queue)
         return Step::Dropped;
     }
 
-    // Spread over the chains in order; num_buffers says how many (5.1.6.4).
-    rx_used_.clear();
-    uint64_t left = result.bytes;
-    for (size_t i = 0; left > 0; ++i) {
-        const auto len = static_cast<uint32_t>(std::min(left, writable_len(rx_chains_[i])));
-        rx_used_.push_back(UsedElement{rx_chains_[i].head(), len});
-        left -= len;
-    }
+    // num_buffers says how many chains the frame spreads over (5.1.6.4).
+    spread_over_held_chains(result.bytes);
     header->num_buffers = static_cast<uint16_t>(rx_used_.size());
     if (!copy_to_chain(memory_, rx_chains_[0], std::as_bytes(std::span(&*header, 1)))) {
         context_->device_error("receive buffer outside guest RAM");
@@ -229,13 +223,7 @@ VirtioNet::Step VirtioNet::deliver_pending(VirtQueue& queue)
             return Step::Stopped;
         }
     }
-    rx_used_.clear();
-    uint64_t left = rx_pending_.size();
-    for (size_t i = 0; left > 0; ++i) {
-        const auto len = static_cast<uint32_t>(std::min(left, writable_len(rx_chains_[i])));
-        rx_used_.push_back(UsedElement{rx_chains_[i].head(), len});
-        left -= len;
-    }
+    spread_over_held_chains(rx_pending_.size());
     const auto num_buffers = static_cast<uint16_t>(rx_used_.size());
     std::memcpy(rx_pending_.data() + offsetof(NetHeader, num_buffers), &num_buffers, sizeof(num_buffers));
     size_t off = 0;
@@ -254,6 +242,16 @@ VirtioNet::Step VirtioNet::deliver_pending(VirtQueue& queue)
     release_receive_buffers(rx_used_.size());
     rx_pending_.clear();
     return Step::Done;
+}
+
+void VirtioNet::spread_over_held_chains(uint64_t bytes)
+{
+    rx_used_.clear();
+    for (size_t i = 0; bytes > 0 && i < rx_chains_.size(); ++i) {
+        const auto len = static_cast<uint32_t>(std::min(bytes, writable_len(rx_chains_[i])));
+        rx_used_.push_back(UsedElement{rx_chains_[i].head(), len});
+        bytes -= len;
+    }
 }
 
 void VirtioNet::release_receive_buffers(size_t count)

@@ -117,5 +117,4 @@ VirtioNet::Step VirtioNet::transmit_chain(const DescriptorChain& chain)
     }
 }
 
-
 } // namespace minivmm::virtio
