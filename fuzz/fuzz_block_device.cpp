@@ -29,14 +29,14 @@ const std::filesystem::path& image_path()
 
 } // namespace
 
-std::unique_ptr<virtio::VirtioDevice> BlockFixture::make(GuestMemory& memory)
+std::unique_ptr<virtio::VirtioDevice> BlockFixture::make(memory::GuestMemory& memory)
 {
     DiskConfig config;
     config.path = image_path();
     config.serial = "fuzz";
     // Synchronous I/O: every completion is ready when the fuzzer runs the handlers, so runs
     // are deterministic. The io_uring backend shares the request parsing and completion code.
-    return std::make_unique<virtio::VirtioBlock>(config, memory, virtio::BlockBackendKind::Synchronous);
+    return std::make_unique<virtio::VirtioBlock>(config, memory, backends::BlockBackendKind::Synchronous);
 }
 
 } // namespace minivmm::fuzz

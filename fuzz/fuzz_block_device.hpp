@@ -11,7 +11,7 @@ namespace minivmm::fuzz {
 class BlockFixture {
 public:
     // A virtio-blk device on a sparse 1 MiB temporary image (the same file for every input).
-    std::unique_ptr<virtio::VirtioDevice> make(GuestMemory& memory);
+    std::unique_ptr<virtio::VirtioDevice> make(memory::GuestMemory& memory);
 };
 
 } // namespace minivmm::fuzz

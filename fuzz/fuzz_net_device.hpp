@@ -16,13 +16,13 @@ class NetFixture {
 public:
     // A virtio-net device whose back end is one end of a fresh socket pair, or nullptr if
     // the pair cannot be made.
-    std::unique_ptr<virtio::VirtioDevice> make(GuestMemory& memory);
+    std::unique_ptr<virtio::VirtioDevice> make(memory::GuestMemory& memory);
     // The host side: sends `frame` (virtio-net header included) to the device, or with an
     // empty frame drains what the device sent.
     void host(std::span<const uint8_t> frame);
 
 private:
-    UniqueFd host_;
+    util::UniqueFd host_;
 };
 
 } // namespace minivmm::fuzz

@@ -11,9 +11,9 @@
 //   7 n:u8 bytes[n]  console input from the host; for net a frame from the host (n = 0:
 //                    the host drains what the device sent)
 // The VMM must never crash, hang, leak or touch memory outside RAM (ASan/UBSan).
-#include "devices/fd_poller.hpp"
+#include "util/fd_poller.hpp"
 #include "devices/interrupt_trigger.hpp"
-#include "devices/virtio/console.hpp"
+#include "devices/virtio/virtio_console.hpp"
 #include "devices/virtio/mmio_registers.hpp"
 #include "devices/virtio/mmio_transport.hpp"
 #include "fuzz_block_device.hpp"
@@ -61,7 +61,7 @@ private:
 
 // Level-triggered like epoll: a handler runs when its fd is ready for the events it
 // watches, or has an error or hang-up.
-class Poller final : public FdPoller {
+class Poller final : public util::FdPoller {
 public:
     bool add(int fd, uint32_t events, Handler handler) override
     {
@@ -97,11 +97,11 @@ private:
     std::map<int, Watch> watches_;
 };
 
-struct NullTrigger final : InterruptTrigger {
+struct NullTrigger final : devices::InterruptTrigger {
     void trigger() override {}
 };
 
-struct NullOutput final : ConsoleOutput {
+struct NullOutput final : devices::ConsoleOutput {
     void write(std::span<const uint8_t>) override {}
 };
 
@@ -145,7 +145,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     }();
     (void)quiet;
     Input in(data, size);
-    GuestMemory memory = GuestMemory::create(kRam);
+    memory::GuestMemory memory = memory::GuestMemory::create(kRam);
     Poller poller;
     std::vector<unsigned> notified;
     auto output = std::make_shared<NullOutput>();
@@ -181,7 +181,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         case 3: {
             const uint32_t addr = in.take<uint32_t>() % kRam;
             const auto bytes = in.bytes(in.take<uint8_t>());
-            (void)memory.try_write(GuestAddress{addr}, std::as_bytes(bytes));
+            (void)memory.try_write(memory::GuestAddress{addr}, std::as_bytes(bytes));
             break;
         }
         case 4:

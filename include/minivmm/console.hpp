@@ -30,7 +30,9 @@
 
 namespace minivmm {
 
+namespace console {
 class ConsoleCapture; // minivmm's in-memory transcript of the console (not part of the API)
+}
 
 struct ConsoleMatch {
     std::size_t index = 0;           // which pattern matched (expect_any), 0 for expect
@@ -66,7 +68,7 @@ public:
     static constexpr std::size_t kTailLines = 20;
 
     // Made by Vm (Vm::console()); tests of minivmm make one over a capture of their own.
-    Console(ConsoleCapture& capture, Sender send);
+    Console(console::ConsoleCapture& capture, Sender send);
     Console(const Console&) = delete;
     Console& operator=(const Console&) = delete;
 
@@ -98,7 +100,7 @@ private:
     ConsoleMatch wait_for_match(const std::vector<std::regex>& patterns, const std::vector<std::string>& names,
                                 std::chrono::milliseconds timeout);
 
-    ConsoleCapture& capture_;
+    console::ConsoleCapture& capture_;
     Sender send_;
     mutable std::mutex cursor_mutex_; // one expect() at a time
     std::uint64_t cursor_ = 0;        // offset in the whole output, past the last match

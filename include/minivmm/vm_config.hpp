@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace minivmm {
@@ -68,6 +69,11 @@ struct NetConfig {
     std::optional<std::array<uint8_t, 6>> mac; // random locally-administered when empty
     bool create = false;                       // create the TAP (and remove it on exit)
 };
+
+using MacAddressBytes = std::array<uint8_t, 6>;
+// "52:54:00:12:34:56" (hex digits of either case) as NetConfig::mac takes it; nullopt when
+// the text is not six two-digit hex numbers separated by ':'.
+[[nodiscard]] std::optional<MacAddressBytes> parse_mac_address(std::string_view text);
 
 struct VmConfig {
     static constexpr const char* kDefaultCmdline = "console=ttyS0 reboot=k panic=-1";

@@ -3,8 +3,8 @@
 // DSDT, each on a 16-byte boundary, all below 0xf0000.
 #include "acpi/acpi_tables.hpp"
 
-#include "vmm/mptable.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/mptable.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <minivmm/error.hpp>
 
@@ -14,8 +14,8 @@
 
 namespace minivmm::acpi {
 
-static_assert(kAcpiTablesEnd == kMpLargeTableBase);
-static_assert(platform::kAcpiStart % 16 == 0, "the RSDP must be 16-byte aligned (5.2.5.1)");
+static_assert(kAcpiTablesEnd == arch::kMpLargeTableBase);
+static_assert(arch::kAcpiStart % 16 == 0, "the RSDP must be 16-byte aligned (5.2.5.1)");
 
 namespace {
 
@@ -28,28 +28,28 @@ uint64_t align_up(uint64_t value) { return (value + kAlignment - 1) & ~(kAlignme
 
 AcpiDevice virtio_mmio_acpi_device(uint32_t index)
 {
-    if (index >= platform::kMaxVirtioDevices) {
+    if (index >= arch::kMaxVirtioDevices) {
         throw ConfigError(fmt::format("virtio-mmio device {}: at most {} devices have an interrupt line", index,
-                                      platform::kMaxVirtioDevices));
+                                      arch::kMaxVirtioDevices));
     }
     AcpiDevice dev;
     dev.hid = "LNRO0005";
     dev.uid = index;
     dev.mmio = AcpiDevice::MmioRange{
-        static_cast<uint32_t>(platform::virtio_mmio_base(index)),
-        static_cast<uint32_t>(platform::kVirtioMmioStride)};
-    dev.gsi = platform::virtio_mmio_gsi(index);
+        static_cast<uint32_t>(arch::virtio_mmio_base(index)),
+        static_cast<uint32_t>(arch::kVirtioMmioStride)};
+    dev.gsi = arch::virtio_mmio_gsi(index);
     dev.cache_coherent = true;
     dev.name = fmt::format("VR{:02X}", index);
     return dev;
 }
 
-GuestAddress write_acpi_tables(GuestMemory& memory, const AcpiConfig& config)
+memory::GuestAddress write_acpi_tables(memory::GuestMemory& memory, const AcpiConfig& config)
 {
     const Table madt = build_madt(config.num_cpus);
     const Table dsdt = build_dsdt(config.devices);
 
-    const uint64_t rsdp_address = platform::kAcpiStart;
+    const uint64_t rsdp_address = arch::kAcpiStart;
     const uint64_t xsdt_address = align_up(rsdp_address + kRsdpSize);
     const uint64_t fadt_address = align_up(xsdt_address + sizeof(SdtHeader) + 2 * sizeof(uint64_t));
     const uint64_t madt_address = align_up(fadt_address + kFadtSize);
@@ -57,8 +57,8 @@ GuestAddress write_acpi_tables(GuestMemory& memory, const AcpiConfig& config)
     const uint64_t end = dsdt_address + dsdt.size();
     if (end > kAcpiTablesEnd) {
         throw ConfigError(fmt::format("ACPI tables for {} vCPUs and {} devices need {} bytes; {} are reserved for them",
-                                      config.num_cpus, config.devices.size(), end - platform::kAcpiStart,
-                                      kAcpiTablesEnd - platform::kAcpiStart));
+                                      config.num_cpus, config.devices.size(), end - arch::kAcpiStart,
+                                      kAcpiTablesEnd - arch::kAcpiStart));
     }
 
     const std::array<uint64_t, 2> xsdt_entries{fadt_address, madt_address};
@@ -76,9 +76,9 @@ GuestAddress write_acpi_tables(GuestMemory& memory, const AcpiConfig& config)
         {dsdt_address, &dsdt},
     }};
     for (const auto& [address, table] : placed) {
-        memory.write(GuestAddress(address), std::as_bytes(std::span(*table)));
+        memory.write(memory::GuestAddress(address), std::as_bytes(std::span(*table)));
     }
-    return GuestAddress(rsdp_address);
+    return memory::GuestAddress(rsdp_address);
 }
 
 } // namespace minivmm::acpi

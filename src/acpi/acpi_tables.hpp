@@ -1,7 +1,7 @@
 // The hardware-reduced ACPI platform (ACPI 6.5 section 4.1 "Hardware-Reduced ACPI"), as
 // Firecracker and Cloud Hypervisor present it: RSDP -> XSDT -> FADT (-> DSDT) and MADT.
 // What a guest finds through it: its CPUs and the IOAPIC (MADT), how to power off and reset
-// (FADT sleep/reset registers at platform::kAcpiPmPort, served by AcpiPm, and \_S5_), COM1
+// (FADT sleep/reset registers at arch::kAcpiPmPort, served by AcpiPm, and \_S5_), COM1
 // and the MMIO devices (DSDT). Left out: FACS, PCI (no MCFG), GED/hot-plug, S1-S4.
 #pragma once
 
@@ -47,18 +47,18 @@ struct AcpiConfig {
 };
 
 // virtio-mmio device n of ../shared/ARCHITECTURE.md: "LNRO0005", _UID n, _CCA, 4 KiB at
-// platform::kVirtioMmioBase + n * 0x1000, GSI platform::virtio_mmio_gsi(n), named "VRnn".
+// arch::kVirtioMmioBase + n * 0x1000, GSI arch::virtio_mmio_gsi(n), named "VRnn".
 [[nodiscard]] AcpiDevice virtio_mmio_acpi_device(uint32_t index);
 
-// Where the tables go: [platform::kAcpiStart, kAcpiTablesEnd); from 0xf0000 up the BIOS
+// Where the tables go: [arch::kAcpiStart, kAcpiTablesEnd); from 0xf0000 up the BIOS
 // area holds a large MP table (vmm/mptable.hpp).
 inline constexpr uint64_t kAcpiTablesEnd = 0xf0000;
 
-// Writes the RSDP at platform::kAcpiStart (0xe0000: 16-byte aligned, in the BIOS area Linux
+// Writes the RSDP at arch::kAcpiStart (0xe0000: 16-byte aligned, in the BIOS area Linux
 // scans) followed by XSDT, FADT, MADT and DSDT, each 16-byte aligned. Returns the RSDP's
 // address (for boot_params.acpi_rsdp_addr / hvm_start_info.rsdp_paddr). ConfigError for 0
 // vCPUs, a bad device, or tables that do not fit.
-[[nodiscard]] GuestAddress write_acpi_tables(GuestMemory& memory, const AcpiConfig& config);
+[[nodiscard]] memory::GuestAddress write_acpi_tables(memory::GuestMemory& memory, const AcpiConfig& config);
 
 // The tables one by one (pure), as write_acpi_tables places them.
 // 5.2.5.3 RSDP, revision 2: 36 bytes, both checksums set.

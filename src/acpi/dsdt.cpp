@@ -17,7 +17,7 @@
 #include "acpi/acpi_tables.hpp"
 
 #include "acpi/aml.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <minivmm/error.hpp>
 
@@ -41,14 +41,14 @@ aml::Bytes hid(const std::string& id)
 
 aml::Bytes com1()
 {
-    const auto port = platform::kCom1Port;
+    const auto port = arch::kCom1Port;
     return aml::device("COM1", {
         aml::name("_HID", aml::eisa_id("PNP0501")),
         aml::name("_UID", aml::integer(0)),
         aml::name("_STA", aml::integer(kStatusPresent)),
         aml::name("_CRS", aml::resource_template({
             aml::io(port, port, 1, kCom1Ports),
-            aml::irq_no_flags(static_cast<uint8_t>(platform::kCom1Gsi)),
+            aml::irq_no_flags(static_cast<uint8_t>(arch::kCom1Gsi)),
         })),
     });
 }
@@ -88,7 +88,7 @@ aml::Bytes device(const AcpiDevice& dev, const std::string& name)
 // 7.4.2.6 \_S5 (soft off): SLP_TYPa, SLP_TYPb, two reserved.
 aml::Bytes s5()
 {
-    const uint64_t type = platform::kAcpiS5SleepType;
+    const uint64_t type = arch::kAcpiS5SleepType;
     return aml::name("\\_S5_", aml::package({aml::integer(type), aml::integer(type), aml::integer(0), aml::integer(0)}));
 }
 

@@ -5,7 +5,7 @@
 // (4.8.3.6), all in the AcpiPm port block.
 #include "acpi/acpi_tables.hpp"
 
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 namespace minivmm::acpi {
 
@@ -100,17 +100,17 @@ Table build_fadt(uint64_t dsdt_address)
 {
     Fadt fadt{};
     fadt.header = make_header("FACP", kFadtRevision);
-    fadt.sci_int = static_cast<uint16_t>(platform::kAcpiSciGsi);
+    fadt.sci_int = static_cast<uint16_t>(arch::kAcpiSciGsi);
     fadt.century = kRtcCenturyIndex;
     fadt.iapc_boot_arch = kBootVgaNotPresent | kBootMsiNotSupported;
     fadt.flags = kFlagPowerButton | kFlagSleepButton | kFlagResetRegSup | kFlagHwReducedAcpi;
-    fadt.reset_reg = io_port_register(platform::kAcpiResetPort);
-    fadt.reset_value = platform::kAcpiResetValue;
+    fadt.reset_reg = io_port_register(arch::kAcpiResetPort);
+    fadt.reset_value = arch::kAcpiResetValue;
     fadt.fadt_minor_version = kFadtMinorRevision;
     // Only the 64-bit DSDT pointer: OSPM ignores the 32-bit one when X_DSDT is set.
     fadt.x_dsdt = dsdt_address;
-    fadt.sleep_control_reg = io_port_register(platform::kAcpiSleepControlPort);
-    fadt.sleep_status_reg = io_port_register(platform::kAcpiSleepStatusPort);
+    fadt.sleep_control_reg = io_port_register(arch::kAcpiSleepControlPort);
+    fadt.sleep_status_reg = io_port_register(arch::kAcpiSleepStatusPort);
     const auto vendor_text = fixed_text<8>("MINIVMM");
     uint64_t vendor = 0;
     std::memcpy(&vendor, vendor_text.data(), sizeof(vendor));

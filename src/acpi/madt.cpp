@@ -5,7 +5,7 @@
 // below 255 must use the local APIC structure).
 #include "acpi/acpi_tables.hpp"
 
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <minivmm/error.hpp>
 
@@ -108,7 +108,7 @@ Table build_madt(uint32_t num_cpus)
     }
     Table table;
     append(table, make_header("APIC", kMadtRevision));
-    append(table, MadtFixed{static_cast<uint32_t>(platform::kLapicBase), kPcatCompat});
+    append(table, MadtFixed{static_cast<uint32_t>(arch::kLapicBase), kPcatCompat});
     for (uint32_t cpu = 0; cpu < num_cpus; ++cpu) {
         if (cpu < kFirstX2ApicId) {
             append(table, LocalApic{kTypeLocalApic, sizeof(LocalApic), static_cast<uint8_t>(cpu),
@@ -118,13 +118,13 @@ Table build_madt(uint32_t num_cpus)
         }
     }
     const auto ioapic_id = static_cast<uint8_t>(std::min(num_cpus, kMaxIoApicId));
-    append(table, IoApic{kTypeIoApic, sizeof(IoApic), ioapic_id, 0, static_cast<uint32_t>(platform::kIoapicBase), 0});
+    append(table, IoApic{kTypeIoApic, sizeof(IoApic), ioapic_id, 0, static_cast<uint32_t>(arch::kIoapicBase), 0});
     append(table, InterruptSourceOverride{kTypeInterruptSourceOverride, sizeof(InterruptSourceOverride), kIsaBus,
                                           kTimerIrq, kTimerGsi, kFlagsConformToBus});
     // The SCI: level-triggered, active high (5.2.12.5: an SCI other than the ISA default
     // needs an override).
     append(table, InterruptSourceOverride{kTypeInterruptSourceOverride, sizeof(InterruptSourceOverride), kIsaBus,
-                                          static_cast<uint8_t>(platform::kAcpiSciGsi), platform::kAcpiSciGsi,
+                                          static_cast<uint8_t>(arch::kAcpiSciGsi), arch::kAcpiSciGsi,
                                           kFlagsLevelActiveHigh});
     append(table, LocalApicNmi{kTypeLocalApicNmi, sizeof(LocalApicNmi), kAllProcessors, kFlagsConformToBus, kLint1});
     if (num_cpus > kFirstX2ApicId) {

@@ -1,6 +1,5 @@
 #include "cli/parse.hpp"
 
-#include "devices/virtio/net/mac_address.hpp"
 
 #include <fmt/format.h>
 
@@ -184,16 +183,17 @@ Parsed<NetConfig> parse_net(std::string_view text)
             nic.tap = std::string(value);
             tap_seen = true;
         } else if (key == "mac") {
-            const auto mac = net::MacAddress::parse(value);
+            const auto mac = parse_mac_address(value);
             if (!mac) {
                 return fmt::format("net '{}': MAC address '{}' is not six hex pairs like 52:54:00:12:34:56", text,
                                    value);
             }
-            if (mac->is_multicast() || mac->is_zero()) {
+            const bool zero = *mac == MacAddressBytes{};
+            if (zero || ((*mac)[0] & 1U) != 0) { // the group (multicast) bit
                 return fmt::format("net '{}': MAC address '{}' is {}, not a unicast address", text, value,
-                                   mac->is_zero() ? "all zeros" : "a multicast address");
+                                   zero ? "all zeros" : "a multicast address");
             }
-            nic.mac = mac->bytes();
+            nic.mac = *mac;
         } else if (key == "create") {
             if (value != "on" && value != "off") {
                 return fmt::format("net '{}': create must be on or off, not '{}'", text, value);

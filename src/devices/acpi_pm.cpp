@@ -1,19 +1,19 @@
 #include "devices/acpi_pm.hpp"
 
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
-namespace minivmm {
+namespace minivmm::devices {
 
-static_assert(AcpiPm::kPortCount == platform::kAcpiPmPortCount);
-static_assert(platform::kAcpiSleepControlPort - platform::kAcpiPmPort ==
+static_assert(AcpiPm::kPortCount == arch::kAcpiPmPortCount);
+static_assert(arch::kAcpiSleepControlPort - arch::kAcpiPmPort ==
               static_cast<uint16_t>(AcpiPm::Register::SleepControl));
-static_assert(platform::kAcpiSleepStatusPort - platform::kAcpiPmPort ==
+static_assert(arch::kAcpiSleepStatusPort - arch::kAcpiPmPort ==
               static_cast<uint16_t>(AcpiPm::Register::SleepStatus));
-static_assert(platform::kAcpiResetPort - platform::kAcpiPmPort == static_cast<uint16_t>(AcpiPm::Register::Reset));
+static_assert(arch::kAcpiResetPort - arch::kAcpiPmPort == static_cast<uint16_t>(AcpiPm::Register::Reset));
 
 AcpiPm::AcpiPm(std::function<void()> power_off, std::function<void()> reset)
     : power_off_(std::move(power_off)), reset_(std::move(reset))
@@ -39,7 +39,7 @@ void AcpiPm::write(uint64_t offset, std::span<const uint8_t> data)
     case Register::SleepStatus:
         return; // WAK_STS is write-1-to-clear and never set
     case Register::Reset:
-        if (value == platform::kAcpiResetValue && reset_) {
+        if (value == arch::kAcpiResetValue && reset_) {
             reset_();
         }
         return;
@@ -52,7 +52,7 @@ void AcpiPm::write_sleep_control(uint8_t value)
         return;
     }
     const uint8_t type = static_cast<uint8_t>((value & kSleepTypeMask) >> kSleepTypeShift);
-    if (type == platform::kAcpiS5SleepType) {
+    if (type == arch::kAcpiS5SleepType) {
         if (power_off_) {
             power_off_();
         }
@@ -60,8 +60,8 @@ void AcpiPm::write_sleep_control(uint8_t value)
     }
     if (!unsupported_sleep_logged_.exchange(true)) { // guest-triggerable: once
         spdlog::warn("ACPI: guest asked for sleep type {} (only S5, type {}, is supported); ignored", type,
-                     platform::kAcpiS5SleepType);
+                     arch::kAcpiS5SleepType);
     }
 }
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -1,12 +1,12 @@
 // The ACPI power-management registers of a hardware-reduced platform, at the I/O ports the
-// FADT names (platform::kAcpiPmPort): SLEEP_CONTROL_REG and SLEEP_STATUS_REG (ACPI 6.5
+// FADT names (arch::kAcpiPmPort): SLEEP_CONTROL_REG and SLEEP_STATUS_REG (ACPI 6.5
 // section 4.8.3.7) and RESET_REG (4.8.3.6), one byte each.
 //
 // Sleep control: a write with SLP_EN (bit 5) set and SLP_TYP (bits 4:2) equal to the S5
 // value of the DSDT's \_S5_ powers the VM off; Linux writes (5 << 2) | 0x20 = 0x34 after
 // clearing WAK_STS. Other sleep types (S1-S4) are not supported and are ignored, logged
 // once. Sleep status reads 0: the VM never sleeps, so WAK_STS is never set; writes (the
-// guest clearing WAK_STS) are ignored. Reset: writing platform::kAcpiResetValue resets the
+// guest clearing WAK_STS) are ignored. Reset: writing arch::kAcpiResetValue resets the
 // VM; other values are ignored. Wider accesses use their first byte; reads of sleep
 // control and reset read 0.
 #pragma once
@@ -18,11 +18,11 @@
 #include <functional>
 #include <span>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class AcpiPm final : public BusDevice {
 public:
-    // Registered at platform::kAcpiPmPort for kPortCount ports.
+    // Registered at arch::kAcpiPmPort for kPortCount ports.
     static constexpr uint64_t kPortCount = 3;
 
     enum class Register : uint8_t {
@@ -49,4 +49,4 @@ private:
     std::atomic<bool> unsupported_sleep_logged_{false};
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -1,5 +1,5 @@
 // The boot timer (../shared/ARCHITECTURE.md "Guest physical memory map"): the test guest
-// writes the byte platform::kBootTimerMagic to platform::kBootTimer when its userland
+// writes the byte arch::kBootTimerMagic to arch::kBootTimer when its userland
 // starts (busybox `devmem 0xc0000000 8 123`), and the VM records the time since minivmm
 // started. Modelled on Firecracker's boot-timer device. Reads return 0; other values and
 // offsets are ignored.
@@ -11,11 +11,11 @@
 #include <functional>
 #include <span>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class BootTimer final : public BusDevice {
 public:
-    // A whole page at platform::kBootTimer, so that any access there lands on a device
+    // A whole page at arch::kBootTimer, so that any access there lands on a device
     // rather than in the bus's unhandled-access path.
     static constexpr uint64_t kWindowSize = 0x1000;
 
@@ -30,4 +30,4 @@ private:
     const std::function<void()> on_boot_done_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 void Bus::add(uint64_t base, uint64_t length, std::shared_ptr<BusDevice> device, std::string device_name)
 {
@@ -74,4 +74,4 @@ bool Bus::write(uint64_t address, std::span<const uint8_t> data) const
     return false;
 }
 
-} // namespace minivmm
+} // namespace minivmm::devices

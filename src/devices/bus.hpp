@@ -13,7 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class Bus final {
 public:
@@ -46,4 +46,4 @@ private:
     mutable std::unordered_set<uint64_t> unhandled_seen_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

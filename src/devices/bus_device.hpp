@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <span>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 // A device sees accesses relative to the start of its own range. The bus has zero-filled
 // `data` before read() is called, so a device that leaves bytes untouched leaks nothing.
@@ -30,4 +30,4 @@ public:
     }
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

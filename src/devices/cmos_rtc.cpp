@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 namespace {
 
@@ -465,4 +465,4 @@ CmosRtc::Seconds CmosRtc::to_seconds(const DateTime& time)
            std::chrono::minutes(time.minute) + seconds(time.second);
 }
 
-} // namespace minivmm
+} // namespace minivmm::devices

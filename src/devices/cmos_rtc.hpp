@@ -28,13 +28,13 @@
 #include <span>
 #include <thread>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class CmosRtc final : public BusDevice {
 public:
     using Clock = std::function<std::chrono::system_clock::time_point()>;
 
-    // Registered at platform::kRtcPort.
+    // Registered at arch::kRtcPort.
     static constexpr uint64_t kPortCount = 2;
     static constexpr size_t kCmosSize = 128;
 
@@ -140,4 +140,4 @@ private:
     std::thread timer_thread_; // last: starts once everything above is initialised
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

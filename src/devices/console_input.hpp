@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <span>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class ConsoleInput {
 public:
@@ -18,4 +18,4 @@ public:
     [[nodiscard]] virtual bool can_receive() const = 0;
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

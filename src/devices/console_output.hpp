@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <span>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class ConsoleOutput {
 public:
@@ -14,4 +14,4 @@ public:
     virtual void write(std::span<const uint8_t> bytes) = 0;
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 DebugExit::DebugExit(std::function<void(int)> on_exit) : on_exit_(std::move(on_exit)) {}
 
@@ -19,4 +19,4 @@ void DebugExit::write(uint64_t offset, std::span<const uint8_t> data)
     }
 }
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -9,11 +9,11 @@
 #include <functional>
 #include <span>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class DebugExit final : public BusDevice {
 public:
-    // Registered at platform::kDebugExitPort. Four ports, so that an `outw`/`outl` to 0xf4
+    // Registered at arch::kDebugExitPort. Four ports, so that an `outw`/`outl` to 0xf4
     // reaches the device (the bus rejects an access straddling the end of a range); the
     // low byte, at offset 0, is the code. Writes starting at 0xf5-0xf7 are ignored.
     static constexpr uint64_t kPortCount = 4;
@@ -28,4 +28,4 @@ private:
     const std::function<void(int)> on_exit_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

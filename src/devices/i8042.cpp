@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 namespace {
 
@@ -180,4 +180,4 @@ bool I8042::write_data(uint8_t value)
     }
 }
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -20,11 +20,11 @@
 #include <optional>
 #include <span>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class I8042 final : public BusDevice {
 public:
-    // Registered at platform::kI8042DataPort for 5 ports, so that offset 0 is the data
+    // Registered at arch::kI8042DataPort for 5 ports, so that offset 0 is the data
     // port (0x60) and offset 4 the status/command port (0x64). Port 0x61 (system control
     // port B) belongs to the in-kernel PIT with KVM_PIT_SPEAKER_DUMMY; if an access to
     // 0x61-0x63 ever reaches this device it reads 0 (no NMI reason, speaker off).
@@ -64,4 +64,4 @@ private:
     std::bitset<256> unknown_commands_seen_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <memory>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 void IgnoredPorts::read(uint64_t /*offset*/, std::span<uint8_t> data)
 {
@@ -19,4 +19,4 @@ void add_ignored_ports(Bus& pio)
     }
 }
 
-} // namespace minivmm
+} // namespace minivmm::devices

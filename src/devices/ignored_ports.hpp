@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <span>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class IgnoredPorts final : public BusDevice {
 public:
@@ -55,4 +55,4 @@ private:
 // Registers every range of IgnoredPorts::kLegacyRanges on the PIO bus.
 void add_ignored_ports(Bus& pio);
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -3,7 +3,7 @@
 // tests a counter. trigger() must be cheap and safe from any thread.
 #pragma once
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class InterruptTrigger {
 public:
@@ -11,4 +11,4 @@ public:
     virtual void trigger() = 0;
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 void PvPanic::read(uint64_t offset, std::span<uint8_t> data)
 {
@@ -24,4 +24,4 @@ void PvPanic::write(uint64_t offset, std::span<const uint8_t> data)
     }
 }
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <functional>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class PvPanic final : public BusDevice {
 public:
@@ -27,4 +27,4 @@ private:
     std::function<void()> on_panic_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -2,7 +2,7 @@
 
 #include <array>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 namespace {
 
@@ -321,4 +321,4 @@ void Serial8250::update_irq()
     }
 }
 
-} // namespace minivmm
+} // namespace minivmm::devices

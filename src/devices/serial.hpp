@@ -23,11 +23,11 @@
 #include <mutex>
 #include <span>
 
-namespace minivmm {
+namespace minivmm::devices {
 
 class Serial8250 final : public BusDevice, public ConsoleInput {
 public:
-    // Eight registers from the base port (COM1: platform::kCom1Port).
+    // Eight registers from the base port (COM1: arch::kCom1Port).
     static constexpr uint64_t kPortCount = 8;
     static constexpr size_t kFifoSize = 64;
     static constexpr size_t kHostQueueSize = 4096;
@@ -88,4 +88,4 @@ private:
     bool irq_level_ = false;
 };
 
-} // namespace minivmm
+} // namespace minivmm::devices

@@ -21,19 +21,19 @@ struct BootSpec {
     std::span<const std::byte> kernel;
     std::span<const std::byte> initrd; // empty: no initrd
     std::string_view cmdline;
-    std::optional<GuestAddress> rsdp; // ACPI RSDP, if the platform has one
+    std::optional<memory::GuestAddress> rsdp; // ACPI RSDP, if the platform has one
 };
 
 struct InitrdLocation {
-    GuestAddress address;
+    memory::GuestAddress address;
     uint64_t size = 0;
 };
 
 struct LoadedKernel {
     KernelFormat format = KernelFormat::BzImage;
-    GuestAddress entry;
-    GuestAddress boot_info;  // boot_params (bzImage) or hvm_start_info (PVH)
-    GuestAddress kernel_end; // first byte above everything the kernel needs at boot
+    memory::GuestAddress entry;
+    memory::GuestAddress boot_info;  // boot_params (bzImage) or hvm_start_info (PVH)
+    memory::GuestAddress kernel_end; // first byte above everything the kernel needs at boot
     std::optional<InitrdLocation> initrd;
 };
 

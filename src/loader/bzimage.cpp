@@ -4,7 +4,7 @@
 #include "loader/e820.hpp"
 #include "loader/image_bytes.hpp"
 #include "loader/initrd.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <fmt/format.h>
 
@@ -113,12 +113,12 @@ BzImage parse_bzimage(std::span<const std::byte> image)
     return result;
 }
 
-GuestAddress bzimage_kernel_end(const BzImage& image)
+memory::GuestAddress bzimage_kernel_end(const BzImage& image)
 {
-    const uint64_t load = platform::kKernelStart;
+    const uint64_t load = arch::kKernelStart;
     const uint64_t image_end = load + image.payload.size(); // payload < 2^64 - 1 MiB: it is in host memory
     if (image.version < kProtocol210) {
-        return GuestAddress(image_end);
+        return memory::GuestAddress(image_end);
     }
     // Where the kernel runs (arch/x86/boot/compressed/head_64.S): a relocatable kernel at the
     // load address aligned up to kernel_alignment, but never below pref_address
@@ -132,20 +132,20 @@ GuestAddress bzimage_kernel_end(const BzImage& image)
     if (__builtin_add_overflow(run, uint64_t{image.init_size}, &run_end)) {
         throw ConfigError(fmt::format("kernel pref_address {:#x} + init_size {:#x} overflows", run, image.init_size));
     }
-    return GuestAddress(std::max(image_end, run_end));
+    return memory::GuestAddress(std::max(image_end, run_end));
 }
 
-LoadedKernel load_bzimage(GuestMemory& memory, const BootSpec& spec)
+LoadedKernel load_bzimage(memory::GuestMemory& memory, const BootSpec& spec)
 {
     const BzImage image = parse_bzimage(spec.kernel);
-    const GuestAddress kernel_end = bzimage_kernel_end(image);
+    const memory::GuestAddress kernel_end = bzimage_kernel_end(image);
     const uint64_t ram_end = low_ram_end(memory);
     if (kernel_end.value() > ram_end) {
         throw ConfigError(fmt::format("kernel needs guest RAM up to {:#x} ({:.1f} MiB, image plus init_size), "
                                       "guest has {:.1f} MiB below the MMIO hole: give the guest more memory",
                                       kernel_end.value(), mib(kernel_end.value()), mib(ram_end)));
     }
-    memory.write(GuestAddress(platform::kKernelStart), image.payload);
+    memory.write(memory::GuestAddress(arch::kKernelStart), image.payload);
 
     // boot.rst "Details of Header Fields" and zero-page.rst: a zeroed page, the header copied in.
     BootParams params{};
@@ -157,7 +157,7 @@ LoadedKernel load_bzimage(GuestMemory& memory, const BootSpec& spec)
     hdr.heap_end_ptr = kHeapEndPtr;
     hdr.vid_mode = kVidModeNormal;
 
-    const GuestAddress cmdline = write_cmdline(memory, spec.cmdline, image.cmdline_size);
+    const memory::GuestAddress cmdline = write_cmdline(memory, spec.cmdline, image.cmdline_size);
     hdr.cmd_line_ptr = static_cast<uint32_t>(cmdline.value());
     params.ext_cmd_line_ptr = static_cast<uint32_t>(cmdline.value() >> 32);
 
@@ -170,8 +170,8 @@ LoadedKernel load_bzimage(GuestMemory& memory, const BootSpec& spec)
 
     LoadedKernel loaded;
     loaded.format = KernelFormat::BzImage;
-    loaded.entry = GuestAddress(platform::kKernelStart + kBzImage64BitEntryOffset);
-    loaded.boot_info = GuestAddress(platform::kBootParams);
+    loaded.entry = memory::GuestAddress(arch::kKernelStart + kBzImage64BitEntryOffset);
+    loaded.boot_info = memory::GuestAddress(arch::kBootParams);
     loaded.kernel_end = kernel_end;
     if (!spec.initrd.empty()) {
         const InitrdLocation initrd = load_initrd(memory, spec.initrd, kernel_end, image.initrd_addr_max);
@@ -184,7 +184,7 @@ LoadedKernel load_bzimage(GuestMemory& memory, const BootSpec& spec)
     if (spec.rsdp) {
         params.acpi_rsdp_addr = spec.rsdp->value();
     }
-    memory.write_obj(GuestAddress(platform::kBootParams), params);
+    memory.write_obj(memory::GuestAddress(arch::kBootParams), params);
     return loaded;
 }
 

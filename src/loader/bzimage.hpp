@@ -42,10 +42,10 @@ struct BzImage {
 
 // The first byte above what the kernel needs when loaded at 1 MiB: the payload, and
 // init_size bytes from where the kernel will run (pref_address or the aligned load address).
-[[nodiscard]] GuestAddress bzimage_kernel_end(const BzImage& image);
+[[nodiscard]] memory::GuestAddress bzimage_kernel_end(const BzImage& image);
 
 // Loads spec.kernel (a bzImage) with its cmdline, e820 map, initrd and RSDP pointer.
-// boot_info is platform::kBootParams; entry is the 64-bit entry point.
-[[nodiscard]] LoadedKernel load_bzimage(GuestMemory& memory, const BootSpec& spec);
+// boot_info is arch::kBootParams; entry is the 64-bit entry point.
+[[nodiscard]] LoadedKernel load_bzimage(memory::GuestMemory& memory, const BootSpec& spec);
 
 } // namespace minivmm::loader

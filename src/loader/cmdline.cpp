@@ -1,6 +1,6 @@
 #include "loader/cmdline.hpp"
 
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <fmt/format.h>
 
@@ -9,9 +9,9 @@
 
 namespace minivmm::loader {
 
-GuestAddress write_cmdline(GuestMemory& memory, std::string_view cmdline, uint64_t max_len)
+memory::GuestAddress write_cmdline(memory::GuestMemory& memory, std::string_view cmdline, uint64_t max_len)
 {
-    const uint64_t limit = std::min(max_len, platform::kCmdlineMax - 1);
+    const uint64_t limit = std::min(max_len, arch::kCmdlineMax - 1);
     if (cmdline.size() > limit) {
         throw ConfigError(fmt::format("kernel command line is {} bytes long; the kernel accepts at most {}",
                                       cmdline.size(), limit));
@@ -21,7 +21,7 @@ GuestAddress write_cmdline(GuestMemory& memory, std::string_view cmdline, uint64
     }
     std::vector<std::byte> bytes(cmdline.size() + 1, std::byte{0});
     std::transform(cmdline.begin(), cmdline.end(), bytes.begin(), [](char c) { return static_cast<std::byte>(c); });
-    const GuestAddress address(platform::kCmdline);
+    const memory::GuestAddress address(arch::kCmdline);
     memory.write(address, bytes);
     return address;
 }

@@ -13,6 +13,6 @@ namespace minivmm::loader {
 
 // Pure: the map for the given RAM regions (GuestMemory::regions() or GuestMemory::layout()).
 // Throws ConfigError if RAM does not reach 1 MiB (no room for the kernel).
-[[nodiscard]] std::vector<E820Entry> build_e820_map(std::span<const MemoryRegion> regions);
+[[nodiscard]] std::vector<E820Entry> build_e820_map(std::span<const memory::MemoryRegion> regions);
 
 } // namespace minivmm::loader

@@ -1,6 +1,6 @@
 #include "loader/initrd.hpp"
 
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <fmt/format.h>
 
@@ -16,17 +16,17 @@ double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.
 
 } // namespace
 
-uint64_t low_ram_end(const GuestMemory& memory)
+uint64_t low_ram_end(const memory::GuestMemory& memory)
 {
     for (const auto& region : memory.regions()) {
-        if (region.base.value() <= platform::kKernelStart && platform::kKernelStart < region.end()) {
-            return std::min(region.end(), platform::kMmioHoleStart);
+        if (region.base.value() <= arch::kKernelStart && arch::kKernelStart < region.end()) {
+            return std::min(region.end(), arch::kMmioHoleStart);
         }
     }
     return 0;
 }
 
-GuestAddress place_initrd(const GuestMemory& memory, uint64_t size, GuestAddress kernel_end, uint64_t addr_max)
+memory::GuestAddress place_initrd(const memory::GuestMemory& memory, uint64_t size, memory::GuestAddress kernel_end, uint64_t addr_max)
 {
     // The initrd may occupy addresses up to and including addr_max.
     uint64_t limit = low_ram_end(memory);
@@ -45,13 +45,13 @@ GuestAddress place_initrd(const GuestMemory& memory, uint64_t size, GuestAddress
                                       "give the guest more memory",
                                       mib(size), limit, mib(free)));
     }
-    return GuestAddress((limit - size) & ~(kPageSize - 1));
+    return memory::GuestAddress((limit - size) & ~(kPageSize - 1));
 }
 
-InitrdLocation load_initrd(GuestMemory& memory, std::span<const std::byte> initrd, GuestAddress kernel_end,
+InitrdLocation load_initrd(memory::GuestMemory& memory, std::span<const std::byte> initrd, memory::GuestAddress kernel_end,
                            uint64_t addr_max)
 {
-    const GuestAddress address = place_initrd(memory, initrd.size(), kernel_end, addr_max);
+    const memory::GuestAddress address = place_initrd(memory, initrd.size(), kernel_end, addr_max);
     memory.write(address, initrd);
     return {address, initrd.size()};
 }

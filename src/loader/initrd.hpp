@@ -13,16 +13,16 @@
 namespace minivmm::loader {
 
 // End (exclusive) of the RAM region that holds the kernel at 1 MiB, capped at the MMIO hole.
-[[nodiscard]] uint64_t low_ram_end(const GuestMemory& memory);
+[[nodiscard]] uint64_t low_ram_end(const memory::GuestMemory& memory);
 
 // Pure: where an initrd of `size` bytes goes. `kernel_end` is the first byte above the
 // kernel; `addr_max` is the highest address the initrd may occupy (inclusive, as in the
 // boot protocol's initrd_addr_max). Throws ConfigError when it does not fit.
-[[nodiscard]] GuestAddress place_initrd(const GuestMemory& memory, uint64_t size, GuestAddress kernel_end,
+[[nodiscard]] memory::GuestAddress place_initrd(const memory::GuestMemory& memory, uint64_t size, memory::GuestAddress kernel_end,
                                         uint64_t addr_max);
 
 // place_initrd, then copy the image there.
-[[nodiscard]] InitrdLocation load_initrd(GuestMemory& memory, std::span<const std::byte> initrd,
-                                         GuestAddress kernel_end, uint64_t addr_max);
+[[nodiscard]] InitrdLocation load_initrd(memory::GuestMemory& memory, std::span<const std::byte> initrd,
+                                         memory::GuestAddress kernel_end, uint64_t addr_max);
 
 } // namespace minivmm::loader

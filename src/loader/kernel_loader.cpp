@@ -5,7 +5,7 @@
 #include "loader/image_bytes.hpp"
 #include "loader/pvh_elf.hpp"
 #include "util/unique_fd.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -22,7 +22,7 @@ namespace minivmm::loader {
 namespace {
 
 // No image minivmm can load is larger than the RAM below the MMIO hole.
-constexpr uint64_t kMaxImageSize = platform::kMmioHoleStart;
+constexpr uint64_t kMaxImageSize = arch::kMmioHoleStart;
 constexpr uint64_t kReadChunk = uint64_t{1} << 20;
 
 } // namespace
@@ -40,7 +40,7 @@ KernelFormat detect_kernel_format(std::span<const std::byte> image)
     throw ConfigError("not a kernel image (neither a bzImage nor an ELF)");
 }
 
-LoadedKernel load_kernel(GuestMemory& memory, const BootSpec& spec)
+LoadedKernel load_kernel(memory::GuestMemory& memory, const BootSpec& spec)
 {
     switch (detect_kernel_format(spec.kernel)) {
     case KernelFormat::BzImage:
@@ -56,7 +56,7 @@ std::vector<std::byte> read_image_file(const std::filesystem::path& path, std::s
     const auto fail = [&](std::string_view verb, int err) {
         return ConfigError(fmt::format("cannot {} {} '{}': {}", verb, what, path.string(), std::strerror(err)));
     };
-    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    const util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
         throw fail("open", errno);
     }

@@ -20,7 +20,7 @@ namespace minivmm::loader {
 
 // Loads spec.kernel in whichever format it is. Throws ConfigError on a bad image or when
 // the kernel, command line or initrd do not fit.
-[[nodiscard]] LoadedKernel load_kernel(GuestMemory& memory, const BootSpec& spec);
+[[nodiscard]] LoadedKernel load_kernel(memory::GuestMemory& memory, const BootSpec& spec);
 
 // Reads a whole file; `what` names it in errors ("kernel", "initrd"):
 // "cannot open kernel 'PATH': No such file or directory", "kernel 'PATH' is empty".

@@ -5,7 +5,7 @@
 #include "loader/hvm_start_info.hpp"
 #include "loader/image_bytes.hpp"
 #include "loader/initrd.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <elf.h>
 #include <fmt/format.h>
@@ -163,7 +163,7 @@ PvhElf parse_pvh_elf(std::span<const std::byte> image)
             throw ConfigError(fmt::format("ELF segment {} at {:#x}+{:#x} wraps around the address space", i, ph.paddr,
                                           ph.memsz));
         }
-        if (ph.paddr < platform::kKernelStart) {
+        if (ph.paddr < arch::kKernelStart) {
             throw ConfigError(fmt::format("ELF segment {} at {:#x} is below 1 MiB, where minivmm keeps its boot "
                                           "structures",
                                           i, ph.paddr));
@@ -196,7 +196,7 @@ PvhElf parse_pvh_elf(std::span<const std::byte> image)
     return elf;
 }
 
-LoadedKernel load_pvh_elf(GuestMemory& memory, const BootSpec& spec)
+LoadedKernel load_pvh_elf(memory::GuestMemory& memory, const BootSpec& spec)
 {
     const PvhElf elf = parse_pvh_elf(spec.kernel);
     const uint64_t ram_end = low_ram_end(memory);
@@ -207,18 +207,18 @@ LoadedKernel load_pvh_elf(GuestMemory& memory, const BootSpec& spec)
                                           segment.index, segment.paddr, segment.paddr + segment.memsz, ram_end));
         }
     }
-    uint64_t kernel_end = platform::kKernelStart;
+    uint64_t kernel_end = arch::kKernelStart;
     for (const ElfSegment& segment : elf.segments) {
-        const GuestAddress at(segment.paddr);
+        const memory::GuestAddress at(segment.paddr);
         memory.write(at, spec.kernel.subspan(segment.offset, segment.filesz));
         memory.fill(at + segment.filesz, segment.memsz - segment.filesz, std::byte{0});
         kernel_end = std::max(kernel_end, segment.paddr + segment.memsz);
     }
 
-    const GuestAddress cmdline = write_cmdline(memory, spec.cmdline, platform::kCmdlineMax - 1);
+    const memory::GuestAddress cmdline = write_cmdline(memory, spec.cmdline, arch::kCmdlineMax - 1);
 
     // The start_info page (see pvh_elf.hpp): start_info, modlist, memmap.
-    const GuestAddress page(platform::kBootParams);
+    const memory::GuestAddress page(arch::kBootParams);
     memory.fill(page, kPvhInfoPageSize, std::byte{0});
     HvmStartInfo info{};
     info.magic = kHvmStartMagic;
@@ -243,13 +243,13 @@ LoadedKernel load_pvh_elf(GuestMemory& memory, const BootSpec& spec)
 
     LoadedKernel loaded;
     loaded.format = KernelFormat::PvhElf;
-    loaded.entry = GuestAddress(elf.entry);
+    loaded.entry = memory::GuestAddress(elf.entry);
     loaded.boot_info = page + kPvhStartInfoOffset;
-    loaded.kernel_end = GuestAddress(kernel_end);
+    loaded.kernel_end = memory::GuestAddress(kernel_end);
     if (!spec.initrd.empty()) {
         // PVH has no initrd_addr_max; keep the initrd in low RAM all the same.
         const InitrdLocation initrd =
-            load_initrd(memory, spec.initrd, loaded.kernel_end, platform::kMmioHoleStart - 1);
+            load_initrd(memory, spec.initrd, loaded.kernel_end, arch::kMmioHoleStart - 1);
         const HvmModlistEntry module{initrd.address.value(), initrd.size, 0, 0};
         memory.write_obj(page + kPvhModlistOffset, module);
         info.nr_modules = 1;

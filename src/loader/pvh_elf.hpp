@@ -4,7 +4,7 @@
 // Pure: validates the untrusted image, writes segments, the command line, the initrd and
 // the hvm_start_info through GuestMemory; registers (%ebx = boot_info) are set elsewhere.
 //
-// Where hvm_start_info lives: the page at platform::kBootParams (the zero page of a
+// Where hvm_start_info lives: the page at arch::kBootParams (the zero page of a
 // bzImage boot; the two boots never coexist):
 //   kBootParams + 0x000  hvm_start_info
 //   kBootParams + 0x040  hvm_modlist_entry[1] (the initrd)
@@ -48,7 +48,7 @@ struct PvhElf {
 [[nodiscard]] PvhElf parse_pvh_elf(std::span<const std::byte> image);
 
 // Loads spec.kernel (an ELF with a PVH note) with its cmdline, memory map, initrd and RSDP.
-// boot_info is the hvm_start_info at platform::kBootParams; entry is the 32-bit PVH entry.
-[[nodiscard]] LoadedKernel load_pvh_elf(GuestMemory& memory, const BootSpec& spec);
+// boot_info is the hvm_start_info at arch::kBootParams; entry is the 32-bit PVH entry.
+[[nodiscard]] LoadedKernel load_pvh_elf(memory::GuestMemory& memory, const BootSpec& spec);
 
 } // namespace minivmm::loader

@@ -8,7 +8,7 @@
 #include <span>
 #include <type_traits>
 
-namespace minivmm {
+namespace minivmm::memory {
 
 [[nodiscard]] inline std::span<const uint8_t> as_u8(std::span<const std::byte> bytes)
 {
@@ -27,4 +27,4 @@ template <typename T>
     return as_u8(std::as_bytes(std::span(&object, 1)));
 }
 
-} // namespace minivmm
+} // namespace minivmm::memory

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace minivmm {
+namespace minivmm::memory {
 
 class GuestAddress final {
 public:
@@ -32,4 +32,4 @@ private:
     uint64_t value_ = 0;
 };
 
-} // namespace minivmm
+} // namespace minivmm::memory

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-namespace minivmm {
+namespace minivmm::memory {
 
 std::vector<MemoryRegion> GuestMemory::layout(uint64_t size)
 {
@@ -120,4 +120,4 @@ void GuestMemory::fill(GuestAddress addr, uint64_t len, std::byte value)
     std::fill(view.begin(), view.end(), value);
 }
 
-} // namespace minivmm
+} // namespace minivmm::memory

@@ -16,7 +16,7 @@
 #include <type_traits>
 #include <vector>
 
-namespace minivmm {
+namespace minivmm::memory {
 
 // Thrown when the VMM itself (not a guest) asks for memory that is not RAM; code that
 // handles guest-supplied addresses uses the non-throwing try_* accessors or contains().
@@ -107,4 +107,4 @@ private:
     std::vector<MemoryRegion> regions_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::memory

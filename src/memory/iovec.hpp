@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <span>
 
-namespace minivmm {
+namespace minivmm::memory {
 
 [[nodiscard]] inline iovec to_iovec(std::span<std::byte> bytes) { return iovec{bytes.data(), bytes.size()}; }
 
-} // namespace minivmm
+} // namespace minivmm::memory

@@ -4,13 +4,13 @@
 
 #include <sys/mman.h>
 
-namespace minivmm {
+namespace minivmm::memory {
 
 MmapRegion MmapRegion::anonymous(uint64_t size)
 {
     void* addr = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (addr == MAP_FAILED) {
-        throw_sys_error(fmt::format("mmap of {} MiB of guest RAM", size >> 20));
+        util::throw_sys_error(fmt::format("mmap of {} MiB of guest RAM", size >> 20));
     }
     // Guest RAM must never end up in a core dump of the VMM (it can be large and private).
     ::madvise(addr, size, MADV_DONTDUMP);
@@ -38,4 +38,4 @@ void MmapRegion::unmap() noexcept
     }
 }
 
-} // namespace minivmm
+} // namespace minivmm::memory

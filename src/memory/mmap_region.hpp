@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <utility>
 
-namespace minivmm {
+namespace minivmm::memory {
 
 class MmapRegion final {
 public:
@@ -32,4 +32,4 @@ private:
     uint64_t size_ = 0;
 };
 
-} // namespace minivmm
+} // namespace minivmm::memory

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <cstdint>
 
-namespace minivmm {
+namespace minivmm::util {
 
 class LogRateLimit final {
 public:
@@ -43,4 +43,4 @@ private:
     uint64_t held_back_ = 0;
 };
 
-} // namespace minivmm
+} // namespace minivmm::util

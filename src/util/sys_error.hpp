@@ -9,7 +9,7 @@
 #include <cstring>
 #include <string_view>
 
-namespace minivmm {
+namespace minivmm::util {
 
 [[nodiscard]] inline std::string errno_text(int err)
 {
@@ -21,4 +21,4 @@ namespace minivmm {
     throw HostError(fmt::format("{} failed: {}", what, errno_text(err)));
 }
 
-} // namespace minivmm
+} // namespace minivmm::util

@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace minivmm {
+namespace minivmm::util {
 
 class UniqueFd final {
 public:
@@ -39,4 +39,4 @@ private:
     int fd_ = -1;
 };
 
-} // namespace minivmm
+} // namespace minivmm::util

@@ -9,7 +9,7 @@
 
 #include <mutex>
 
-namespace minivmm {
+namespace minivmm::vcpu {
 namespace {
 
 // The signal that kicks a vCPU thread out of KVM_RUN. Its handler does nothing: the point
@@ -25,7 +25,7 @@ void install_kick_handler()
         sigemptyset(&action.sa_mask);
         action.sa_flags = 0; // no SA_RESTART: KVM_RUN must return EINTR
         if (::sigaction(kick_signal(), &action, nullptr) != 0) {
-            throw_sys_error("sigaction for the vCPU kick signal");
+            util::throw_sys_error("sigaction for the vCPU kick signal");
         }
     });
 }
@@ -40,7 +40,7 @@ void unblock_kick_signal()
 
 } // namespace
 
-Vcpu::Vcpu(unsigned index, VcpuFd fd, const Bus& pio, const Bus& mmio, const GuestMemory& memory,
+Vcpu::Vcpu(unsigned index, kvm::VcpuFd fd, const devices::Bus& pio, const devices::Bus& mmio, const memory::GuestMemory& memory,
            ExitRequest request_exit)
     : index_(index), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory),
       request_exit_(std::move(request_exit))
@@ -193,7 +193,7 @@ std::string Vcpu::instruction_bytes_at_rip() const
         std::array<std::byte, 15> bytes{}; // the longest x86 instruction
         size_t got = 0;
         for (; got < bytes.size(); ++got) {
-            auto byte = memory_.try_read_obj<std::byte>(GuestAddress(translation.physical_address + got));
+            auto byte = memory_.try_read_obj<std::byte>(memory::GuestAddress(translation.physical_address + got));
             if (!byte) {
                 break;
             }
@@ -209,4 +209,4 @@ std::string Vcpu::instruction_bytes_at_rip() const
     }
 }
 
-} // namespace minivmm
+} // namespace minivmm::vcpu

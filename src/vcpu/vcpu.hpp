@@ -6,7 +6,7 @@
 #include "devices/bus.hpp"
 #include "memory/guest_memory.hpp"
 #include "vcpu/vcpu_exit.hpp"
-#include "vcpu/vcpu_fd.hpp"
+#include "kvm/vcpu_fd.hpp"
 
 #include <minivmm/exit_status.hpp>
 
@@ -16,19 +16,19 @@
 #include <functional>
 #include <thread>
 
-namespace minivmm {
+namespace minivmm::vcpu {
 
 class Vcpu final {
 public:
     using ExitRequest = std::function<void(ExitStatus)>;
 
-    Vcpu(unsigned index, VcpuFd fd, const Bus& pio, const Bus& mmio, const GuestMemory& memory,
+    Vcpu(unsigned index, kvm::VcpuFd fd, const devices::Bus& pio, const devices::Bus& mmio, const memory::GuestMemory& memory,
          ExitRequest request_exit);
     Vcpu(const Vcpu&) = delete;
     Vcpu& operator=(const Vcpu&) = delete;
     ~Vcpu();
 
-    [[nodiscard]] const VcpuFd& fd() const { return fd_; }
+    [[nodiscard]] const kvm::VcpuFd& fd() const { return fd_; }
     [[nodiscard]] unsigned index() const { return index_; }
 
     void start();
@@ -45,13 +45,13 @@ private:
     [[nodiscard]] std::string instruction_bytes_at_rip() const;
 
     unsigned index_;
-    VcpuFd fd_;
-    const Bus& pio_;
-    const Bus& mmio_;
-    const GuestMemory& memory_;
+    kvm::VcpuFd fd_;
+    const devices::Bus& pio_;
+    const devices::Bus& mmio_;
+    const memory::GuestMemory& memory_;
     ExitRequest request_exit_;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::vcpu

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-namespace minivmm {
+namespace minivmm::vcpu {
 
-VcpuExit decode_exit(const VcpuFd& vcpu)
+VcpuExit decode_exit(const kvm::VcpuFd& vcpu)
 {
     kvm_run& run = vcpu.run_state();
     switch (run.exit_reason) {
@@ -66,4 +66,4 @@ std::string exit_reason_name(uint32_t reason)
     return fmt::format("KVM exit {}", reason);
 }
 
-} // namespace minivmm
+} // namespace minivmm::vcpu

@@ -2,7 +2,7 @@
 // switches on the variant and never touches the kvm_run union again.
 #pragma once
 
-#include "vcpu/vcpu_fd.hpp"
+#include "kvm/vcpu_fd.hpp"
 
 #include <cstdint>
 #include <span>
@@ -10,7 +10,7 @@
 #include <variant>
 #include <vector>
 
-namespace minivmm::exits {
+namespace minivmm::vcpu::exits {
 
 struct IoIn {
     uint16_t port;
@@ -49,17 +49,17 @@ struct Other {
     uint32_t reason;
 };
 
-} // namespace minivmm::exits
+} // namespace minivmm::vcpu::exits
 
-namespace minivmm {
+namespace minivmm::vcpu {
 
 using VcpuExit = std::variant<exits::IoIn, exits::IoOut, exits::MmioRead, exits::MmioWrite, exits::Hlt,
                               exits::Shutdown, exits::SystemEvent, exits::FailEntry, exits::InternalError,
                               exits::Interrupted, exits::Other>;
 
 // Decodes the exit that the last KVM_RUN left in the vCPU's kvm_run area.
-[[nodiscard]] VcpuExit decode_exit(const VcpuFd& vcpu);
+[[nodiscard]] VcpuExit decode_exit(const kvm::VcpuFd& vcpu);
 
 [[nodiscard]] std::string exit_reason_name(uint32_t reason);
 
-} // namespace minivmm
+} // namespace minivmm::vcpu

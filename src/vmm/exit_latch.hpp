@@ -9,7 +9,7 @@
 #include <mutex>
 #include <optional>
 
-namespace minivmm {
+namespace minivmm::vmm {
 
 class ExitLatch final {
 public:
@@ -51,4 +51,4 @@ private:
     std::optional<ExitStatus> status_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::vmm

@@ -2,7 +2,7 @@
 
 #include <sys/sysinfo.h>
 
-namespace minivmm {
+namespace minivmm::vmm {
 
 uint64_t host_memory_limit()
 {
@@ -13,4 +13,4 @@ uint64_t host_memory_limit()
     return (static_cast<uint64_t>(info.totalram) + info.totalswap) * info.mem_unit;
 }
 
-} // namespace minivmm
+} // namespace minivmm::vmm

@@ -3,10 +3,10 @@
 
 #include <cstdint>
 
-namespace minivmm {
+namespace minivmm::vmm {
 
 // Physical RAM plus swap: guest RAM is mapped MAP_NORESERVE, so more could be mapped, but
 // a guest larger than the host could never be backed and would be killed when it grew.
 [[nodiscard]] uint64_t host_memory_limit();
 
-} // namespace minivmm
+} // namespace minivmm::vmm

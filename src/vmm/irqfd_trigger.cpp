@@ -7,12 +7,12 @@
 
 #include <cstdint>
 
-namespace minivmm {
+namespace minivmm::vmm {
 
 IrqfdTrigger::IrqfdTrigger() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 {
     if (!fd_) {
-        throw_sys_error("eventfd (irqfd)");
+        util::throw_sys_error("eventfd (irqfd)");
     }
 }
 
@@ -23,4 +23,4 @@ void IrqfdTrigger::trigger()
     [[maybe_unused]] const ssize_t n = ::write(fd_.get(), &one, sizeof(one));
 }
 
-} // namespace minivmm
+} // namespace minivmm::vmm

@@ -5,16 +5,16 @@
 #include "devices/interrupt_trigger.hpp"
 #include "util/unique_fd.hpp"
 
-namespace minivmm {
+namespace minivmm::vmm {
 
-class IrqfdTrigger final : public InterruptTrigger {
+class IrqfdTrigger final : public devices::InterruptTrigger {
 public:
     IrqfdTrigger();
     void trigger() override;
     [[nodiscard]] int fd() const { return fd_.get(); }
 
 private:
-    UniqueFd fd_;
+    util::UniqueFd fd_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::vmm

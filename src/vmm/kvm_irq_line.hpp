@@ -2,18 +2,18 @@
 #pragma once
 
 #include "devices/bus_device.hpp"
-#include "vmm/kvm.hpp"
+#include "kvm/kvm.hpp"
 
-namespace minivmm {
+namespace minivmm::vmm {
 
-class KvmIrqLine final : public IrqLine {
+class KvmIrqLine final : public devices::IrqLine {
 public:
-    KvmIrqLine(const VmFd& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+    KvmIrqLine(const kvm::VmFd& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
     void set_level(bool high) override { vm_.set_irq_line(gsi_, high); }
 
 private:
-    const VmFd& vm_;
+    const kvm::VmFd& vm_;
     uint32_t gsi_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::vmm

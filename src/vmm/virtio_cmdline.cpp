@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-namespace minivmm {
+namespace minivmm::vmm {
 
 std::string with_virtio_mmio_devices(std::string_view cmdline, std::span<const VirtioMmioSlot> slots)
 {
@@ -15,4 +15,4 @@ std::string with_virtio_mmio_devices(std::string_view cmdline, std::span<const V
     return out;
 }
 
-} // namespace minivmm
+} // namespace minivmm::vmm

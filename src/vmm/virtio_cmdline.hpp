@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace minivmm {
+namespace minivmm::vmm {
 
 struct VirtioMmioSlot {
     uint64_t base;
@@ -20,4 +20,4 @@ struct VirtioMmioSlot {
 // `cmdline` followed by one `virtio_mmio.device=` word per slot, in order.
 [[nodiscard]] std::string with_virtio_mmio_devices(std::string_view cmdline, std::span<const VirtioMmioSlot> slots);
 
-} // namespace minivmm
+} // namespace minivmm::vmm

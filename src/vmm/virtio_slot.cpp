@@ -3,7 +3,7 @@
 #include "devices/virtio/mmio_registers.hpp"
 #include "util/sys_error.hpp"
 #include "vmm/irqfd_trigger.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -11,19 +11,19 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-namespace minivmm {
+namespace minivmm::vmm {
 
-VirtioSlot::VirtioSlot(const VmFd& vm, EventLoop& events, GuestMemory& memory, Bus& mmio, uint32_t index,
+VirtioSlot::VirtioSlot(const kvm::VmFd& vm, util::EventLoop& events, memory::GuestMemory& memory, devices::Bus& mmio, uint32_t index,
                        std::unique_ptr<virtio::VirtioDevice> device)
     : events_(events)
 {
-    const uint64_t base = platform::virtio_mmio_base(index);
-    const uint32_t gsi = platform::virtio_mmio_gsi(index);
+    const uint64_t base = arch::virtio_mmio_base(index);
+    const uint32_t gsi = arch::virtio_mmio_gsi(index);
     const size_t queues = device->queue_max_sizes().size();
     for (size_t q = 0; q < queues; ++q) {
-        UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        util::UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (!fd) {
-            throw_sys_error("eventfd (virtio queue notify)");
+            util::throw_sys_error("eventfd (virtio queue notify)");
         }
         notify_fds_.push_back(std::move(fd));
     }
@@ -45,7 +45,7 @@ VirtioSlot::VirtioSlot(const VmFd& vm, EventLoop& events, GuestMemory& memory, B
                 [[maybe_unused]] const ssize_t n = ::read(fd, &count, sizeof(count));
                 transport_->process_notify(static_cast<unsigned>(q));
             })) {
-            throw_sys_error("epoll_ctl (virtio queue notify)");
+            util::throw_sys_error("epoll_ctl (virtio queue notify)");
         }
     }
     mmio.add(base, virtio::mmio::kWindowSize, transport_, fmt::format("{} (virtio-mmio {})", transport_->name(), index));
@@ -59,4 +59,4 @@ VirtioSlot::~VirtioSlot()
     }
 }
 
-} // namespace minivmm
+} // namespace minivmm::vmm

@@ -8,17 +8,17 @@
 #include "devices/bus.hpp"
 #include "devices/virtio/mmio_transport.hpp"
 #include "util/unique_fd.hpp"
-#include "vmm/event_loop.hpp"
-#include "vmm/kvm.hpp"
+#include "util/event_loop.hpp"
+#include "kvm/kvm.hpp"
 
 #include <memory>
 #include <vector>
 
-namespace minivmm {
+namespace minivmm::vmm {
 
 class VirtioSlot final {
 public:
-    VirtioSlot(const VmFd& vm, EventLoop& events, GuestMemory& memory, Bus& mmio, uint32_t index,
+    VirtioSlot(const kvm::VmFd& vm, util::EventLoop& events, memory::GuestMemory& memory, devices::Bus& mmio, uint32_t index,
                std::unique_ptr<virtio::VirtioDevice> device);
     ~VirtioSlot();
     VirtioSlot(const VirtioSlot&) = delete;
@@ -27,9 +27,9 @@ public:
     [[nodiscard]] virtio::MmioTransport& transport() { return *transport_; }
 
 private:
-    EventLoop& events_;
-    std::vector<UniqueFd> notify_fds_; // one per queue
+    util::EventLoop& events_;
+    std::vector<util::UniqueFd> notify_fds_; // one per queue
     std::shared_ptr<virtio::MmioTransport> transport_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::vmm

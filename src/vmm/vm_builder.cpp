@@ -13,17 +13,17 @@
 #include "devices/pvpanic.hpp"
 #include "devices/serial.hpp"
 #include "devices/virtio/block/virtio_block.hpp"
-#include "devices/virtio/console.hpp"
-#include "devices/virtio/net/tap.hpp"
+#include "devices/virtio/virtio_console.hpp"
+#include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
 #include "loader/kernel_loader.hpp"
-#include "vcpu/boot_state.hpp"
-#include "vcpu/cpuid.hpp"
-#include "vmm/host_kvm.hpp"
-#include "vmm/irq_routing.hpp"
+#include "arch/x86_64/boot_state.hpp"
+#include "arch/x86_64/cpuid.hpp"
+#include "kvm/host_kvm.hpp"
+#include "arch/x86_64/irq_routing.hpp"
 #include "vmm/kvm_irq_line.hpp"
-#include "vmm/mptable.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/mptable.hpp"
+#include "arch/x86_64/layout.hpp"
 #include "vmm/virtio_cmdline.hpp"
 
 #include <fmt/format.h>
@@ -57,11 +57,11 @@ uint32_t virtio_device_count(const VmConfig& config)
                                  (config.console.device == ConsoleDevice::Virtio ? 1 : 0));
 }
 
-std::vector<VirtioMmioSlot> virtio_slots(const VmConfig& config)
+std::vector<vmm::VirtioMmioSlot> virtio_slots(const VmConfig& config)
 {
-    std::vector<VirtioMmioSlot> slots;
+    std::vector<vmm::VirtioMmioSlot> slots;
     for (uint32_t i = 0; i < virtio_device_count(config); ++i) {
-        slots.push_back({platform::virtio_mmio_base(i), platform::kVirtioMmioStride, platform::virtio_mmio_gsi(i)});
+        slots.push_back({arch::virtio_mmio_base(i), arch::kVirtioMmioStride, arch::virtio_mmio_gsi(i)});
     }
     return slots;
 }
@@ -73,13 +73,13 @@ acpi::AcpiConfig acpi_config(const VmConfig& config)
     acpi::AcpiDevice rtc;
     rtc.hid = "PNP0B00";
     rtc.name = "RTC_";
-    rtc.io = acpi::AcpiDevice::PortRange{platform::kRtcPort, 2};
-    rtc.gsi = platform::kRtcGsi;
+    rtc.io = acpi::AcpiDevice::PortRange{arch::kRtcPort, 2};
+    rtc.gsi = arch::kRtcGsi;
     acpi_config.devices.push_back(rtc);
     acpi::AcpiDevice pvpanic;
     pvpanic.hid = "QEMU0001";
     pvpanic.name = "PEVT";
-    pvpanic.io = acpi::AcpiDevice::PortRange{platform::kPvPanicPort, 1};
+    pvpanic.io = acpi::AcpiDevice::PortRange{arch::kPvPanicPort, 1};
     acpi_config.devices.push_back(pvpanic);
     for (uint32_t i = 0; i < virtio_device_count(config); ++i) {
         acpi_config.devices.push_back(acpi::virtio_mmio_acpi_device(i));
@@ -89,20 +89,20 @@ acpi::AcpiConfig acpi_config(const VmConfig& config)
 
 // Loads the kernel, initrd, command line and platform tables into RAM: everything that
 // can fail because of the user's input happens here, before KVM is touched.
-loader::LoadedKernel load_guest_image(const VmConfig& config, GuestMemory& memory)
+loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemory& memory)
 {
     const auto kernel = loader::read_image_file(config.kernel, "kernel");
     std::vector<std::byte> initrd;
     if (config.initrd) {
         initrd = loader::read_image_file(*config.initrd, "initrd");
     }
-    std::optional<GuestAddress> rsdp;
+    std::optional<memory::GuestAddress> rsdp;
     if (config.acpi) {
         rsdp = acpi::write_acpi_tables(memory, acpi_config(config));
     }
     // Devices are described twice (ARCHITECTURE.md "How guests find devices"): in the DSDT
     // for stock kernels, on the command line for kernels without ACPI.
-    const std::string cmdline = with_virtio_mmio_devices(config.cmdline, virtio_slots(config));
+    const std::string cmdline = vmm::with_virtio_mmio_devices(config.cmdline, virtio_slots(config));
     const loader::BootSpec spec{kernel, initrd, cmdline, rsdp};
     loader::LoadedKernel loaded;
     try {
@@ -111,12 +111,12 @@ loader::LoadedKernel load_guest_image(const VmConfig& config, GuestMemory& memor
         // Name the file: the loader only knows bytes.
         throw ConfigError(fmt::format("kernel '{}': {}", config.kernel.string(), e.what()));
     }
-    [[maybe_unused]] const uint64_t mptable_size = write_mptable(memory, config.cpus);
-    write_boot_tables(memory, loaded.format == loader::KernelFormat::BzImage ? BootMode::Long64 : BootMode::Pvh32);
+    [[maybe_unused]] const uint64_t mptable_size = arch::write_mptable(memory, config.cpus);
+    arch::write_boot_tables(memory, loaded.format == loader::KernelFormat::BzImage ? arch::BootMode::Long64 : arch::BootMode::Pvh32);
     return loaded;
 }
 
-void register_memory(const VmFd& vm, const GuestMemory& memory)
+void register_memory(const kvm::VmFd& vm, const memory::GuestMemory& memory)
 {
     uint32_t slot = kLowRamSlot;
     for (const auto& region : memory.regions()) {
@@ -128,36 +128,36 @@ void add_legacy_devices(Vm::Impl& impl)
 {
     auto request_exit = [&impl](ExitStatus status) { impl.request_exit(std::move(status)); };
 
-    impl.console = std::make_unique<GuestConsole>(impl.config.console, request_exit);
-    impl.serial = std::make_shared<Serial8250>(std::make_shared<KvmIrqLine>(impl.vm, platform::kCom1Gsi),
+    impl.console = std::make_unique<console::GuestConsole>(impl.config.console, request_exit);
+    impl.serial = std::make_shared<devices::Serial8250>(std::make_shared<vmm::KvmIrqLine>(impl.vm, arch::kCom1Gsi),
                                                *impl.console->output());
     impl.console->connect_input(*impl.serial);
-    impl.pio.add(platform::kCom1Port, 8, impl.serial, "serial (COM1)");
+    impl.pio.add(arch::kCom1Port, 8, impl.serial, "serial (COM1)");
 
-    auto i8042 = std::make_shared<I8042>([request_exit] { request_exit(ExitStatus::reboot()); });
-    impl.pio.add(platform::kI8042DataPort, I8042::kPortCount, i8042, "i8042");
+    auto i8042 = std::make_shared<devices::I8042>([request_exit] { request_exit(ExitStatus::reboot()); });
+    impl.pio.add(arch::kI8042DataPort, devices::I8042::kPortCount, i8042, "i8042");
 
-    impl.pio.add(platform::kRtcPort, 2,
-                 std::make_shared<CmosRtc>(std::make_shared<KvmIrqLine>(impl.vm, platform::kRtcGsi),
+    impl.pio.add(arch::kRtcPort, 2,
+                 std::make_shared<devices::CmosRtc>(std::make_shared<vmm::KvmIrqLine>(impl.vm, arch::kRtcGsi),
                                            impl.config.memory_bytes),
                  "CMOS RTC");
-    impl.pio.add(platform::kDebugExitPort, DebugExit::kPortCount, std::make_shared<DebugExit>([request_exit](int value) {
+    impl.pio.add(arch::kDebugExitPort, devices::DebugExit::kPortCount, std::make_shared<devices::DebugExit>([request_exit](int value) {
                      request_exit(ExitStatus::debug_exit(value));
                  }),
                  "debug-exit");
     if (impl.config.acpi) {
-        impl.pio.add(platform::kAcpiPmPort, AcpiPm::kPortCount,
-                     std::make_shared<AcpiPm>([request_exit] { request_exit(ExitStatus::power_off()); },
+        impl.pio.add(arch::kAcpiPmPort, devices::AcpiPm::kPortCount,
+                     std::make_shared<devices::AcpiPm>([request_exit] { request_exit(ExitStatus::power_off()); },
                                               [request_exit] { request_exit(ExitStatus::reboot()); }),
                      "ACPI PM");
     }
-    impl.pio.add(platform::kPvPanicPort, PvPanic::kPortCount, std::make_shared<PvPanic>([request_exit] {
+    impl.pio.add(arch::kPvPanicPort, devices::PvPanic::kPortCount, std::make_shared<devices::PvPanic>([request_exit] {
                      request_exit(ExitStatus::crash("guest kernel panicked (pvpanic)"));
                  }),
                  "pvpanic");
-    add_ignored_ports(impl.pio);
+    devices::add_ignored_ports(impl.pio);
 
-    impl.mmio.add(platform::kBootTimer, 0x1000, std::make_shared<BootTimer>([&impl] {
+    impl.mmio.add(arch::kBootTimer, 0x1000, std::make_shared<devices::BootTimer>([&impl] {
                       const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
                           std::chrono::steady_clock::now() - impl.created_at);
                       int64_t expected = -1;
@@ -177,7 +177,7 @@ virtio::VirtioConsole::WindowSize console_window_size()
     return {};
 }
 
-using NetBackends = std::vector<std::unique_ptr<net::PacketBackend>>;
+using NetBackends = std::vector<std::unique_ptr<backends::PacketBackend>>;
 
 // The TAP interfaces of the configuration, opened (or created) before KVM is touched: a
 // missing TAP or a missing permission is the user's to fix, reported as one line.
@@ -185,8 +185,8 @@ NetBackends open_net_backends(const VmConfig& config)
 {
     NetBackends backends;
     for (const auto& nic : config.nets) {
-        auto tap = nic.create ? net::Tap::create(nic.tap) : net::Tap::open(nic.tap);
-        backends.push_back(std::make_unique<net::Tap>(std::move(tap)));
+        auto tap = nic.create ? backends::Tap::create(nic.tap) : backends::Tap::open(nic.tap);
+        backends.push_back(std::make_unique<backends::Tap>(std::move(tap)));
     }
     return backends;
 }
@@ -202,7 +202,7 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
     for (size_t i = 0; i < impl.config.nets.size(); ++i) {
         const NetConfig& nic = impl.config.nets[i];
         // Chosen once per VM: a guest that resets its device keeps its address.
-        const auto mac = nic.mac ? net::MacAddress(*nic.mac) : net::MacAddress::random_local();
+        const auto mac = nic.mac ? backends::MacAddress(*nic.mac) : backends::MacAddress::random_local();
         auto device = std::make_unique<virtio::VirtioNet>(impl.memory, std::move(nets.at(i)), mac);
         spdlog::info("{}: MAC {}", device->name(), mac.to_string());
         devices.push_back(std::move(device));
@@ -222,31 +222,31 @@ void add_virtio_devices(Vm::Impl& impl, NetBackends nets)
     for (auto& device : devices) {
         const auto index = static_cast<uint32_t>(impl.virtio.size());
         impl.virtio.push_back(
-            std::make_unique<VirtioSlot>(impl.vm, impl.events, impl.memory, impl.mmio, index, std::move(device)));
+            std::make_unique<vmm::VirtioSlot>(impl.vm, impl.events, impl.memory, impl.mmio, index, std::move(device)));
     }
 }
 
 void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
 {
     const auto supported = impl.kvm.supported_cpuid();
-    const auto msrs = boot_msrs();
-    const CpuidOptions cpuid_options{impl.kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0};
-    const BootMode mode = loaded.format == loader::KernelFormat::BzImage ? BootMode::Long64 : BootMode::Pvh32;
+    const auto msrs = arch::boot_msrs();
+    const arch::CpuidOptions cpuid_options{impl.kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0};
+    const arch::BootMode mode = loaded.format == loader::KernelFormat::BzImage ? arch::BootMode::Long64 : arch::BootMode::Pvh32;
     for (unsigned i = 0; i < impl.config.cpus; ++i) {
-        VcpuFd fd = impl.vm.create_vcpu(i);
-        fd.set_cpuid(cpuid_for_vcpu(supported, i, impl.config.cpus, cpuid_options));
+        kvm::VcpuFd fd = impl.vm.create_vcpu(i);
+        fd.set_cpuid(arch::cpuid_for_vcpu(supported, i, impl.config.cpus, cpuid_options));
         fd.set_msrs(msrs);
-        fd.set_fpu(boot_fpu());
+        fd.set_fpu(arch::boot_fpu());
         auto lapic = fd.lapic();
-        configure_lapic_lints(lapic);
+        arch::configure_lapic_lints(lapic);
         fd.set_lapic(lapic);
         if (i == 0) {
             // The BSP starts at the kernel entry; APs wait in the in-kernel LAPIC for
             // INIT/SIPI from the guest.
-            fd.set_sregs(boot_sregs(mode, fd.sregs()));
-            fd.set_regs(boot_regs(mode, loaded.entry.value(), loaded.boot_info.value()));
+            fd.set_sregs(arch::boot_sregs(mode, fd.sregs()));
+            fd.set_regs(arch::boot_regs(mode, loaded.entry.value(), loaded.boot_info.value()));
         }
-        impl.vcpus.push_back(std::make_unique<Vcpu>(i, std::move(fd), impl.pio, impl.mmio, impl.memory,
+        impl.vcpus.push_back(std::make_unique<vcpu::Vcpu>(i, std::move(fd), impl.pio, impl.mmio, impl.memory,
                                                     [&impl](ExitStatus status) { impl.request_exit(std::move(status)); }));
     }
 }
@@ -256,22 +256,22 @@ void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
 std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
 {
     check_config(config);
-    GuestMemory memory = GuestMemory::create(config.memory_bytes);
+    memory::GuestMemory memory = memory::GuestMemory::create(config.memory_bytes);
     const auto loaded = load_guest_image(config, memory);
     auto nets = open_net_backends(config);
 
-    Kvm kvm = Kvm::open();
-    const HostKvmKind kind = detect_host_kvm_kind();
-    warn_once_if_pvm(kind);
+    kvm::Kvm kvm = kvm::Kvm::open();
+    const kvm::HostKvmKind kind = kvm::detect_host_kvm_kind();
+    kvm::warn_once_if_pvm(kind);
     if (config.cpus > kvm.max_vcpus()) {
         throw ConfigError(fmt::format("cpus {} is more than this host's KVM allows ({})", config.cpus,
                                       kvm.max_vcpus()));
     }
-    VmFd vm = kvm.create_vm();
-    vm.set_tss_address(platform::kKvmTssAddress);
-    vm.set_identity_map_address(platform::kKvmIdentityMap);
+    kvm::VmFd vm = kvm.create_vm();
+    vm.set_tss_address(arch::kKvmTssAddress);
+    vm.set_identity_map_address(arch::kKvmIdentityMap);
     vm.create_irqchip();
-    vm.set_gsi_routing(pc_gsi_routing());
+    vm.set_gsi_routing(arch::pc_gsi_routing());
     vm.create_pit2();
     register_memory(vm, memory);
 

@@ -1,7 +1,8 @@
 #include <minivmm/vm_config.hpp>
 
+#include "arch/x86_64/layout.hpp"
+#include "backends/net/mac_address.hpp"
 #include "vmm/host_memory.hpp"
-#include "vmm/platform.hpp"
 
 #include <fmt/format.h>
 
@@ -117,9 +118,9 @@ void check_devices(std::vector<std::string>& problems, const VmConfig& config)
     }
     const size_t virtio = config.disks.size() + config.nets.size() +
                           (config.console.device == ConsoleDevice::Virtio ? 1 : 0);
-    if (virtio > platform::kMaxVirtioDevices) {
+    if (virtio > arch::kMaxVirtioDevices) {
         problems.push_back(fmt::format("{} virtio devices asked for, at most {} fit (one interrupt line each)",
-                                       virtio, platform::kMaxVirtioDevices));
+                                       virtio, arch::kMaxVirtioDevices));
     }
 }
 
@@ -135,7 +136,7 @@ std::vector<std::string> VmConfig::validate() const
     if (memory_bytes < kMinMemory) {
         problems.push_back(fmt::format("memory {} MiB is too small: a guest needs at least {} MiB",
                                        memory_bytes / kMiB, kMinMemory / kMiB));
-    } else if (const uint64_t host = host_memory_limit(); memory_bytes > host) {
+    } else if (const uint64_t host = vmm::host_memory_limit(); memory_bytes > host) {
         problems.push_back(fmt::format("memory {} MiB is more than this host can give a guest ({} MiB)",
                                        memory_bytes / kMiB, host / kMiB));
     }
@@ -144,9 +145,9 @@ std::vector<std::string> VmConfig::validate() const
     } else if (cpus > kMaxCpus) {
         problems.push_back(fmt::format("cpus {} is more than minivmm supports ({})", cpus, kMaxCpus));
     }
-    if (cmdline.size() >= platform::kCmdlineMax) {
+    if (cmdline.size() >= arch::kCmdlineMax) {
         problems.push_back(fmt::format("kernel command line is {} bytes, the limit is {}", cmdline.size(),
-                                       platform::kCmdlineMax - 1));
+                                       arch::kCmdlineMax - 1));
     }
     if (cmdline.find('\0') != std::string::npos) {
         problems.push_back("kernel command line contains a NUL byte");
@@ -168,6 +169,15 @@ std::vector<std::string> VmConfig::validate() const
     }
     check_devices(problems, *this);
     return problems;
+}
+
+std::optional<MacAddressBytes> parse_mac_address(std::string_view text)
+{
+    const auto mac = backends::MacAddress::parse(text);
+    if (!mac) {
+        return std::nullopt;
+    }
+    return mac->bytes();
 }
 
 } // namespace minivmm

@@ -6,10 +6,10 @@
 #include "devices/bus.hpp"
 #include "memory/guest_memory.hpp"
 #include "vcpu/vcpu.hpp"
-#include "vmm/guest_console.hpp"
-#include "vmm/event_loop.hpp"
+#include "console/guest_console.hpp"
+#include "util/event_loop.hpp"
 #include "vmm/exit_latch.hpp"
-#include "vmm/kvm.hpp"
+#include "kvm/kvm.hpp"
 #include "vmm/virtio_slot.hpp"
 
 #include <minivmm/vm.hpp>
@@ -23,10 +23,12 @@
 
 namespace minivmm {
 
+namespace devices {
 class Serial8250;
+}
 
 struct Vm::Impl {
-    Impl(const VmConfig& cfg, Kvm k, VmFd v, GuestMemory mem)
+    Impl(const VmConfig& cfg, kvm::Kvm k, kvm::VmFd v, memory::GuestMemory mem)
         : config(cfg), kvm(std::move(k)), vm(std::move(v)), memory(std::move(mem))
     {
     }
@@ -48,18 +50,18 @@ struct Vm::Impl {
     std::chrono::steady_clock::time_point started_at = created_at;
     std::atomic<int64_t> boot_time_us{-1};
 
-    Kvm kvm;
-    VmFd vm;
-    GuestMemory memory;
+    kvm::Kvm kvm;
+    kvm::VmFd vm;
+    memory::GuestMemory memory;
     // Before the buses: virtio transports on the MMIO bus unwatch their fds when destroyed.
-    EventLoop events;
-    Bus pio{"PIO"};
-    Bus mmio{"MMIO"};
-    std::unique_ptr<GuestConsole> console;
-    std::shared_ptr<Serial8250> serial;
-    std::vector<std::unique_ptr<VirtioSlot>> virtio; // virtio-mmio device n at index n
-    std::vector<std::unique_ptr<Vcpu>> vcpus;
-    ExitLatch exit;
+    util::EventLoop events;
+    devices::Bus pio{"PIO"};
+    devices::Bus mmio{"MMIO"};
+    std::unique_ptr<console::GuestConsole> console;
+    std::shared_ptr<devices::Serial8250> serial;
+    std::vector<std::unique_ptr<vmm::VirtioSlot>> virtio; // virtio-mmio device n at index n
+    std::vector<std::unique_ptr<vcpu::Vcpu>> vcpus;
+    vmm::ExitLatch exit;
 
     std::mutex threads_mutex; // orders kicks against teardown
     bool started = false;

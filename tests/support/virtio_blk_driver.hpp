@@ -4,8 +4,8 @@
 #pragma once
 
 #include "devices/virtio/block/block_spec.hpp"
-#include "devices/virtio/block/io_uring_backend.hpp"
-#include "devices/virtio/block/sync_backend.hpp"
+#include "backends/block/io_uring_backend.hpp"
+#include "backends/block/sync_backend.hpp"
 #include "devices/virtio/block/virtio_block.hpp"
 #include "support/virtio_driver.hpp"
 
@@ -95,9 +95,9 @@ inline const char* to_string(Layout layout)
 
 struct BlkChain {
     uint16_t head = 0;
-    GuestAddress data; // data_len bytes, contiguous in guest RAM whatever the layout
+    memory::GuestAddress data; // data_len bytes, contiguous in guest RAM whatever the layout
     uint32_t data_len = 0;
-    GuestAddress status;
+    memory::GuestAddress status;
 };
 
 // Writes a request of `type` for `sector` with `data_len` bytes of data (device-writable
@@ -111,7 +111,7 @@ inline BlkChain offer_blk(VirtioDriver& d, uint32_t type, uint64_t sector, uint3
     c.data_len = data_len;
     std::vector<Buffer> buffers;
     if (layout == Layout::Merged) {
-        const GuestAddress block = d.alloc(16 + uint64_t{data_len} + 1, 4096);
+        const memory::GuestAddress block = d.alloc(16 + uint64_t{data_len} + 1, 4096);
         d.memory.write_obj(block, header);
         c.data = block + 16;
         c.status = block + 16 + data_len;
@@ -121,7 +121,7 @@ inline BlkChain offer_blk(VirtioDriver& d, uint32_t type, uint64_t sector, uint3
             buffers = {{block, 16 + data_len, false}, {c.status, 1, true}};
         }
     } else {
-        const GuestAddress h = d.alloc(16);
+        const memory::GuestAddress h = d.alloc(16);
         d.memory.write_obj(h, header);
         c.data = d.alloc(data_len, 4096);
         c.status = d.alloc(1);
@@ -152,13 +152,13 @@ enum class TestBackend { Synchronous, IoUring };
 inline const char* to_string(TestBackend b) { return b == TestBackend::IoUring ? "io_uring" : "synchronous"; }
 
 // The backend, or nullptr (after a WARN) when io_uring is not available here.
-inline std::unique_ptr<virtio::BlockBackend> make_test_backend(int fd, std::size_t depth, TestBackend kind)
+inline std::unique_ptr<backends::BlockBackend> make_test_backend(int fd, std::size_t depth, TestBackend kind)
 {
     if (kind == TestBackend::Synchronous) {
-        return std::make_unique<virtio::SyncBackend>(fd, depth);
+        return std::make_unique<backends::SyncBackend>(fd, depth);
     }
     std::string why_not;
-    auto backend = virtio::IoUringBackend::create(fd, depth, why_not);
+    auto backend = backends::IoUringBackend::create(fd, depth, why_not);
     if (!backend) {
         WARN("io_uring unavailable, skipping: " << why_not);
     }
@@ -176,7 +176,7 @@ struct BlkHarness {
                                             std::size_t depth = virtio::VirtioBlock::kQueueSize, uint16_t queue_size = 32,
                                             bool event_idx = false, uint64_t features = kAllBlkFeatures)
     {
-        auto image = virtio::DiskImage::open(config);
+        auto image = backends::DiskImage::open(config);
         auto disk_backend = make_test_backend(image.fd(), depth, backend);
         if (!disk_backend) {
             return nullptr;
@@ -184,7 +184,7 @@ struct BlkHarness {
         return std::make_unique<BlkHarness>(std::move(image), std::move(disk_backend), queue_size, event_idx, features);
     }
 
-    BlkHarness(virtio::DiskImage image, std::unique_ptr<virtio::BlockBackend> backend, uint16_t queue_size,
+    BlkHarness(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend, uint16_t queue_size,
                bool event_idx, uint64_t features)
         : driver(queue_size, event_idx),
           device(std::make_unique<virtio::VirtioBlock>(std::move(image), std::move(backend), driver.memory))

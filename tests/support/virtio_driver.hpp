@@ -26,13 +26,13 @@ namespace minivmm::test {
 
 class VirtioDriver {
 public:
-    static constexpr GuestAddress kDesc{0x10000};
-    static constexpr GuestAddress kAvail{0x20000};
-    static constexpr GuestAddress kUsed{0x30000};
+    static constexpr memory::GuestAddress kDesc{0x10000};
+    static constexpr memory::GuestAddress kAvail{0x20000};
+    static constexpr memory::GuestAddress kUsed{0x30000};
     static constexpr uint64_t kHeapStart = 0x100000;
 
     struct Buffer {
-        GuestAddress addr;
+        memory::GuestAddress addr;
         uint32_t len = 0;
         bool writable = false;
     };
@@ -42,7 +42,7 @@ public:
     };
 
     explicit VirtioDriver(uint16_t size = 16, bool event_idx = false, uint64_t ram = 64 * kMiB)
-        : memory(GuestMemory::create(ram)), queue(memory, 256), size_(size)
+        : memory(memory::GuestMemory::create(ram)), queue(memory, 256), size_(size)
     {
         REQUIRE(queue.set_size(size));
         queue.set_desc_addr(kDesc);
@@ -58,13 +58,13 @@ public:
     }
 
     [[nodiscard]] uint16_t size() const { return size_; }
-    std::span<VirtQueue> queues() { return std::span(&queue, 1); }
+    std::span<virtio::VirtQueue> queues() { return std::span(&queue, 1); }
 
     // Guest RAM for buffers, from a bump allocator.
-    GuestAddress alloc(uint64_t len, uint64_t align = 16)
+    memory::GuestAddress alloc(uint64_t len, uint64_t align = 16)
     {
         heap_ = (heap_ + align - 1) / align * align;
-        const GuestAddress addr(heap_);
+        const memory::GuestAddress addr(heap_);
         heap_ += std::max<uint64_t>(len, 1);
         REQUIRE(heap_ <= memory.size());
         return addr;
@@ -77,14 +77,14 @@ public:
         if (indirect) {
             REQUIRE(!free_.empty());
             const uint16_t head = take_desc();
-            const GuestAddress table = alloc(buffers.size() * 16, 16);
+            const memory::GuestAddress table = alloc(buffers.size() * 16, 16);
             for (std::size_t i = 0; i < buffers.size(); ++i) {
                 const bool last = i + 1 == buffers.size();
-                write_desc(table, static_cast<uint16_t>(i), buffers[i], last ? 0 : kVirtqDescFNext,
+                write_desc(table, static_cast<uint16_t>(i), buffers[i], last ? 0 : virtio::kVirtqDescFNext,
                            static_cast<uint16_t>(i + 1));
             }
             memory.write_obj(kDesc + uint64_t{head} * 16,
-                             VirtqDesc{table.value(), static_cast<uint32_t>(buffers.size() * 16), kVirtqDescFIndirect, 0});
+                             virtio::VirtqDesc{table.value(), static_cast<uint32_t>(buffers.size() * 16), virtio::kVirtqDescFIndirect, 0});
             chains_[head] = {head};
             publish(head);
             return head;
@@ -96,7 +96,7 @@ public:
         }
         for (std::size_t i = 0; i < buffers.size(); ++i) {
             const bool last = i + 1 == buffers.size();
-            write_desc(kDesc, descs[i], buffers[i], last ? 0 : kVirtqDescFNext, last ? 0 : descs[i + 1]);
+            write_desc(kDesc, descs[i], buffers[i], last ? 0 : virtio::kVirtqDescFNext, last ? 0 : descs[i + 1]);
         }
         chains_[descs.front()] = descs;
         publish(descs.front());
@@ -133,8 +133,8 @@ public:
     [[nodiscard]] uint16_t avail_event() const { return memory.read_obj<uint16_t>(kUsed + 4 + uint64_t{size_} * 8); }
     [[nodiscard]] uint16_t used_flags() const { return memory.read_obj<uint16_t>(kUsed); }
 
-    GuestMemory memory;
-    VirtQueue queue;
+    memory::GuestMemory memory;
+    virtio::VirtQueue queue;
 
 private:
     uint16_t take_desc()
@@ -144,10 +144,10 @@ private:
         free_.pop_back();
         return d;
     }
-    void write_desc(GuestAddress table, uint16_t index, const Buffer& b, uint16_t flags, uint16_t next)
+    void write_desc(memory::GuestAddress table, uint16_t index, const Buffer& b, uint16_t flags, uint16_t next)
     {
-        const uint16_t all = static_cast<uint16_t>(flags | (b.writable ? kVirtqDescFWrite : 0));
-        memory.write_obj(table + uint64_t{index} * 16, VirtqDesc{b.addr.value(), b.len, all, next});
+        const uint16_t all = static_cast<uint16_t>(flags | (b.writable ? virtio::kVirtqDescFWrite : 0));
+        memory.write_obj(table + uint64_t{index} * 16, virtio::VirtqDesc{b.addr.value(), b.len, all, next});
     }
     void publish(uint16_t head)
     {
@@ -168,13 +168,13 @@ class FakeVirtioContext final : public virtio::VirtioContext {
 public:
     struct Watch {
         uint32_t events = 0;
-        FdPoller::Handler handler;
+        util::FdPoller::Handler handler;
     };
 
     void notify_used(unsigned queue) override { notified.push_back(queue); }
     void config_changed() override { ++config_changes; }
     void device_error(std::string_view why) override { errors.emplace_back(why); }
-    bool watch(int fd, uint32_t events, FdPoller::Handler handler) override
+    bool watch(int fd, uint32_t events, util::FdPoller::Handler handler) override
     {
         watches[fd] = Watch{events, std::move(handler)};
         return true;

@@ -3,7 +3,7 @@
 // virtio_mmio.c does (virtio 1.2 section 4.2.3), with its rings in heap-backed RAM.
 #pragma once
 
-#include "devices/fd_poller.hpp"
+#include "util/fd_poller.hpp"
 #include "devices/interrupt_trigger.hpp"
 #include "devices/virtio/mmio_registers.hpp"
 #include "devices/virtio/mmio_transport.hpp"
@@ -25,7 +25,7 @@
 
 namespace minivmm::test {
 
-class FakePoller final : public FdPoller {
+class FakePoller final : public util::FdPoller {
 public:
     struct Watch {
         uint32_t events = 0;
@@ -74,7 +74,7 @@ private:
     static uint32_t ready_events(int fd, uint32_t events);
 };
 
-class CountingTrigger final : public InterruptTrigger {
+class CountingTrigger final : public devices::InterruptTrigger {
 public:
     void trigger() override { ++count; }
     int count = 0;
@@ -86,10 +86,10 @@ public:
     static constexpr uint64_t kRingBase = 0x10'0000;
     static constexpr uint64_t kRingStride = 0x4000;
 
-    using DeviceFactory = std::function<std::unique_ptr<virtio::VirtioDevice>(GuestMemory&)>;
+    using DeviceFactory = std::function<std::unique_ptr<virtio::VirtioDevice>(memory::GuestMemory&)>;
 
     explicit MmioDriver(const DeviceFactory& make_device, uint64_t ram = 16 * kMiB)
-        : memory(GuestMemory::create(ram)), irq(std::make_shared<CountingTrigger>()),
+        : memory(memory::GuestMemory::create(ram)), irq(std::make_shared<CountingTrigger>()),
           transport(memory, make_device(memory), irq, poller, [this](unsigned q) { notified.push_back(q); })
     {
     }
@@ -163,20 +163,20 @@ public:
     // Descriptor `index` of queue `queue`; offer(head) publishes a chain head.
     void desc(uint32_t queue, uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next = 0)
     {
-        memory.write_obj(GuestAddress{ring_addr(queue) + index * 16ULL}, virtio_desc{addr, len, flags, next});
+        memory.write_obj(memory::GuestAddress{ring_addr(queue) + index * 16ULL}, virtio_desc{addr, len, flags, next});
     }
     void offer(uint32_t queue, uint16_t head)
     {
         const uint64_t avail = ring_addr(queue) + 0x1000;
         uint16_t& idx = avail_idx[queue];
-        memory.write_obj(GuestAddress{avail + 4 + (idx % sizes[queue]) * 2ULL}, head);
+        memory.write_obj(memory::GuestAddress{avail + 4 + (idx % sizes[queue]) * 2ULL}, head);
         ++idx;
-        memory.write_obj(GuestAddress{avail + 2}, idx);
+        memory.write_obj(memory::GuestAddress{avail + 2}, idx);
     }
-    uint16_t used_idx(uint32_t queue) { return memory.read_obj<uint16_t>(GuestAddress{ring_addr(queue) + 0x2000 + 2}); }
+    uint16_t used_idx(uint32_t queue) { return memory.read_obj<uint16_t>(memory::GuestAddress{ring_addr(queue) + 0x2000 + 2}); }
     uint32_t used_len(uint32_t queue, uint16_t slot)
     {
-        return memory.read_obj<uint32_t>(GuestAddress{ring_addr(queue) + 0x2000 + 4 + (slot % sizes[queue]) * 8ULL + 4});
+        return memory.read_obj<uint32_t>(memory::GuestAddress{ring_addr(queue) + 0x2000 + 4 + (slot % sizes[queue]) * 8ULL + 4});
     }
     // Notify as the guest would, and run the I/O thread's part.
     void kick(uint32_t queue)
@@ -196,7 +196,7 @@ public:
         uint16_t next;
     };
 
-    GuestMemory memory;
+    memory::GuestMemory memory;
     FakePoller poller;
     std::shared_ptr<CountingTrigger> irq;
     std::vector<unsigned> notified;

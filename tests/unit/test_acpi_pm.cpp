@@ -3,7 +3,7 @@
 #include "devices/acpi_pm.hpp"
 
 #include "devices/bus.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -21,7 +21,7 @@ constexpr uint64_t kReset = 2;
 struct Pm {
     int power_offs = 0;
     int resets = 0;
-    AcpiPm dev{[this] { ++power_offs; }, [this] { ++resets; }};
+    devices::AcpiPm dev{[this] { ++power_offs; }, [this] { ++resets; }};
 
     void out(uint64_t offset, uint8_t value) { dev.write(offset, std::span<const uint8_t>(&value, 1)); }
     uint8_t in(uint64_t offset)
@@ -44,7 +44,7 @@ TEST_CASE("ACPI PM: SLP_EN with the S5 type powers off", "[unit][acpi]")
     Pm pm;
     pm.out(kSleepControl, 0x34); // what Linux's acpi_hw_extended_sleep writes for \_S5_ = 5
     CHECK(pm.power_offs == 1);
-    CHECK(sleep_command(platform::kAcpiS5SleepType, true) == 0x34);
+    CHECK(sleep_command(arch::kAcpiS5SleepType, true) == 0x34);
     pm.out(kSleepControl, 0x34 | 0x80 | 0x03); // other bits do not matter
     CHECK(pm.power_offs == 2);
     CHECK(pm.resets == 0);
@@ -56,7 +56,7 @@ TEST_CASE("ACPI PM: other sleep types and SLP_EN clear do nothing", "[unit][acpi
     for (uint8_t type = 0; type < 8; ++type) {
         INFO("SLP_TYP " << int{type});
         pm.out(kSleepControl, sleep_command(type, false));
-        if (type != platform::kAcpiS5SleepType) {
+        if (type != arch::kAcpiS5SleepType) {
             pm.out(kSleepControl, sleep_command(type, true));
         }
     }
@@ -71,10 +71,10 @@ TEST_CASE("ACPI PM: the reset value resets, other values do not", "[unit][acpi]"
         pm.out(kReset, value);
     }
     CHECK(pm.resets == 0);
-    pm.out(kReset, platform::kAcpiResetValue);
+    pm.out(kReset, arch::kAcpiResetValue);
     CHECK(pm.resets == 1);
-    pm.out(kSleepControl, platform::kAcpiResetValue); // the reset value elsewhere
-    pm.out(kSleepStatus, platform::kAcpiResetValue);
+    pm.out(kSleepControl, arch::kAcpiResetValue); // the reset value elsewhere
+    pm.out(kSleepStatus, arch::kAcpiResetValue);
     CHECK(pm.resets == 1);
     CHECK(pm.power_offs == 0);
 }
@@ -96,15 +96,15 @@ TEST_CASE("ACPI PM: through the PIO bus at the FADT's ports", "[unit][acpi]")
 {
     int power_offs = 0;
     int resets = 0;
-    Bus bus("pio");
-    bus.add(platform::kAcpiPmPort, AcpiPm::kPortCount,
-            std::make_shared<AcpiPm>([&] { ++power_offs; }, [&] { ++resets; }), "acpi-pm");
+    devices::Bus bus("pio");
+    bus.add(arch::kAcpiPmPort, devices::AcpiPm::kPortCount,
+            std::make_shared<devices::AcpiPm>([&] { ++power_offs; }, [&] { ++resets; }), "acpi-pm");
     const std::array<uint8_t, 1> wake_clear{0x80};
-    CHECK(bus.write(platform::kAcpiSleepStatusPort, wake_clear));
+    CHECK(bus.write(arch::kAcpiSleepStatusPort, wake_clear));
     const std::array<uint8_t, 1> s5{0x34};
-    CHECK(bus.write(platform::kAcpiSleepControlPort, s5));
+    CHECK(bus.write(arch::kAcpiSleepControlPort, s5));
     CHECK(power_offs == 1);
-    const std::array<uint8_t, 1> reset{platform::kAcpiResetValue};
-    CHECK(bus.write(platform::kAcpiResetPort, reset));
+    const std::array<uint8_t, 1> reset{arch::kAcpiResetValue};
+    CHECK(bus.write(arch::kAcpiResetPort, reset));
     CHECK(resets == 1);
 }

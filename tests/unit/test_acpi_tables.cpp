@@ -1,7 +1,7 @@
 // ACPI tables (ACPI 6.5 chapter 5): each table on its own, then all of them placed in guest
 // memory and followed from the RSDP the way a guest does.
 #include "acpi/acpi_tables.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <minivmm/error.hpp>
 
@@ -150,7 +150,7 @@ TEST_CASE("ACPI: FADT of a hardware-reduced platform (5.2.9)", "[unit][acpi]")
     CHECK((boot & (1u << 5)) == 0); // the CMOS RTC is present
     CHECK(boot == 0x000c);
 
-    CHECK(at<uint16_t>(fadt, 46) == platform::kAcpiSciGsi);
+    CHECK(at<uint16_t>(fadt, 46) == arch::kAcpiSciGsi);
     CHECK(fadt[108] == 0x32); // RTC century index
     // No FACS, 32-bit DSDT, SMI_CMD, legacy PM1/PM2/PM timer/GPE blocks or lengths.
     CHECK(std::all_of(fadt.begin() + 36, fadt.begin() + 44, [](uint8_t b) { return b == 0; }));
@@ -169,11 +169,11 @@ TEST_CASE("ACPI: FADT of a hardware-reduced platform (5.2.9)", "[unit][acpi]")
         CHECK(g.access == 1);
         CHECK(g.address == port);
     };
-    check_register(244, platform::kAcpiSleepControlPort);
-    check_register(256, platform::kAcpiSleepStatusPort);
-    check_register(116, platform::kAcpiResetPort);
-    CHECK(fadt[128] == platform::kAcpiResetValue);
-    CHECK(platform::kAcpiSleepControlPort == 0x600);
+    check_register(244, arch::kAcpiSleepControlPort);
+    check_register(256, arch::kAcpiSleepStatusPort);
+    check_register(116, arch::kAcpiResetPort);
+    CHECK(fadt[128] == arch::kAcpiResetValue);
+    CHECK(arch::kAcpiSleepControlPort == 0x600);
     CHECK(text(fadt, 268, 7) == "MINIVMM");
 }
 
@@ -183,7 +183,7 @@ TEST_CASE("ACPI: MADT for 1, 2 and 64 vCPUs (5.2.12)", "[unit][acpi]")
     INFO(cpus << " vCPUs");
     const Table madt = build_madt(cpus);
     check_header(madt, "APIC", 5);
-    CHECK(at<uint32_t>(madt, 36) == platform::kLapicBase);
+    CHECK(at<uint32_t>(madt, 36) == arch::kLapicBase);
     CHECK(at<uint32_t>(madt, 40) == 1); // PCAT_COMPAT
     const auto entries = madt_entries(madt);
 
@@ -202,7 +202,7 @@ TEST_CASE("ACPI: MADT for 1, 2 and 64 vCPUs (5.2.12)", "[unit][acpi]")
     REQUIRE(ioapics.size() == 1);
     REQUIRE(ioapics[0].bytes.size() == 12);
     CHECK(ioapics[0].bytes[2] == cpus);
-    CHECK(at<uint32_t>(ioapics[0].bytes, 4) == platform::kIoapicBase);
+    CHECK(at<uint32_t>(ioapics[0].bytes, 4) == arch::kIoapicBase);
     CHECK(at<uint32_t>(ioapics[0].bytes, 8) == 0);
 
     const auto overrides = of_type(entries, 2);
@@ -280,7 +280,7 @@ TEST_CASE("ACPI: DSDT with COM1, virtio-mmio devices and \\_S5_ (5.2.11.1)", "[u
     const std::vector<uint8_t> s5{0x08, 0x5c, '_', 'S', '5', '_', 0x12, 0x08, 0x04, 0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00};
     REQUIRE(aml.size() > s5.size());
     CHECK(std::equal(s5.begin(), s5.end(), aml.end() - static_cast<std::ptrdiff_t>(s5.size())));
-    CHECK(platform::kAcpiS5SleepType == 5);
+    CHECK(arch::kAcpiS5SleepType == 5);
 }
 
 TEST_CASE("ACPI: DSDT device descriptions are checked", "[unit][acpi]")
@@ -321,7 +321,7 @@ TEST_CASE("ACPI: virtio-mmio device n follows the memory map", "[unit][acpi]")
     CHECK(dev.hid == "LNRO0005");
     CHECK(dev.uid == 3);
     REQUIRE(dev.mmio);
-    CHECK(dev.mmio->base == platform::kVirtioMmioBase + 3 * 0x1000);
+    CHECK(dev.mmio->base == arch::kVirtioMmioBase + 3 * 0x1000);
     CHECK(dev.mmio->size == 0x1000);
     CHECK(dev.gsi == 10); // 8 (RTC) and 9 (SCI) are skipped
     CHECK(virtio_mmio_acpi_device(0).gsi == 5);
@@ -335,15 +335,15 @@ TEST_CASE("ACPI: write_acpi_tables places the tables where a guest finds them", 
 {
     const uint32_t cpus = GENERATE(1u, 4u, 254u);
     INFO(cpus << " vCPUs");
-    GuestMemory memory = GuestMemory::create(16 * kMiB);
-    const GuestAddress rsdp_address = write_acpi_tables(memory, AcpiConfig{cpus, two_virtio_devices()});
-    CHECK(rsdp_address == GuestAddress(platform::kAcpiStart));
+    memory::GuestMemory memory = memory::GuestMemory::create(16 * kMiB);
+    const memory::GuestAddress rsdp_address = write_acpi_tables(memory, AcpiConfig{cpus, two_virtio_devices()});
+    CHECK(rsdp_address == memory::GuestAddress(arch::kAcpiStart));
     CHECK(rsdp_address.value() % 16 == 0);
 
     const auto read = [&](uint64_t address, uint64_t size) {
-        REQUIRE(address >= platform::kAcpiStart);
+        REQUIRE(address >= arch::kAcpiStart);
         REQUIRE(address + size <= kAcpiTablesEnd);
-        const auto bytes = memory.slice(GuestAddress(address), size);
+        const auto bytes = memory.slice(memory::GuestAddress(address), size);
         std::vector<uint8_t> out;
         std::transform(bytes.begin(), bytes.end(), std::back_inserter(out), [](std::byte b) { return std::to_integer<uint8_t>(b); });
         return out;
@@ -386,7 +386,7 @@ TEST_CASE("ACPI: write_acpi_tables places the tables where a guest finds them", 
 
 TEST_CASE("ACPI: tables that do not fit below 0xf0000 are a configuration error", "[unit][acpi]")
 {
-    GuestMemory memory = GuestMemory::create(16 * kMiB);
+    memory::GuestMemory memory = memory::GuestMemory::create(16 * kMiB);
     CHECK_THROWS_AS(write_acpi_tables(memory, AcpiConfig{5000, {}}), ConfigError);
     CHECK_THROWS_AS(write_acpi_tables(memory, AcpiConfig{0, {}}), ConfigError);
 }

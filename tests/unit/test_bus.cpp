@@ -12,7 +12,7 @@ using namespace minivmm;
 namespace {
 
 // Records accesses; reads return offset + i so a test can see which bytes it got.
-struct RecordingDevice final : BusDevice {
+struct RecordingDevice final : devices::BusDevice {
     struct Access {
         bool write;
         uint64_t offset;
@@ -40,7 +40,7 @@ struct RecordingDevice final : BusDevice {
 
 TEST_CASE("bus dispatches by address with device-relative offsets", "[unit][bus]")
 {
-    Bus bus("test");
+    devices::Bus bus("test");
     auto a = std::make_shared<RecordingDevice>();
     auto b = std::make_shared<RecordingDevice>();
     bus.add(0x3f8, 8, a, "a");
@@ -61,7 +61,7 @@ TEST_CASE("bus dispatches by address with device-relative offsets", "[unit][bus]
 
 TEST_CASE("unclaimed addresses read as all-ones and writes are dropped", "[unit][bus]")
 {
-    Bus bus("test");
+    devices::Bus bus("test");
     auto a = std::make_shared<RecordingDevice>();
     bus.add(0x100, 4, a, "a");
     std::array<uint8_t, 4> data{1, 2, 3, 4};
@@ -77,7 +77,7 @@ TEST_CASE("unclaimed addresses read as all-ones and writes are dropped", "[unit]
 
 TEST_CASE("read buffers are zeroed before the device sees them", "[unit][bus]")
 {
-    Bus bus("test");
+    devices::Bus bus("test");
     auto a = std::make_shared<RecordingDevice>();
     a->touch_reads = false;
     bus.add(0x100, 4, a, "a");
@@ -88,7 +88,7 @@ TEST_CASE("read buffers are zeroed before the device sees them", "[unit][bus]")
 
 TEST_CASE("overlapping, empty and wrapping ranges are rejected", "[unit][bus]")
 {
-    Bus bus("test");
+    devices::Bus bus("test");
     auto dev = std::make_shared<RecordingDevice>();
     bus.add(0x100, 0x10, dev, "first");
     CHECK_THROWS_AS(bus.add(0x108, 0x10, dev, "overlaps end"), HostError);

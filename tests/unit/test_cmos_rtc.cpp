@@ -1,7 +1,7 @@
 #include "devices/cmos_rtc.hpp"
 
 #include "devices/bus.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -19,7 +19,7 @@ using TimePoint = std::chrono::system_clock::time_point;
 
 namespace {
 
-struct RecordingIrq final : IrqLine {
+struct RecordingIrq final : devices::IrqLine {
     std::vector<bool> changes;
     std::atomic<bool> level = false;
     void set_level(bool high) override
@@ -43,9 +43,9 @@ const TimePoint kStart = sys_days(std::chrono::year(2024) / 3 / 9) + 17h + 5min 
 struct Rtc {
     TimePoint now = kStart;
     std::shared_ptr<RecordingIrq> irq = std::make_shared<RecordingIrq>();
-    CmosRtc rtc;
+    devices::CmosRtc rtc;
 
-    explicit Rtc(uint64_t ram = 0) : rtc(irq, ram, [this] { return now; }, CmosRtc::TimerMode::Manual) {}
+    explicit Rtc(uint64_t ram = 0) : rtc(irq, ram, [this] { return now; }, devices::CmosRtc::TimerMode::Manual) {}
 
     uint8_t get(uint8_t reg)
     {
@@ -198,12 +198,12 @@ TEST_CASE("cmos rtc: registers C and D", "[unit][rtc]")
 TEST_CASE("cmos rtc: NVRAM and the index register", "[unit][rtc]")
 {
     Rtc r;
-    for (unsigned i = 0x0e; i < CmosRtc::kCmosSize; ++i) {
+    for (unsigned i = 0x0e; i < devices::CmosRtc::kCmosSize; ++i) {
         if (i != CENTURY) {
             r.set(static_cast<uint8_t>(i), static_cast<uint8_t>(i ^ 0x5a));
         }
     }
-    for (unsigned i = 0x0e; i < CmosRtc::kCmosSize; ++i) {
+    for (unsigned i = 0x0e; i < devices::CmosRtc::kCmosSize; ++i) {
         if (i != CENTURY) {
             CHECK(r.get(static_cast<uint8_t>(i)) == static_cast<uint8_t>(i ^ 0x5a));
         }
@@ -336,14 +336,14 @@ TEST_CASE("cmos rtc: periodic interrupt", "[unit][rtc]")
 TEST_CASE("cmos rtc: the timer thread raises the IRQ without guest accesses", "[unit][rtc]")
 {
     auto irq = std::make_shared<RecordingIrq>();
-    auto rtc = std::make_shared<CmosRtc>(irq);
-    Bus bus("pio");
-    bus.add(platform::kRtcPort, CmosRtc::kPortCount, rtc, "rtc");
+    auto rtc = std::make_shared<devices::CmosRtc>(irq);
+    devices::Bus bus("pio");
+    bus.add(arch::kRtcPort, devices::CmosRtc::kPortCount, rtc, "rtc");
     auto set = [&](uint8_t reg, uint8_t value) {
         const std::array<uint8_t, 1> index{reg};
         const std::array<uint8_t, 1> data{value};
-        bus.write(platform::kRtcPort, index);
-        bus.write(platform::kRtcPort + 1, data);
+        bus.write(arch::kRtcPort, index);
+        bus.write(arch::kRtcPort + 1, data);
     };
     set(REG_A, 0x26); // 1024 Hz
     set(REG_B, H24 | PIE);

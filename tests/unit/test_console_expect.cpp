@@ -2,7 +2,7 @@
 // way a vCPU thread feeds it from the UART: one byte per write.
 #include <minivmm/console.hpp>
 
-#include "vmm/console_capture.hpp"
+#include "console/console_capture.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -14,7 +14,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void write_text(ConsoleCapture& capture, const std::string& text)
+void write_text(console::ConsoleCapture& capture, const std::string& text)
 {
     const std::vector<uint8_t> bytes(text.begin(), text.end());
     capture.write(bytes);
@@ -23,7 +23,7 @@ void write_text(ConsoleCapture& capture, const std::string& text)
 // Writes `text` a byte at a time with `gap` between bytes, on its own thread.
 class FakeGuest final {
 public:
-    FakeGuest(ConsoleCapture& capture, std::string text, std::chrono::microseconds gap)
+    FakeGuest(console::ConsoleCapture& capture, std::string text, std::chrono::microseconds gap)
         : thread_([&capture, text = std::move(text), gap, this] {
               for (const char c : text) {
                   if (stop_) {
@@ -48,7 +48,7 @@ private:
 };
 
 struct Harness {
-    ConsoleCapture capture{1 << 20};
+    console::ConsoleCapture capture{1 << 20};
     std::string sent;
     Console console{capture, [this](std::span<const uint8_t> bytes) { sent.append(bytes.begin(), bytes.end()); }};
 };
@@ -157,7 +157,7 @@ TEST_CASE("send and send_line hand the bytes to the input path", "[unit][console
 
 TEST_CASE("the capture keeps the latest bytes up to its limit", "[unit][console]")
 {
-    ConsoleCapture capture(4096);
+    console::ConsoleCapture capture(4096);
     std::string all;
     for (int i = 0; i < 2000; ++i) {
         const std::string line = "line " + std::to_string(i) + "\n";
@@ -179,7 +179,7 @@ TEST_CASE("the capture keeps the latest bytes up to its limit", "[unit][console]
 
 TEST_CASE("tail gives whole lines without carriage returns", "[unit][console]")
 {
-    ConsoleCapture capture(1 << 16);
+    console::ConsoleCapture capture(1 << 16);
     CHECK(capture.tail(5).empty());
     write_text(capture, "a\r\nb\r\nc\r\n");
     CHECK(capture.tail(2) == "b\nc\n");

@@ -1,7 +1,7 @@
 // The one console input path: send() and a host fd, through a real EventLoop thread, into a
 // device (a fake ConsoleInput) that takes bytes only as fast as its "guest" reads them and
 // drops what does not fit, as the UART does.
-#include "vmm/console_input_pump.hpp"
+#include "console/console_input_pump.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 namespace {
 
 // A device with a small buffer that a "guest" drains by itself at a fixed pace.
-class SlowDevice final : public ConsoleInput {
+class SlowDevice final : public devices::ConsoleInput {
 public:
     static constexpr std::size_t kBuffer = 16;
     bool can_receive() const override
@@ -70,7 +70,7 @@ private:
 // An EventLoop on its own thread, with the input's tick, stopped and joined on scope exit.
 class LoopThread final {
 public:
-    explicit LoopThread(ConsoleInputPump& input)
+    explicit LoopThread(console::ConsoleInputPump& input)
     {
         loop_.set_tick(2ms, [&input] { input.on_tick(); });
     }
@@ -78,7 +78,7 @@ public:
     {
         thread_ = std::thread([this] { loop_.run(); });
     }
-    EventLoop& loop() { return loop_; }
+    util::EventLoop& loop() { return loop_; }
     ~LoopThread()
     {
         loop_.stop();
@@ -88,7 +88,7 @@ public:
     }
 
 private:
-    EventLoop loop_;
+    util::EventLoop loop_;
     std::thread thread_;
 };
 
@@ -112,7 +112,7 @@ std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()
 TEST_CASE("sent input reaches the device in order, nothing dropped, at the guest's pace", "[unit][console]")
 {
     SlowDevice device;
-    ConsoleInputPump input;
+    console::ConsoleInputPump input;
     input.connect(device);
     // Sent before the loop runs: it waits, as it does before Vm::start().
     input.send(bytes_of("first line\n"));
@@ -146,12 +146,12 @@ TEST_CASE("sent input reaches the device in order, nothing dropped, at the guest
 TEST_CASE("host fd input and send() share the path; EOF ends host input only", "[unit][console]")
 {
     SlowDevice device;
-    ConsoleInputPump input;
+    console::ConsoleInputPump input;
     input.connect(device);
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    UniqueFd read_end(fds[0]);
-    UniqueFd write_end(fds[1]);
+    util::UniqueFd read_end(fds[0]);
+    util::UniqueFd write_end(fds[1]);
     LoopThread loop(input);
     input.start(loop.loop(), read_end.get(), false, {});
     loop.run();
@@ -171,12 +171,12 @@ TEST_CASE("host fd input and send() share the path; EOF ends host input only", "
 TEST_CASE("Ctrl-A x on an interactive host fd quits; input after close() is discarded", "[unit][console]")
 {
     SlowDevice device;
-    ConsoleInputPump input;
+    console::ConsoleInputPump input;
     input.connect(device);
     int fds[2];
     REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    UniqueFd read_end(fds[0]);
-    UniqueFd write_end(fds[1]);
+    util::UniqueFd read_end(fds[0]);
+    util::UniqueFd write_end(fds[1]);
     std::atomic<int> quits{0};
     LoopThread loop(input);
     input.start(loop.loop(), read_end.get(), true, [&] { quits++; });

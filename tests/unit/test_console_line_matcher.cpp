@@ -1,5 +1,5 @@
 // The --exit-on/--fail-on line matcher: whole lines, first rule wins, fires once.
-#include "vmm/console_line_matcher.hpp"
+#include "console/console_line_matcher.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -11,13 +11,13 @@ struct Fired {
     std::vector<std::string> what;
 };
 
-ConsoleLineMatcher make(Fired& fired)
+console::ConsoleLineMatcher make(Fired& fired)
 {
-    return ConsoleLineMatcher({{std::regex("Kernel panic"), [&](const std::string& l) { fired.what.push_back("fail: " + l); }},
+    return console::ConsoleLineMatcher({{std::regex("Kernel panic"), [&](const std::string& l) { fired.what.push_back("fail: " + l); }},
                                {std::regex("^TESTS (PASSED|DONE)$"), [&](const std::string& l) { fired.what.push_back("exit: " + l); }}});
 }
 
-void write_text(ConsoleOutput& out, const std::string& text)
+void write_text(devices::ConsoleOutput& out, const std::string& text)
 {
     const std::vector<uint8_t> bytes(text.begin(), text.end());
     out.write(bytes);
@@ -45,7 +45,7 @@ TEST_CASE("the first rule wins on a line that matches several", "[unit][console]
     write_text(matcher, "TESTS DONE\n");
     CHECK(fired.what == std::vector<std::string>{"exit: TESTS DONE"});
     Fired both;
-    ConsoleLineMatcher first({{std::regex("panic"), [&](const std::string&) { both.what.push_back("fail"); }},
+    console::ConsoleLineMatcher first({{std::regex("panic"), [&](const std::string&) { both.what.push_back("fail"); }},
                               {std::regex("panic"), [&](const std::string&) { both.what.push_back("exit"); }}});
     write_text(first, "panic\n");
     CHECK(both.what == std::vector<std::string>{"fail"});
@@ -63,9 +63,9 @@ TEST_CASE("an endless line is matched in bounded pieces", "[unit][console]")
 {
     Fired fired;
     auto matcher = make(fired);
-    write_text(matcher, std::string(3 * ConsoleLineMatcher::kMaxLine, 'x'));
+    write_text(matcher, std::string(3 * console::ConsoleLineMatcher::kMaxLine, 'x'));
     CHECK(fired.what.empty());
-    write_text(matcher, std::string(ConsoleLineMatcher::kMaxLine - 20, 'y') + "Kernel panic\n");
+    write_text(matcher, std::string(console::ConsoleLineMatcher::kMaxLine - 20, 'y') + "Kernel panic\n");
     REQUIRE(fired.what.size() == 1);
     CHECK_THAT(fired.what[0], Catch::EndsWith("Kernel panic"));
 }

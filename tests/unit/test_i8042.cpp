@@ -1,7 +1,7 @@
 #include "devices/i8042.hpp"
 
 #include "devices/bus.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -19,7 +19,7 @@ constexpr uint8_t kOutputFull = 0x01, kInputFull = 0x02, kAuxData = 0x20;
 
 struct Controller {
     int resets = 0;
-    I8042 dev{[this] { ++resets; }};
+    devices::I8042 dev{[this] { ++resets; }};
 
     uint8_t in(uint64_t port)
     {
@@ -82,7 +82,7 @@ TEST_CASE("i8042: configuration byte round trip", "[unit][i8042]")
     // Linux reads the CTR until two reads agree, then writes it back changed.
     const auto first = c.command(0x20);
     REQUIRE(first);
-    CHECK(*first == I8042::kInitialConfig);
+    CHECK(*first == devices::I8042::kInitialConfig);
     CHECK(c.command(0x20) == first);
     CHECK(c.command(0x60, 0x45) == std::nullopt);
     CHECK(c.command(0x20) == 0x45);
@@ -106,7 +106,7 @@ TEST_CASE("i8042: unknown commands and keyboard bytes are ignored", "[unit][i804
     CHECK(c.command(0xc0) == std::nullopt);
     c.out(kData, 0xf2); // "get ID" for a keyboard that is not there: no answer
     CHECK((c.in(kStatus) & kOutputFull) == 0);
-    CHECK(c.command(0x20) == I8042::kInitialConfig);
+    CHECK(c.command(0x20) == devices::I8042::kInitialConfig);
     CHECK(c.resets == 0);
 }
 
@@ -130,10 +130,10 @@ TEST_CASE("i8042: Linux's direct probe answers at once: controller yes, AUX port
 TEST_CASE("i8042: through the PIO bus at 0x60 and 0x64", "[unit][i8042]")
 {
     int resets = 0;
-    Bus bus("pio");
-    bus.add(platform::kI8042DataPort, I8042::kPortCount, std::make_shared<I8042>([&] { ++resets; }), "i8042");
+    devices::Bus bus("pio");
+    bus.add(arch::kI8042DataPort, devices::I8042::kPortCount, std::make_shared<devices::I8042>([&] { ++resets; }), "i8042");
     const std::array<uint8_t, 1> pulse{0xfe};
-    CHECK(bus.write(platform::kI8042CommandPort, pulse));
+    CHECK(bus.write(arch::kI8042CommandPort, pulse));
     CHECK(resets == 1);
     std::array<uint8_t, 1> port_b{0xaa};
     CHECK(bus.read(0x61, port_b));

@@ -11,9 +11,9 @@ using namespace minivmm;
 
 TEST_CASE("ignored ports: the legacy table registers cleanly and reads its value", "[unit][ignored_ports]")
 {
-    Bus bus("pio");
-    add_ignored_ports(bus);
-    CHECK(bus.ranges().size() == IgnoredPorts::kLegacyRanges.size());
+    devices::Bus bus("pio");
+    devices::add_ignored_ports(bus);
+    CHECK(bus.ranges().size() == devices::IgnoredPorts::kLegacyRanges.size());
     // The 8237 detection read and an inl at the PCI config address.
     std::array<uint8_t, 1> dma_page{};
     CHECK(bus.read(0x87, dma_page));
@@ -24,7 +24,7 @@ TEST_CASE("ignored ports: the legacy table registers cleanly and reads its value
     const std::array<uint8_t, 1> post{0x42};
     CHECK(bus.write(0x80, post));
 
-    IgnoredPorts zero(0);
+    devices::IgnoredPorts zero(0);
     std::array<uint8_t, 2> value{1, 1};
     zero.read(0, value);
     CHECK(value == std::array<uint8_t, 2>{0, 0});

@@ -1,4 +1,4 @@
-#include "vmm/irq_routing.hpp"
+#include "arch/x86_64/irq_routing.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -6,7 +6,7 @@ using namespace minivmm;
 
 TEST_CASE("the PIT's IRQ 0 reaches IOAPIC pin 2, as the MP table and MADT say", "[unit][irq]")
 {
-    const auto routes = pc_gsi_routing();
+    const auto routes = arch::pc_gsi_routing();
     int gsi0_ioapic = -1;
     int gsi0_pic = -1;
     bool gsi2_routed = false;

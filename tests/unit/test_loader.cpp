@@ -2,7 +2,7 @@
 #include "loader/e820.hpp"
 #include "loader/initrd.hpp"
 #include "loader/kernel_loader.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include "support/config_error.hpp"
 #include "support/packed_field.hpp"
@@ -45,68 +45,68 @@ void check_entry(const E820Entry& e, uint64_t addr, uint64_t size, E820Type type
 
 TEST_CASE("e820 map below the MMIO hole", "[unit][loader]")
 {
-    const auto map = build_e820_map(GuestMemory::layout(512 * kMiB));
+    const auto map = build_e820_map(memory::GuestMemory::layout(512 * kMiB));
     REQUIRE(map.size() == 3);
-    check_entry(map[0], 0, platform::kEbdaStart, E820Type::Ram);
-    check_entry(map[1], platform::kEbdaStart, platform::kKernelStart - platform::kEbdaStart, E820Type::Reserved);
-    check_entry(map[2], platform::kKernelStart, 512 * kMiB - platform::kKernelStart, E820Type::Ram);
+    check_entry(map[0], 0, arch::kEbdaStart, E820Type::Ram);
+    check_entry(map[1], arch::kEbdaStart, arch::kKernelStart - arch::kEbdaStart, E820Type::Reserved);
+    check_entry(map[2], arch::kKernelStart, 512 * kMiB - arch::kKernelStart, E820Type::Ram);
 }
 
 TEST_CASE("e820 map on both sides of the MMIO hole", "[unit][loader]")
 {
-    const auto map = build_e820_map(GuestMemory::layout(3584 * kMiB));
+    const auto map = build_e820_map(memory::GuestMemory::layout(3584 * kMiB));
     REQUIRE(map.size() == 4);
     check_entry(map[0], 0, 0x9fc00, E820Type::Ram);
     check_entry(map[1], 0x9fc00, 0x60400, E820Type::Reserved);
     check_entry(map[2], 0x100000, 3 * kGiB - 0x100000, E820Type::Ram);
     check_entry(map[3], 4 * kGiB, 512 * kMiB, E820Type::Ram);
 
-    const auto exact = build_e820_map(GuestMemory::layout(3 * kGiB));
+    const auto exact = build_e820_map(memory::GuestMemory::layout(3 * kGiB));
     REQUIRE(exact.size() == 3);
     check_entry(exact[2], 0x100000, 3 * kGiB - 0x100000, E820Type::Ram);
 }
 
 TEST_CASE("e820 map needs RAM above 1 MiB", "[unit][loader]")
 {
-    CHECK_THAT(config_error([] { (void)build_e820_map(GuestMemory::layout(kMiB)); }), Contains("too small"));
+    CHECK_THAT(config_error([] { (void)build_e820_map(memory::GuestMemory::layout(kMiB)); }), Contains("too small"));
 }
 
 TEST_CASE("initrd placement", "[unit][loader]")
 {
-    auto memory = GuestMemory::create(256 * kMiB);
+    auto memory = memory::GuestMemory::create(256 * kMiB);
     SECTION("top of RAM, page aligned")
     {
-        const GuestAddress at = place_initrd(memory, 10 * kMiB + 1, GuestAddress(20 * kMiB), 0xffff'ffff);
+        const memory::GuestAddress at = place_initrd(memory, 10 * kMiB + 1, memory::GuestAddress(20 * kMiB), 0xffff'ffff);
         CHECK(at.value() % 4096 == 0);
         CHECK(at.value() + 10 * kMiB + 1 <= 256 * kMiB);
         CHECK(at.value() + 10 * kMiB + 1 > 256 * kMiB - 4096);
     }
     SECTION("below addr_max, which is inclusive")
     {
-        const GuestAddress at = place_initrd(memory, 4096, GuestAddress(20 * kMiB), 0x0fff'ffff);
-        CHECK(at == GuestAddress(0x0fff'f000));
+        const memory::GuestAddress at = place_initrd(memory, 4096, memory::GuestAddress(20 * kMiB), 0x0fff'ffff);
+        CHECK(at == memory::GuestAddress(0x0fff'f000));
     }
     SECTION("exactly fills the space above the kernel")
     {
-        const GuestAddress at = place_initrd(memory, 256 * kMiB - 0x20'1000, GuestAddress(0x20'0001), 0xffff'ffff);
-        CHECK(at == GuestAddress(0x20'1000));
-        CHECK_THROWS_AS(place_initrd(memory, 256 * kMiB - 0x20'1000 + 1, GuestAddress(0x20'0001), 0xffff'ffff),
+        const memory::GuestAddress at = place_initrd(memory, 256 * kMiB - 0x20'1000, memory::GuestAddress(0x20'0001), 0xffff'ffff);
+        CHECK(at == memory::GuestAddress(0x20'1000));
+        CHECK_THROWS_AS(place_initrd(memory, 256 * kMiB - 0x20'1000 + 1, memory::GuestAddress(0x20'0001), 0xffff'ffff),
                         ConfigError);
     }
     SECTION("too big")
     {
-        CHECK(config_error([&] { (void)place_initrd(memory, 300 * kMiB, GuestAddress(16 * kMiB), 0xffff'ffff); }) ==
+        CHECK(config_error([&] { (void)place_initrd(memory, 300 * kMiB, memory::GuestAddress(16 * kMiB), 0xffff'ffff); }) ==
               "initrd (300.0 MiB) does not fit in guest RAM below 0x10000000 (240.0 MiB free): give the guest more "
               "memory");
-        CHECK_THAT(config_error([&] { (void)place_initrd(memory, kMiB, GuestAddress(300 * kMiB), 0xffff'ffff); }),
+        CHECK_THAT(config_error([&] { (void)place_initrd(memory, kMiB, memory::GuestAddress(300 * kMiB), 0xffff'ffff); }),
                    Contains("(0.0 MiB free)"));
-        CHECK_THROWS_AS(place_initrd(memory, kMiB, GuestAddress(~uint64_t{0}), 0xffff'ffff), ConfigError);
+        CHECK_THROWS_AS(place_initrd(memory, kMiB, memory::GuestAddress(~uint64_t{0}), 0xffff'ffff), ConfigError);
     }
     SECTION("low RAM only, even with RAM above 4 GiB")
     {
-        auto big = GuestMemory::create(4 * kGiB);
-        const GuestAddress at = place_initrd(big, kMiB, GuestAddress(20 * kMiB), ~uint64_t{0});
-        CHECK(at == GuestAddress(platform::kMmioHoleStart - kMiB));
+        auto big = memory::GuestMemory::create(4 * kGiB);
+        const memory::GuestAddress at = place_initrd(big, kMiB, memory::GuestAddress(20 * kMiB), ~uint64_t{0});
+        CHECK(at == memory::GuestAddress(arch::kMmioHoleStart - kMiB));
     }
 }
 
@@ -120,7 +120,7 @@ TEST_CASE("detect_kernel_format rejects garbage", "[unit][loader]")
     CHECK(config_error([&] { (void)detect_kernel_format(garbage); }) == expected);
     CHECK(config_error([&] { (void)detect_kernel_format({}); }) == expected);
     CHECK(config_error([&] { (void)detect_kernel_format(std::span(garbage.data(), 3)); }) == expected);
-    auto memory = GuestMemory::create(16 * kMiB);
+    auto memory = memory::GuestMemory::create(16 * kMiB);
     CHECK(config_error([&] { (void)load_kernel(memory, {garbage, {}, "", std::nullopt}); }) == expected);
 
     std::vector<std::byte> elf_magic{std::byte{0x7f}, std::byte{'E'}, std::byte{'L'}, std::byte{'F'}};

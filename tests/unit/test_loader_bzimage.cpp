@@ -3,7 +3,7 @@
 #include "loader/bzimage.hpp"
 #include "loader/e820.hpp"
 #include "loader/kernel_loader.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include "support/config_error.hpp"
 #include "support/packed_field.hpp"
@@ -80,10 +80,10 @@ std::vector<std::byte> initrd_bytes(std::size_t size)
     return data;
 }
 
-std::string guest_string(const GuestMemory& memory, uint64_t addr, std::size_t len)
+std::string guest_string(const memory::GuestMemory& memory, uint64_t addr, std::size_t len)
 {
     std::string text(len, '?');
-    const auto bytes = memory.slice(GuestAddress(addr), len);
+    const auto bytes = memory.slice(memory::GuestAddress(addr), len);
     std::transform(bytes.begin(), bytes.end(), text.begin(), [](std::byte b) { return static_cast<char>(b); });
     return text;
 }
@@ -102,22 +102,22 @@ void check_e820(const BootParams& bp, const std::vector<E820Entry>& expected)
 
 TEST_CASE("bzImage loads payload, boot_params and cmdline", "[unit][loader]")
 {
-    auto memory = GuestMemory::create(512 * kMiB);
+    auto memory = memory::GuestMemory::create(512 * kMiB);
     const auto image = make_bzimage();
     const std::string cmdline = "console=ttyS0 reboot=k panic=-1";
-    const LoadedKernel k = load_kernel(memory, {image, {}, cmdline, GuestAddress(0xe0000)});
+    const LoadedKernel k = load_kernel(memory, {image, {}, cmdline, memory::GuestAddress(0xe0000)});
 
     CHECK(k.format == KernelFormat::BzImage);
-    CHECK(k.entry == GuestAddress(platform::kKernelStart + 0x200));
-    CHECK(k.boot_info == GuestAddress(platform::kBootParams));
-    CHECK(k.kernel_end == GuestAddress(0x100'0000 + 0x40'0000)); // pref_address + init_size
+    CHECK(k.entry == memory::GuestAddress(arch::kKernelStart + 0x200));
+    CHECK(k.boot_info == memory::GuestAddress(arch::kBootParams));
+    CHECK(k.kernel_end == memory::GuestAddress(0x100'0000 + 0x40'0000)); // pref_address + init_size
     CHECK_FALSE(k.initrd);
 
     std::vector<std::byte> payload(64 * 1024);
-    memory.read(GuestAddress(platform::kKernelStart), payload);
+    memory.read(memory::GuestAddress(arch::kKernelStart), payload);
     CHECK(std::equal(payload.begin(), payload.end(), image.begin() + 5 * 512));
 
-    const auto bp = memory.read_obj<BootParams>(GuestAddress(platform::kBootParams));
+    const auto bp = memory.read_obj<BootParams>(memory::GuestAddress(arch::kBootParams));
     CHECK(field(bp.hdr.header) == kHdrSMagic);
     CHECK(field(bp.hdr.version) == 0x020f);
     CHECK(field(bp.hdr.boot_flag) == kBootFlag);
@@ -126,25 +126,25 @@ TEST_CASE("bzImage loads payload, boot_params and cmdline", "[unit][loader]")
     CHECK(field(bp.hdr.loadflags) == (kLoadedHigh | kCanUseHeap));
     CHECK(field(bp.hdr.heap_end_ptr) == 0xfe00);
     CHECK(field(bp.hdr.vid_mode) == 0xffff);
-    CHECK(field(bp.hdr.cmd_line_ptr) == platform::kCmdline);
+    CHECK(field(bp.hdr.cmd_line_ptr) == arch::kCmdline);
     CHECK(field(bp.ext_cmd_line_ptr) == 0);
     CHECK(field(bp.hdr.ramdisk_image) == 0);
     CHECK(field(bp.hdr.ramdisk_size) == 0);
     CHECK(field(bp.acpi_rsdp_addr) == 0xe0000);
     CHECK(field(bp.sentinel) == 0);
 
-    CHECK(guest_string(memory, platform::kCmdline, cmdline.size() + 1) == cmdline + '\0');
+    CHECK(guest_string(memory, arch::kCmdline, cmdline.size() + 1) == cmdline + '\0');
 
     check_e820(bp, {{0, 0x9fc00, 1}, {0x9fc00, 0x100000 - 0x9fc00, 2}, {0x100000, 512 * kMiB - 0x100000, 1}});
 }
 
 TEST_CASE("bzImage e820 map above the MMIO hole", "[unit][loader]")
 {
-    auto memory = GuestMemory::create(3584 * kMiB);
+    auto memory = memory::GuestMemory::create(3584 * kMiB);
     const auto image = make_bzimage();
     const auto initrd = initrd_bytes(3 * kMiB + 123);
     const LoadedKernel k = load_kernel(memory, {image, initrd, "", std::nullopt});
-    const auto bp = memory.read_obj<BootParams>(GuestAddress(platform::kBootParams));
+    const auto bp = memory.read_obj<BootParams>(memory::GuestAddress(arch::kBootParams));
     check_e820(bp, {{0, 0x9fc00, 1},
                     {0x9fc00, 0x60400, 2},
                     {0x100000, 0xc000'0000 - 0x100000, 1},
@@ -159,13 +159,13 @@ TEST_CASE("bzImage e820 map above the MMIO hole", "[unit][loader]")
     CHECK(field(bp.hdr.ramdisk_size) == initrd.size());
     CHECK(field(bp.ext_ramdisk_image) == 0);
     // An empty command line is still a valid pointer to a NUL.
-    CHECK(field(bp.hdr.cmd_line_ptr) == platform::kCmdline);
-    CHECK(memory.read_obj<uint8_t>(GuestAddress(platform::kCmdline)) == 0);
+    CHECK(field(bp.hdr.cmd_line_ptr) == arch::kCmdline);
+    CHECK(memory.read_obj<uint8_t>(memory::GuestAddress(arch::kCmdline)) == 0);
 }
 
 TEST_CASE("bzImage initrd placement", "[unit][loader]")
 {
-    auto memory = GuestMemory::create(512 * kMiB);
+    auto memory = memory::GuestMemory::create(512 * kMiB);
     const auto initrd = initrd_bytes(5 * kMiB + 17);
 
     SECTION("top of low RAM")
@@ -181,7 +181,7 @@ TEST_CASE("bzImage initrd placement", "[unit][loader]")
         std::vector<std::byte> back(initrd.size());
         memory.read(k.initrd->address, back);
         CHECK(back == initrd);
-        const auto bp = memory.read_obj<BootParams>(GuestAddress(platform::kBootParams));
+        const auto bp = memory.read_obj<BootParams>(memory::GuestAddress(arch::kBootParams));
         CHECK(field(bp.hdr.ramdisk_image) == addr);
         CHECK(field(bp.hdr.ramdisk_size) == initrd.size());
     }
@@ -216,19 +216,19 @@ TEST_CASE("bzImage rejects old boot protocols", "[unit][loader]")
     BzOptions o;
     o.version = 0x0205;
     const auto image = make_bzimage(o);
-    auto memory = GuestMemory::create(64 * kMiB);
+    auto memory = memory::GuestMemory::create(64 * kMiB);
     CHECK_THAT(config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); }),
                Contains("boot protocol 2.05 is too old") && Contains("2.06"));
     o.version = 0x0206; // the oldest accepted; no pref_address/init_size yet
     const auto ok = make_bzimage(o);
     CHECK(load_kernel(memory, {ok, {}, "", std::nullopt}).kernel_end ==
-          GuestAddress(platform::kKernelStart + o.payload_size));
+          memory::GuestAddress(arch::kKernelStart + o.payload_size));
 }
 
 TEST_CASE("bzImage truncated anywhere is a ConfigError", "[unit][loader]")
 {
     const auto image = make_bzimage();
-    auto memory = GuestMemory::create(64 * kMiB);
+    auto memory = memory::GuestMemory::create(64 * kMiB);
     for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{0x1f0}, std::size_t{0x1ff}, std::size_t{0x205},
                             std::size_t{0x26b}, std::size_t{0x26c}, std::size_t{0x400}, std::size_t{5 * 512},
                             std::size_t{5 * 512 + 1}, image.size() - 16, image.size() - 1}) {
@@ -252,7 +252,7 @@ TEST_CASE("bzImage bad magic", "[unit][loader]")
         image[0x202] = std::byte{'X'};
         CHECK(config_error([&] { (void)parse_bzimage(image); }) ==
               "not a Linux kernel: no HdrS signature at offset 0x202");
-        auto memory = GuestMemory::create(64 * kMiB);
+        auto memory = memory::GuestMemory::create(64 * kMiB);
         CHECK_THAT(config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); }),
                    Contains("no HdrS signature"));
     }
@@ -309,7 +309,7 @@ TEST_CASE("bzImage hostile header fields", "[unit][loader]")
     {
         BzOptions o;
         o.pref_address = ~uint64_t{0} - 10;
-        auto memory = GuestMemory::create(64 * kMiB);
+        auto memory = memory::GuestMemory::create(64 * kMiB);
         const auto image = make_bzimage(o);
         CHECK_THAT(config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); }),
                    Contains("overflows"));
@@ -318,7 +318,7 @@ TEST_CASE("bzImage hostile header fields", "[unit][loader]")
     {
         BzOptions o;
         o.init_size = 0x1000'0000;
-        auto memory = GuestMemory::create(64 * kMiB);
+        auto memory = memory::GuestMemory::create(64 * kMiB);
         const auto image = make_bzimage(o);
         CHECK_THAT(config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); }),
                    Contains("kernel needs guest RAM up to 0x11000000") && Contains("give the guest more memory"));
@@ -328,7 +328,7 @@ TEST_CASE("bzImage hostile header fields", "[unit][loader]")
         BzOptions o;
         o.relocatable = 0;
         o.pref_address = 0xc000'0000;
-        auto memory = GuestMemory::create(4096 * kMiB);
+        auto memory = memory::GuestMemory::create(4096 * kMiB);
         const auto image = make_bzimage(o);
         CHECK_THAT(config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); }),
                    Contains("below the MMIO hole"));
@@ -340,7 +340,7 @@ TEST_CASE("bzImage command line limits", "[unit][loader]")
     BzOptions o;
     o.cmdline_size = 16;
     const auto image = make_bzimage(o);
-    auto memory = GuestMemory::create(64 * kMiB);
+    auto memory = memory::GuestMemory::create(64 * kMiB);
     CHECK_NOTHROW(load_kernel(memory, {image, {}, std::string(16, 'a'), std::nullopt}));
     CHECK(config_error([&] { (void)load_kernel(memory, {image, {}, std::string(17, 'a'), std::nullopt}); }) ==
           "kernel command line is 17 bytes long; the kernel accepts at most 16");
@@ -350,13 +350,13 @@ TEST_CASE("bzImage command line limits", "[unit][loader]")
     BzOptions huge;
     huge.cmdline_size = 0xffff'ffff; // the platform's area still limits it
     const auto image2 = make_bzimage(huge);
-    CHECK_THROWS_AS(load_kernel(memory, {image2, {}, std::string(platform::kCmdlineMax, 'a'), std::nullopt}),
+    CHECK_THROWS_AS(load_kernel(memory, {image2, {}, std::string(arch::kCmdlineMax, 'a'), std::nullopt}),
                     ConfigError);
 }
 
 TEST_CASE("bzImage initrd too big", "[unit][loader]")
 {
-    auto memory = GuestMemory::create(64 * kMiB);
+    auto memory = memory::GuestMemory::create(64 * kMiB);
     const auto image = make_bzimage(); // needs RAM up to 20 MiB
     const std::vector<std::byte> initrd(60 * kMiB);
     const std::string message =

@@ -3,7 +3,7 @@
 #include "loader/hvm_start_info.hpp"
 #include "loader/kernel_loader.hpp"
 #include "loader/pvh_elf.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include "support/config_error.hpp"
 #include "support/packed_field.hpp"
@@ -136,10 +136,10 @@ void patch_phdr(std::vector<std::byte>& image, std::size_t index, F&& change)
     std::memcpy(image.data() + at, &ph, sizeof(ph));
 }
 
-std::string guest_string(const GuestMemory& memory, uint64_t addr, std::size_t len)
+std::string guest_string(const memory::GuestMemory& memory, uint64_t addr, std::size_t len)
 {
     std::string text(len, '?');
-    const auto bytes = memory.slice(GuestAddress(addr), len);
+    const auto bytes = memory.slice(memory::GuestAddress(addr), len);
     std::transform(bytes.begin(), bytes.end(), text.begin(), [](std::byte b) { return static_cast<char>(b); });
     return text;
 }
@@ -154,52 +154,52 @@ std::vector<Segment> two_segments()
 
 TEST_CASE("PVH ELF loads segments", "[unit][loader]")
 {
-    auto memory = GuestMemory::create(512 * kMiB);
-    memory.fill(GuestAddress(0x100000), 0x5000, std::byte{0xaa}); // the bss must be cleared
+    auto memory = memory::GuestMemory::create(512 * kMiB);
+    memory.fill(memory::GuestAddress(0x100000), 0x5000, std::byte{0xaa}); // the bss must be cleared
     const auto segments = two_segments();
     const auto image = make_elf64(segments, 0x100040);
     REQUIRE(detect_kernel_format(image) == KernelFormat::PvhElf);
     const LoadedKernel k = load_kernel(memory, {image, {}, "console=ttyS0", std::nullopt});
 
     CHECK(k.format == KernelFormat::PvhElf);
-    CHECK(k.entry == GuestAddress(0x100040));
-    CHECK(k.boot_info == GuestAddress(platform::kBootParams));
-    CHECK(k.kernel_end == GuestAddress(0x200900));
+    CHECK(k.entry == memory::GuestAddress(0x100040));
+    CHECK(k.boot_info == memory::GuestAddress(arch::kBootParams));
+    CHECK(k.kernel_end == memory::GuestAddress(0x200900));
     CHECK_FALSE(k.initrd);
     for (const Segment& s : segments) {
         std::vector<std::byte> back(s.data.size());
-        memory.read(GuestAddress(s.paddr), back);
+        memory.read(memory::GuestAddress(s.paddr), back);
         CHECK(back == s.data);
     }
-    const auto bss = memory.slice(GuestAddress(0x101800), 0x4000 - 0x1800);
+    const auto bss = memory.slice(memory::GuestAddress(0x101800), 0x4000 - 0x1800);
     CHECK(std::all_of(bss.begin(), bss.end(), [](std::byte b) { return b == std::byte{0}; }));
-    CHECK(memory.read_obj<uint8_t>(GuestAddress(0x104000)) == 0xaa); // nothing written past p_memsz
+    CHECK(memory.read_obj<uint8_t>(memory::GuestAddress(0x104000)) == 0xaa); // nothing written past p_memsz
 }
 
 TEST_CASE("PVH start_info, memmap and modlist", "[unit][loader]")
 {
     const uint64_t mem = GENERATE(512 * kMiB, 3584 * kMiB);
-    auto memory = GuestMemory::create(mem);
+    auto memory = memory::GuestMemory::create(mem);
     const auto image = make_elf64(two_segments(), 0x100040, 8);
     const auto initrd = pattern(2 * kMiB + 5, 9);
     const std::string cmdline = "root=/dev/vda rw";
-    const LoadedKernel k = load_kernel(memory, {image, initrd, cmdline, GuestAddress(0xe0000)});
+    const LoadedKernel k = load_kernel(memory, {image, initrd, cmdline, memory::GuestAddress(0xe0000)});
 
     const auto info = memory.read_obj<HvmStartInfo>(k.boot_info);
     CHECK(info.magic == 0x336ec578);
     CHECK(info.version == 1);
     CHECK(info.flags == 0);
-    CHECK(info.cmdline_paddr == platform::kCmdline);
+    CHECK(info.cmdline_paddr == arch::kCmdline);
     CHECK(guest_string(memory, info.cmdline_paddr, cmdline.size() + 1) == cmdline + '\0');
     CHECK(info.rsdp_paddr == 0xe0000);
 
     const auto e820 = build_e820_map(memory.regions());
     REQUIRE(info.memmap_entries == e820.size());
     CHECK(info.memmap_entries == (mem > 3072 * kMiB ? 4u : 3u));
-    CHECK(info.memmap_paddr == platform::kBootParams + kPvhMemmapOffset);
+    CHECK(info.memmap_paddr == arch::kBootParams + kPvhMemmapOffset);
     for (std::size_t i = 0; i < e820.size(); ++i) {
         const auto entry =
-            memory.read_obj<HvmMemmapTableEntry>(GuestAddress(info.memmap_paddr + i * sizeof(HvmMemmapTableEntry)));
+            memory.read_obj<HvmMemmapTableEntry>(memory::GuestAddress(info.memmap_paddr + i * sizeof(HvmMemmapTableEntry)));
         CHECK(entry.addr == field(e820[i].addr));
         CHECK(entry.size == field(e820[i].size));
         CHECK(entry.type == field(e820[i].type));
@@ -208,33 +208,33 @@ TEST_CASE("PVH start_info, memmap and modlist", "[unit][loader]")
 
     REQUIRE(k.initrd);
     REQUIRE(info.nr_modules == 1);
-    CHECK(info.modlist_paddr == platform::kBootParams + kPvhModlistOffset);
-    const auto module = memory.read_obj<HvmModlistEntry>(GuestAddress(info.modlist_paddr));
+    CHECK(info.modlist_paddr == arch::kBootParams + kPvhModlistOffset);
+    const auto module = memory.read_obj<HvmModlistEntry>(memory::GuestAddress(info.modlist_paddr));
     CHECK(module.paddr == k.initrd->address.value());
     CHECK(module.size == initrd.size());
     CHECK(module.paddr % 4096 == 0);
     CHECK(module.paddr >= k.kernel_end.value());
-    CHECK(module.paddr + module.size <= std::min(mem, platform::kMmioHoleStart));
+    CHECK(module.paddr + module.size <= std::min(mem, arch::kMmioHoleStart));
     std::vector<std::byte> back(initrd.size());
     memory.read(k.initrd->address, back);
     CHECK(back == initrd);
     // Start info, modlist and memmap stay inside the boot-params page.
     CHECK(info.memmap_paddr + info.memmap_entries * sizeof(HvmMemmapTableEntry) <=
-          platform::kBootParams + kPvhInfoPageSize);
+          arch::kBootParams + kPvhInfoPageSize);
 }
 
 TEST_CASE("PVH ELF32 image", "[unit][loader]")
 {
-    auto memory = GuestMemory::create(64 * kMiB);
+    auto memory = memory::GuestMemory::create(64 * kMiB);
     const auto image = make_elf<Elf32_Ehdr, Elf32_Phdr, uint32_t>(two_segments(), 0x100000, 4, EM_386);
     const LoadedKernel k = load_kernel(memory, {image, {}, "", std::nullopt});
-    CHECK(k.entry == GuestAddress(0x100000));
+    CHECK(k.entry == memory::GuestAddress(0x100000));
     CHECK(memory.read_obj<HvmStartInfo>(k.boot_info).nr_modules == 0);
 }
 
 TEST_CASE("PVH ELF rejects bad images", "[unit][loader]")
 {
-    auto memory = GuestMemory::create(512 * kMiB);
+    auto memory = memory::GuestMemory::create(512 * kMiB);
     const auto load = [&](const std::vector<std::byte>& image) {
         return config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); });
     };
@@ -262,7 +262,7 @@ TEST_CASE("PVH ELF rejects bad images", "[unit][loader]")
     }
     SECTION("segment in the MMIO hole")
     {
-        auto big = GuestMemory::create(4096 * kMiB);
+        auto big = memory::GuestMemory::create(4096 * kMiB);
         const auto image = make_elf64({{0xc000'0000, pattern(0x100, 1), 0}}, 0xc000'0000);
         CHECK_THAT(config_error([&] { (void)load_kernel(big, {image, {}, "", std::nullopt}); }),
                    Contains("below the MMIO hole"));

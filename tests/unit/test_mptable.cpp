@@ -1,6 +1,6 @@
 // MP table tests: parse what write_mptable put in guest memory as a guest would (MP spec 1.4 chapter 4).
-#include "vmm/mptable.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/mptable.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -45,10 +45,10 @@ struct ParsedTable {
     std::vector<std::vector<std::byte>> entries; // in order, each with its type byte first
 };
 
-ParsedTable parse(const GuestMemory& memory)
+ParsedTable parse(const memory::GuestMemory& memory)
 {
     ParsedTable parsed;
-    const auto fp = memory.slice(GuestAddress(platform::kEbdaStart), 16);
+    const auto fp = memory.slice(memory::GuestAddress(arch::kEbdaStart), 16);
     REQUIRE(text(fp.subspan(0, 4)) == "_MP_");
     CHECK(sum(fp) == 0);
     CHECK(std::to_integer<uint8_t>(fp[8]) == 1); // length in paragraphs
@@ -56,14 +56,14 @@ ParsedTable parse(const GuestMemory& memory)
     CHECK(std::to_integer<uint8_t>(fp[11]) == 0); // config table present
     parsed.table_address = at<uint32_t>(fp, 4);
 
-    const auto header = memory.slice(GuestAddress(parsed.table_address), 44);
+    const auto header = memory.slice(memory::GuestAddress(parsed.table_address), 44);
     REQUIRE(text(header.subspan(0, 4)) == "PCMP");
     const uint16_t length = at<uint16_t>(header, 4);
     CHECK(std::to_integer<uint8_t>(header[6]) == 4);
     CHECK(text(header.subspan(8, 8)) == "MINIVMM ");
-    CHECK(at<uint32_t>(header, 36) == platform::kLapicBase);
+    CHECK(at<uint32_t>(header, 36) == arch::kLapicBase);
     parsed.entry_count = at<uint16_t>(header, 34);
-    const auto table = memory.slice(GuestAddress(parsed.table_address), length);
+    const auto table = memory.slice(memory::GuestAddress(parsed.table_address), length);
     CHECK(sum(table) == 0);
 
     std::size_t pos = 44;
@@ -85,17 +85,17 @@ TEST_CASE("MP table for N vCPUs", "[unit][mptable]")
 {
     const uint32_t cpus = GENERATE(1u, 2u, 4u, 40u, 41u, 64u, 254u);
     INFO(cpus << " vCPUs");
-    auto memory = GuestMemory::create(64 * kMiB);
-    const uint64_t written = write_mptable(memory, cpus);
-    CHECK(written == 16 + mptable_config_size(cpus));
+    auto memory = memory::GuestMemory::create(64 * kMiB);
+    const uint64_t written = arch::write_mptable(memory, cpus);
+    CHECK(written == 16 + arch::mptable_config_size(cpus));
 
     const ParsedTable t = parse(memory);
     if (cpus <= 40) {
-        CHECK(t.table_address == platform::kEbdaStart + 16);
-        CHECK(t.table_address + mptable_config_size(cpus) <= platform::kBiosStart);
+        CHECK(t.table_address == arch::kEbdaStart + 16);
+        CHECK(t.table_address + arch::mptable_config_size(cpus) <= arch::kBiosStart);
     } else {
-        CHECK(t.table_address == kMpLargeTableBase);
-        CHECK(t.table_address + mptable_config_size(cpus) <= platform::kAcpiEnd);
+        CHECK(t.table_address == arch::kMpLargeTableBase);
+        CHECK(t.table_address + arch::mptable_config_size(cpus) <= arch::kAcpiEnd);
     }
     CHECK(t.entry_count == cpus + 1 + 1 + 15 + 2);
 
@@ -125,7 +125,7 @@ TEST_CASE("MP table for N vCPUs", "[unit][mptable]")
             CHECK(std::to_integer<uint8_t>(e[1]) == cpus); // IOAPIC ID
             CHECK(std::to_integer<uint8_t>(e[2]) == 0x11);
             CHECK(std::to_integer<uint8_t>(e[3]) == 1);
-            CHECK(at<uint32_t>(e, 4) == platform::kIoapicBase);
+            CHECK(at<uint32_t>(e, 4) == arch::kIoapicBase);
             ++ioapics;
             break;
         case 3:
@@ -156,8 +156,8 @@ TEST_CASE("MP table for N vCPUs", "[unit][mptable]")
 
 TEST_CASE("MP table vCPU limits", "[unit][mptable]")
 {
-    auto memory = GuestMemory::create(16 * kMiB);
-    CHECK_THROWS_AS(write_mptable(memory, 0), ConfigError);
-    CHECK_THROWS_AS(write_mptable(memory, kMpMaxCpus + 1), ConfigError);
-    CHECK_THROWS_AS(write_mptable(memory, 1024), ConfigError);
+    auto memory = memory::GuestMemory::create(16 * kMiB);
+    CHECK_THROWS_AS(arch::write_mptable(memory, 0), ConfigError);
+    CHECK_THROWS_AS(arch::write_mptable(memory, arch::kMpMaxCpus + 1), ConfigError);
+    CHECK_THROWS_AS(arch::write_mptable(memory, 1024), ConfigError);
 }

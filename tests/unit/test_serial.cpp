@@ -1,7 +1,7 @@
 #include "devices/serial.hpp"
 
 #include "devices/bus.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -14,7 +14,7 @@ using namespace minivmm;
 
 namespace {
 
-struct RecordingIrq final : IrqLine {
+struct RecordingIrq final : devices::IrqLine {
     std::vector<bool> changes;
     bool level = false;
     void set_level(bool high) override
@@ -24,7 +24,7 @@ struct RecordingIrq final : IrqLine {
     }
 };
 
-struct CapturedOutput final : ConsoleOutput {
+struct CapturedOutput final : devices::ConsoleOutput {
     std::string text;
     void write(std::span<const uint8_t> bytes) override { text.append(bytes.begin(), bytes.end()); }
 };
@@ -45,7 +45,7 @@ constexpr uint8_t MSR_DCTS = 0x01, MSR_DDSR = 0x02, MSR_TERI = 0x04, MSR_DDCD = 
 struct Uart {
     std::shared_ptr<RecordingIrq> irq = std::make_shared<RecordingIrq>();
     std::shared_ptr<CapturedOutput> output = std::make_shared<CapturedOutput>();
-    Serial8250 serial{irq, *output};
+    devices::Serial8250 serial{irq, *output};
 
     uint8_t in(uint8_t reg)
     {
@@ -192,7 +192,7 @@ TEST_CASE("serial: received bytes fill the RX FIFO and set DR", "[unit][serial]"
     }
     SECTION("beyond FIFO and host queue, bytes are refused and stay with the sender")
     {
-        constexpr std::size_t kRoom = Serial8250::kFifoSize + Serial8250::kHostQueueSize;
+        constexpr std::size_t kRoom = devices::Serial8250::kFifoSize + devices::Serial8250::kHostQueueSize;
         CHECK(u.serial.can_receive());
         CHECK(u.receive(std::string(kRoom, 'q') + "!!") == kRoom);
         CHECK_FALSE(u.serial.can_receive());
@@ -280,7 +280,7 @@ TEST_CASE("serial: interrupt priorities, FIFO bits and line levels", "[unit][ser
         // Overrun through loopback (host input never overruns: it waits), to get a line
         // status interrupt on top.
         u.out(MCR, MCR_OUT2 | MCR_DTR | MCR_LOOP);
-        for (std::size_t i = 14; i <= Serial8250::kFifoSize; ++i) {
+        for (std::size_t i = 14; i <= devices::Serial8250::kFifoSize; ++i) {
             u.out(TX, 'e');
         }
         u.out(MCR, MCR_OUT2 | MCR_DTR);
@@ -345,7 +345,7 @@ TEST_CASE("serial: overrun in loopback", "[unit][serial]")
     SECTION("FIFO mode keeps the first 64 bytes")
     {
         u.out(FCR, FCR_ENABLE);
-        for (size_t i = 0; i < Serial8250::kFifoSize + 1; ++i) {
+        for (size_t i = 0; i < devices::Serial8250::kFifoSize + 1; ++i) {
             u.out(TX, static_cast<uint8_t>(i));
         }
         CHECK(u.in(IIR) == (0xc0 | IIR_RLSI));
@@ -353,7 +353,7 @@ TEST_CASE("serial: overrun in loopback", "[unit][serial]")
         CHECK(u.in(LSR) == (LSR_DR | LSR_THRE | LSR_TEMT));
         CHECK(u.in(IIR) == (0xc0 | IIR_NO_INT));
         std::string expected;
-        for (size_t i = 0; i < Serial8250::kFifoSize; ++i) {
+        for (size_t i = 0; i < devices::Serial8250::kFifoSize; ++i) {
             expected.push_back(static_cast<char>(i));
         }
         CHECK(u.drain() == expected);
@@ -372,12 +372,12 @@ TEST_CASE("serial: through the PIO bus at COM1", "[unit][serial]")
 {
     auto irq = std::make_shared<RecordingIrq>();
     auto output = std::make_shared<CapturedOutput>();
-    Bus bus("pio");
-    bus.add(platform::kCom1Port, Serial8250::kPortCount, std::make_shared<Serial8250>(irq, *output), "com1");
+    devices::Bus bus("pio");
+    bus.add(arch::kCom1Port, devices::Serial8250::kPortCount, std::make_shared<devices::Serial8250>(irq, *output), "com1");
     const std::array<uint8_t, 1> byte{'Z'};
-    CHECK(bus.write(platform::kCom1Port, byte));
+    CHECK(bus.write(arch::kCom1Port, byte));
     std::array<uint8_t, 1> lsr{};
-    CHECK(bus.read(platform::kCom1Port + LSR, lsr));
+    CHECK(bus.read(arch::kCom1Port + LSR, lsr));
     CHECK((lsr[0] & LSR_THRE) != 0);
     CHECK(output->text == "Z");
 }

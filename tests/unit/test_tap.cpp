@@ -5,7 +5,7 @@
 // warning without them. The host's own interfaces are never touched: everything runs in a
 // namespace that disappears with the test's last fd.
 #include "devices/virtio/net/net_header.hpp"
-#include "devices/virtio/net/tap.hpp"
+#include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
 #include "support/virtio_mmio_driver.hpp"
 #include "util/unique_fd.hpp"
@@ -56,8 +56,8 @@ constexpr uint16_t kWrite = 2;
 constexpr uint64_t kRxData = 0x20'0000;
 constexpr uint64_t kTxData = 0x80'0000;
 constexpr uint16_t kEtherTypeTest = 0x88b5; // IEEE 802 local experimental
-constexpr size_t kHdr = sizeof(NetHeader);
-const net::MacAddress kGuestMac(net::MacAddress::Bytes{0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc});
+constexpr size_t kHdr = sizeof(virtio::NetHeader);
+const backends::MacAddress kGuestMac(backends::MacAddress::Bytes{0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc});
 constexpr std::array<uint8_t, 4> kHostIp{10, 0, 0, 1};
 constexpr std::array<uint8_t, 4> kGuestIp{10, 0, 0, 2};
 
@@ -147,7 +147,7 @@ std::string config_error_of(const std::function<void()>& f)
 // A persistent TAP as `ip tuntap add dev NAME mode tap [user UID]` makes it.
 void make_persistent_tap(const std::string& name, std::optional<uid_t> owner = std::nullopt)
 {
-    UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+    util::UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
     ifreq request{};
     std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
     request.ifr_flags = IFF_TAP | IFF_NO_PI;
@@ -179,7 +179,7 @@ sockaddr_in inet_address(const std::array<uint8_t, 4>& ip, uint16_t port)
 
 void set_ipv4_address(const std::string& name, const std::array<uint8_t, 4>& ip)
 {
-    UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    util::UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     ifreq request{};
     std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
     const sockaddr_in address = inet_address(ip, 0);
@@ -195,9 +195,9 @@ void set_ipv4_address(const std::string& name, const std::array<uint8_t, 4>& ip)
 }
 
 // A permanent neighbour entry, so the host sends to the guest without asking ARP.
-void set_neighbour(const std::string& name, const std::array<uint8_t, 4>& ip, const net::MacAddress& mac)
+void set_neighbour(const std::string& name, const std::array<uint8_t, 4>& ip, const backends::MacAddress& mac)
 {
-    UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    util::UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     arpreq request{};
     const sockaddr_in address = inet_address(ip, 0);
     std::memcpy(&request.arp_pa, &address, sizeof(address));
@@ -213,9 +213,9 @@ void set_neighbour(const std::string& name, const std::array<uint8_t, 4>& ip, co
 // Everything a test needs from inside the namespace: the TAP (created, up), a raw packet
 // socket on it (the host side of the wire), and an unconnected TCP socket of the namespace.
 struct Sandbox {
-    std::unique_ptr<net::Tap> tap;
-    UniqueFd packet;
-    UniqueFd tcp;
+    std::unique_ptr<backends::Tap> tap;
+    util::UniqueFd packet;
+    util::UniqueFd tcp;
     int ifindex = 0;
 };
 
@@ -223,9 +223,9 @@ Sandbox make_sandbox(const std::string& name)
 {
     return in_fresh_netns([&name] {
         Sandbox sandbox;
-        sandbox.tap = std::make_unique<net::Tap>(net::Tap::create(name));
+        sandbox.tap = std::make_unique<backends::Tap>(backends::Tap::create(name));
         sandbox.ifindex = static_cast<int>(::if_nametoindex(name.c_str()));
-        sandbox.packet = UniqueFd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL)));
+        sandbox.packet = util::UniqueFd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL)));
         SocketAddress address{};
         address.link.sll_family = AF_PACKET;
         address.link.sll_protocol = htons(ETH_P_ALL);
@@ -235,7 +235,7 @@ Sandbox make_sandbox(const std::string& name)
         }
         set_ipv4_address(name, kHostIp);
         set_neighbour(name, kGuestIp, kGuestMac);
-        sandbox.tcp = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        sandbox.tcp = util::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
         return sandbox;
     });
 }
@@ -330,7 +330,7 @@ uint16_t fold(uint32_t sum)
     return static_cast<uint16_t>(sum);
 }
 
-Bytes ethernet(const net::MacAddress::Bytes& dst, const net::MacAddress::Bytes& src, uint16_t type)
+Bytes ethernet(const backends::MacAddress::Bytes& dst, const backends::MacAddress::Bytes& src, uint16_t type)
 {
     Bytes frame(14);
     std::copy(dst.begin(), dst.end(), frame.begin());
@@ -341,7 +341,7 @@ Bytes ethernet(const net::MacAddress::Bytes& dst, const net::MacAddress::Bytes& 
 
 // An Ethernet + IPv4 + TCP frame. With `partial` the TCP checksum holds only the
 // pseudo-header sum, for the receiver to finish (NEEDS_CSUM at csum_start 34, offset 16).
-Bytes tcp_frame(const net::MacAddress::Bytes& dst_mac, const net::MacAddress::Bytes& src_mac,
+Bytes tcp_frame(const backends::MacAddress::Bytes& dst_mac, const backends::MacAddress::Bytes& src_mac,
                 const std::array<uint8_t, 4>& src_ip, const std::array<uint8_t, 4>& dst_ip, uint16_t sport,
                 uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags, const Bytes& options, const Bytes& data,
                 bool partial)
@@ -378,7 +378,7 @@ Bytes tcp_frame(const net::MacAddress::Bytes& dst_mac, const net::MacAddress::By
 // --- the guest side --------------------------------------------------------------------------
 
 struct ReceivedFrame {
-    NetHeader header;
+    virtio::NetHeader header;
     Bytes frame;
     uint16_t buffers;
 };
@@ -390,15 +390,15 @@ struct Guest {
     static constexpr uint32_t kRxBuffer = 2048;
 
     int tap_fd = -1;
-    VirtioNet* net = nullptr;
+    virtio::VirtioNet* net = nullptr;
     MmioDriver driver;
     uint16_t rx_seen = 0;
     uint16_t tx_next = 0;
 
-    explicit Guest(std::unique_ptr<net::Tap> tap)
+    explicit Guest(std::unique_ptr<backends::Tap> tap)
         : tap_fd(tap->fd()), driver(
-                                 [this, &tap](GuestMemory& memory) {
-                                     auto device = std::make_unique<VirtioNet>(memory, std::move(tap), kGuestMac);
+                                 [this, &tap](memory::GuestMemory& memory) {
+                                     auto device = std::make_unique<virtio::VirtioNet>(memory, std::move(tap), kGuestMac);
                                      net = device.get();
                                      return device;
                                  },
@@ -416,12 +416,12 @@ struct Guest {
         driver.kick(0);
     }
 
-    void send(const NetHeader& header, const Bytes& frame)
+    void send(const virtio::NetHeader& header, const Bytes& frame)
     {
         const uint16_t index = tx_next++ % kQueueSize;
         const uint64_t addr = kTxData + uint64_t{index} * 0x1'0000;
-        driver.memory.write_obj(GuestAddress{addr}, header);
-        driver.memory.write(GuestAddress{addr + kHdr}, std::as_bytes(std::span(frame)));
+        driver.memory.write_obj(memory::GuestAddress{addr}, header);
+        driver.memory.write(memory::GuestAddress{addr + kHdr}, std::as_bytes(std::span(frame)));
         driver.desc(1, index, addr, static_cast<uint32_t>(kHdr + frame.size()), 0);
         driver.offer(1, index);
         driver.kick(1);
@@ -430,7 +430,7 @@ struct Guest {
     Bytes rx_buffer(uint32_t id, uint32_t offset, uint32_t len)
     {
         Bytes bytes(len);
-        driver.memory.read(GuestAddress{kRxData + uint64_t{id} * kRxBuffer + offset},
+        driver.memory.read(memory::GuestAddress{kRxData + uint64_t{id} * kRxBuffer + offset},
                            std::as_writable_bytes(std::span(bytes)));
         return bytes;
     }
@@ -442,13 +442,13 @@ struct Guest {
         const uint64_t used = MmioDriver::ring_addr(0) + 0x2000;
         const auto element = [&](uint16_t slot) {
             const uint64_t at = used + 4 + (slot % kQueueSize) * 8ULL;
-            return std::pair{driver.memory.read_obj<uint32_t>(GuestAddress{at}),
-                             driver.memory.read_obj<uint32_t>(GuestAddress{at + 4})};
+            return std::pair{driver.memory.read_obj<uint32_t>(memory::GuestAddress{at}),
+                             driver.memory.read_obj<uint32_t>(memory::GuestAddress{at + 4})};
         };
         while (rx_seen != driver.used_idx(0)) {
             auto [id, len] = element(rx_seen++);
             ReceivedFrame received{};
-            received.header = driver.memory.read_obj<NetHeader>(GuestAddress{kRxData + uint64_t{id} * kRxBuffer});
+            received.header = driver.memory.read_obj<virtio::NetHeader>(memory::GuestAddress{kRxData + uint64_t{id} * kRxBuffer});
             received.frame = rx_buffer(id, kHdr, len - static_cast<uint32_t>(kHdr));
             received.buffers = received.header.num_buffers;
             driver.offer(0, static_cast<uint16_t>(id));
@@ -507,32 +507,32 @@ TEST_CASE("TAP: errors name the interface, a created TAP lives as long as its ob
     };
     const Outcome outcome = in_fresh_netns([] {
         Outcome o;
-        o.missing = config_error_of([] { static_cast<void>(net::Tap::open("mvnone0")); });
+        o.missing = config_error_of([] { static_cast<void>(backends::Tap::open("mvnone0")); });
         o.missing_left_behind = interface_exists("mvnone0");
-        o.not_tap = config_error_of([] { static_cast<void>(net::Tap::open("lo")); });
-        o.name_taken = config_error_of([] { static_cast<void>(net::Tap::create("lo")); });
+        o.not_tap = config_error_of([] { static_cast<void>(backends::Tap::open("lo")); });
+        o.name_taken = config_error_of([] { static_cast<void>(backends::Tap::create("lo")); });
         {
-            auto created = net::Tap::create("mvtap0");
+            auto created = backends::Tap::create("mvtap0");
             o.created_exists = interface_exists("mvtap0");
-            o.busy = config_error_of([] { static_cast<void>(net::Tap::open("mvtap0")); });
+            o.busy = config_error_of([] { static_cast<void>(backends::Tap::open("mvtap0")); });
         }
         o.created_gone = !interface_exists("mvtap0");
         make_persistent_tap("mvpers0");
         {
-            auto opened = net::Tap::open("mvpers0");
+            auto opened = backends::Tap::open("mvpers0");
             o.persistent_opened = true;
             o.persistent_created_flag = opened.created();
         }
         o.persistent_kept = interface_exists("mvpers0");
         {
-            auto cleanup = net::Tap::open("mvpers0");
+            auto cleanup = backends::Tap::open("mvpers0");
             remove_persistent_tap(cleanup.fd());
         }
         // A TAP owned by another user, and creation, without CAP_NET_ADMIN.
         make_persistent_tap("mvother0", 12345);
         drop_capability(CAP_NET_ADMIN);
-        o.no_permission = config_error_of([] { static_cast<void>(net::Tap::open("mvother0")); });
-        o.cannot_create = config_error_of([] { static_cast<void>(net::Tap::create("mvnew0")); });
+        o.no_permission = config_error_of([] { static_cast<void>(backends::Tap::open("mvother0")); });
+        o.cannot_create = config_error_of([] { static_cast<void>(backends::Tap::create("mvnew0")); });
         return o;
     });
     CHECK_THAT(outcome.missing, Catch::Contains("net 'mvnone0': there is no network interface 'mvnone0'"));
@@ -590,7 +590,7 @@ TEST_CASE("TAP: frames cross both ways between virtio-net and the host", "[unit]
         const Bytes data(20000, 0x77);
         const Bytes frame = tcp_frame({0x02, 0, 0, 0, 0, 1}, kGuestMac.bytes(), kGuestIp, {10, 0, 0, 99}, 40000, 5001,
                                       1, 0, 0x18, {}, data, true);
-        NetHeader header{};
+        virtio::NetHeader header{};
         header.flags = kNetHdrFNeedsCsum;
         header.gso_type = kNetHdrGsoTcpV4;
         header.hdr_len = 54;
@@ -619,7 +619,7 @@ TEST_CASE("TAP: frames cross both ways between virtio-net and the host", "[unit]
         REQUIRE(syn);
         const uint16_t host_port = be16(syn->frame, 34);
         const uint32_t host_seq = be32(syn->frame, 38);
-        const net::MacAddress::Bytes host_mac{syn->frame[6], syn->frame[7],  syn->frame[8],
+        const backends::MacAddress::Bytes host_mac{syn->frame[6], syn->frame[7],  syn->frame[8],
                                               syn->frame[9], syn->frame[10], syn->frame[11]};
         constexpr uint32_t kGuestSeq = 1000;
         const Bytes mss_1460{2, 4, 0x05, 0xb4};

@@ -1,7 +1,7 @@
-#include "vcpu/boot_state.hpp"
+#include "arch/x86_64/boot_state.hpp"
 #include <minivmm/vm_config.hpp>
-#include "vcpu/cpuid.hpp"
-#include "vmm/platform.hpp"
+#include "arch/x86_64/cpuid.hpp"
+#include "arch/x86_64/layout.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -37,7 +37,7 @@ TEST_CASE("CPUID carries each vCPU's APIC ID and the topology", "[unit][cpuid]")
     std::vector<kvm_cpuid_entry2> supported{leaf(0x1), leaf(0xb, 0), leaf(0xb, 1), leaf(0x4000'0000)};
     supported[0].ebx = 0xff00'0800; // a host APIC ID that must not leak through
     for (unsigned i : {0U, 1U, 3U}) {
-        const auto entries = cpuid_for_vcpu(supported, i, 4);
+        const auto entries = arch::cpuid_for_vcpu(supported, i, 4);
         const auto& features = find(entries, 0x1);
         CHECK((features.ebx >> 24) == i);
         CHECK(((features.ebx >> 16) & 0xff) == 4);
@@ -52,14 +52,14 @@ TEST_CASE("CPUID carries each vCPU's APIC ID and the topology", "[unit][cpuid]")
 TEST_CASE("CPUID announces the TSC-deadline timer only when KVM has it", "[unit][cpuid]")
 {
     std::vector<kvm_cpuid_entry2> supported{leaf(0x1)};
-    CHECK((find(cpuid_for_vcpu(supported, 0, 1), 0x1).ecx & (1U << 24)) == 0);
-    CHECK((find(cpuid_for_vcpu(supported, 0, 1, {.tsc_deadline_timer = true}), 0x1).ecx & (1U << 24)) != 0);
+    CHECK((find(arch::cpuid_for_vcpu(supported, 0, 1), 0x1).ecx & (1U << 24)) == 0);
+    CHECK((find(arch::cpuid_for_vcpu(supported, 0, 1, {.tsc_deadline_timer = true}), 0x1).ecx & (1U << 24)) != 0);
 }
 
 TEST_CASE("CPUID gains the KVM signature leaf when missing", "[unit][cpuid]")
 {
     std::vector<kvm_cpuid_entry2> supported{leaf(0x1)};
-    const auto entries = cpuid_for_vcpu(supported, 0, 1);
+    const auto entries = arch::cpuid_for_vcpu(supported, 0, 1);
     const auto& sig = find(entries, 0x4000'0000);
     char text[13] = {};
     std::memcpy(text, &sig.ebx, 4);
@@ -70,21 +70,21 @@ TEST_CASE("CPUID gains the KVM signature leaf when missing", "[unit][cpuid]")
 
 TEST_CASE("64-bit boot state follows the Linux boot protocol", "[unit][boot]")
 {
-    auto memory = GuestMemory::create(64 * kMiB);
-    write_boot_tables(memory, BootMode::Long64);
+    auto memory = memory::GuestMemory::create(64 * kMiB);
+    arch::write_boot_tables(memory, arch::BootMode::Long64);
     // Identity map: PML4[0] -> PDPT, PDPT[0] -> PD, PD[n] = n * 2 MiB.
-    CHECK((memory.read_obj<uint64_t>(GuestAddress(platform::kPml4)) & ~0xfffULL) == platform::kPdpt);
-    CHECK((memory.read_obj<uint64_t>(GuestAddress(platform::kPdpt)) & ~0xfffULL) == platform::kPd);
-    CHECK(memory.read_obj<uint64_t>(GuestAddress(platform::kPd + 8 * 511)) == ((511ULL << 21) | 0x83));
-    CHECK(memory.read_obj<uint64_t>(GuestAddress(platform::kBootGdt + platform::kBootCs)) == 0x00af9b000000ffff);
-    CHECK(memory.read_obj<uint64_t>(GuestAddress(platform::kBootGdt + platform::kBootDs)) == 0x00cf93000000ffff);
+    CHECK((memory.read_obj<uint64_t>(memory::GuestAddress(arch::kPml4)) & ~0xfffULL) == arch::kPdpt);
+    CHECK((memory.read_obj<uint64_t>(memory::GuestAddress(arch::kPdpt)) & ~0xfffULL) == arch::kPd);
+    CHECK(memory.read_obj<uint64_t>(memory::GuestAddress(arch::kPd + 8 * 511)) == ((511ULL << 21) | 0x83));
+    CHECK(memory.read_obj<uint64_t>(memory::GuestAddress(arch::kBootGdt + arch::kBootCs)) == 0x00af9b000000ffff);
+    CHECK(memory.read_obj<uint64_t>(memory::GuestAddress(arch::kBootGdt + arch::kBootDs)) == 0x00cf93000000ffff);
 
-    const auto regs = boot_regs(BootMode::Long64, 0x100200, platform::kBootParams);
+    const auto regs = arch::boot_regs(arch::BootMode::Long64, 0x100200, arch::kBootParams);
     CHECK(regs.rip == 0x100200);
-    CHECK(regs.rsi == platform::kBootParams);
+    CHECK(regs.rsi == arch::kBootParams);
     CHECK(regs.rflags == 2);
 
-    const auto sregs = boot_sregs(BootMode::Long64, kvm_sregs{});
+    const auto sregs = arch::boot_sregs(arch::BootMode::Long64, kvm_sregs{});
     CHECK(sregs.cs.selector == 0x10);
     CHECK(sregs.cs.l == 1);
     CHECK(sregs.cs.db == 0);
@@ -92,18 +92,18 @@ TEST_CASE("64-bit boot state follows the Linux boot protocol", "[unit][boot]")
     CHECK(sregs.ss.selector == 0x18);
     CHECK(sregs.ds.limit == 0xffffffff);
     CHECK(sregs.tr.type == 11);
-    CHECK(sregs.cr3 == platform::kPml4);
+    CHECK(sregs.cr3 == arch::kPml4);
     CHECK((sregs.cr0 & 0x80000001) == 0x80000001);
     CHECK((sregs.efer & 0x500) == 0x500);
-    CHECK(sregs.gdt.base == platform::kBootGdt);
+    CHECK(sregs.gdt.base == arch::kBootGdt);
     CHECK(sregs.gdt.limit == 31);
 }
 
 TEST_CASE("PVH boot state is 32-bit protected mode without paging", "[unit][boot]")
 {
-    const auto regs = boot_regs(BootMode::Pvh32, 0x1000000, 0x7000);
+    const auto regs = arch::boot_regs(arch::BootMode::Pvh32, 0x1000000, 0x7000);
     CHECK(regs.rbx == 0x7000);
-    const auto sregs = boot_sregs(BootMode::Pvh32, kvm_sregs{});
+    const auto sregs = arch::boot_sregs(arch::BootMode::Pvh32, kvm_sregs{});
     CHECK((sregs.cr0 & 1) == 1);
     CHECK((sregs.cr0 & 0x80000000) == 0);
     CHECK(sregs.efer == 0);
@@ -118,7 +118,7 @@ TEST_CASE("LAPIC LINT0 becomes ExtINT and LINT1 NMI", "[unit][boot]")
     kvm_lapic_state lapic{};
     const uint32_t masked = 1U << 16;
     std::memcpy(&lapic.regs[0x350], &masked, 4);
-    configure_lapic_lints(lapic);
+    arch::configure_lapic_lints(lapic);
     uint32_t lint0 = 0;
     uint32_t lint1 = 0;
     std::memcpy(&lint0, &lapic.regs[0x350], 4);

@@ -29,7 +29,7 @@ BlkChain offer_write(VirtioDriver& d, uint64_t sector, std::span<const std::byte
 BlkChain offer_segments(VirtioDriver& d, uint32_t type, std::vector<BlkDiscardSegment> segments)
 {
     BlkChain c;
-    const GuestAddress h = d.alloc(16);
+    const memory::GuestAddress h = d.alloc(16);
     d.memory.write_obj(h, BlkReqHeader{type, 0, 0});
     c.data = d.alloc(segments.size() * 16);
     d.memory.write(c.data, std::as_bytes(std::span(segments)));

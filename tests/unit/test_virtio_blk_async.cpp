@@ -23,7 +23,7 @@ constexpr uint64_t kImageSize = 8 * 1024 * 1024;
 
 // Holds every op until the test releases it, then runs it on a SyncBackend and signals
 // an eventfd, like an asynchronous backend whose disk is exactly as slow as the test says.
-class GatedBackend final : public BlockBackend {
+class GatedBackend final : public backends::BlockBackend {
 public:
     GatedBackend(int fd, std::size_t depth) : inner_(fd, depth), depth_(depth), event_fd_(::eventfd(0, EFD_NONBLOCK))
     {
@@ -33,7 +33,7 @@ public:
     [[nodiscard]] std::string_view name() const override { return "gated"; }
     [[nodiscard]] std::size_t capacity() const override { return depth_; }
     [[nodiscard]] std::size_t in_flight() const override { return held_.size() + ready_.size(); }
-    [[nodiscard]] bool submit(Tag tag, const DiskOp& op) override
+    [[nodiscard]] bool submit(Tag tag, const backends::DiskOp& op) override
     {
         CHECK(in_flight() < depth_); // the device must respect capacity()
         held_.push_back(Held{tag, op, std::vector<iovec>(op.iov.begin(), op.iov.end())});
@@ -88,12 +88,12 @@ public:
 private:
     struct Held {
         Tag tag;
-        DiskOp op;
+        backends::DiskOp op;
         std::vector<iovec> iov;
     };
-    SyncBackend inner_;
+    backends::SyncBackend inner_;
     std::size_t depth_;
-    UniqueFd event_fd_;
+    util::UniqueFd event_fd_;
     std::deque<Held> held_;
     std::vector<Completion> ready_;
 };
@@ -101,7 +101,7 @@ private:
 struct Gated {
     explicit Gated(const TempImage& file, std::size_t depth, bool event_idx = false, uint16_t queue_size = 32)
     {
-        auto image = DiskImage::open(file.config());
+        auto image = backends::DiskImage::open(file.config());
         auto backend = std::make_unique<GatedBackend>(image.fd(), depth);
         gate = backend.get();
         h = std::make_unique<BlkHarness>(std::move(image), std::move(backend), queue_size, event_idx, kAllBlkFeatures);
@@ -340,20 +340,20 @@ TEST_CASE("virtio-blk protocol errors need a device reset", "[unit][virtio-blk]"
     auto& d = h->driver;
     SECTION("no status byte")
     {
-        const GuestAddress hdr = d.alloc(16);
+        const memory::GuestAddress hdr = d.alloc(16);
         d.memory.write_obj(hdr, BlkReqHeader{kBlkTIn, 0, 0});
         d.offer({Buffer{hdr, 16, false}});
     }
     SECTION("header too short")
     {
-        const GuestAddress hdr = d.alloc(16);
-        const GuestAddress status = d.alloc(1);
+        const memory::GuestAddress hdr = d.alloc(16);
+        const memory::GuestAddress status = d.alloc(1);
         d.offer({Buffer{hdr, 8, false}, Buffer{status, 1, true}});
     }
     SECTION("descriptor loop")
     {
-        const GuestAddress buf = d.alloc(16);
-        d.memory.write_obj(VirtioDriver::kDesc, VirtqDesc{buf.value(), 16, kVirtqDescFNext, 0});
+        const memory::GuestAddress buf = d.alloc(16);
+        d.memory.write_obj(VirtioDriver::kDesc, virtio::VirtqDesc{buf.value(), 16, virtio::kVirtqDescFNext, 0});
         d.memory.write_obj(VirtioDriver::kAvail + 4, uint16_t{0});
         d.memory.write_obj(VirtioDriver::kAvail + 2, uint16_t{1});
     }
@@ -398,7 +398,7 @@ TEST_CASE("virtio-blk without EVENT_IDX suppresses kicks only while it works", "
     offer_blk(d, kBlkTFlush, 0, 0, false);
     offer_blk(d, kBlkTFlush, 0, 0, false);
     g.h->kick();
-    CHECK(d.used_flags() == kVirtqUsedFNoNotify); // stalled on a full backend: completions resume it
+    CHECK(d.used_flags() == virtio::kVirtqUsedFNoNotify); // stalled on a full backend: completions resume it
     g.gate->release(1);
     REQUIRE(g.h->wait_for(1).size() == 1);
     g.gate->release(1);
@@ -459,9 +459,9 @@ TEST_CASE("io_uring backend: a flush completes after the writes before it", "[un
     // O_DIRECT, so the write really is in flight on the disk when the flush is submitted.
     TempImage file(32 * 1024 * 1024, "/var/tmp");
     const auto cache = GENERATE(DiskCache::None, DiskCache::Writeback);
-    std::optional<DiskImage> image;
+    std::optional<backends::DiskImage> image;
     try {
-        image.emplace(DiskImage::open(file.config(false, cache)));
+        image.emplace(backends::DiskImage::open(file.config(false, cache)));
     } catch (const ConfigError& e) {
         WARN("skipping: " << e.what());
         return;
@@ -471,7 +471,7 @@ TEST_CASE("io_uring backend: a flush completes after the writes before it", "[un
         return;
     }
     constexpr std::size_t kLen = 16 * 1024 * 1024;
-    BouncePool buffers(1, kLen); // 4 KiB-aligned memory, as O_DIRECT wants
+    backends::BouncePool buffers(1, kLen); // 4 KiB-aligned memory, as O_DIRECT wants
     const auto index = buffers.acquire(kLen);
     REQUIRE(index);
     const auto data = buffers.buffer(*index, kLen);
@@ -479,13 +479,13 @@ TEST_CASE("io_uring backend: a flush completes after the writes before it", "[un
     std::copy(expect.begin(), expect.end(), data.begin());
     const std::array<iovec, 1> iov{iovec{data.data(), data.size()}};
     for (int round = 0; round < 3; ++round) {
-        REQUIRE(backend->submit(1, DiskOp{DiskOpKind::Write, 0, kLen, iov}));
-        REQUIRE(backend->submit(2, DiskOp{DiskOpKind::Flush, 0, 0, {}}));
-        REQUIRE(backend->submit(3, DiskOp{DiskOpKind::Read, 0, 0, {}})); // zero-length: reported at once
-        std::vector<BlockBackend::Completion> done;
+        REQUIRE(backend->submit(1, backends::DiskOp{backends::DiskOpKind::Write, 0, kLen, iov}));
+        REQUIRE(backend->submit(2, backends::DiskOp{backends::DiskOpKind::Flush, 0, 0, {}}));
+        REQUIRE(backend->submit(3, backends::DiskOp{backends::DiskOpKind::Read, 0, 0, {}})); // zero-length: reported at once
+        std::vector<backends::BlockBackend::Completion> done;
         backend->drain(done);
         REQUIRE(done.size() == 3);
-        const auto pos = [&](BlockBackend::Tag tag) {
+        const auto pos = [&](backends::BlockBackend::Tag tag) {
             return std::find_if(done.begin(), done.end(), [tag](const auto& c) { return c.tag == tag; }) - done.begin();
         };
         CHECK(pos(1) < pos(2));
@@ -502,17 +502,17 @@ TEST_CASE("io_uring backend: a flush waits for a write that is still blocked", "
     // A pipe makes a write that cannot finish until the test reads from the other end.
     std::array<int, 2> fds{};
     REQUIRE(::pipe2(fds.data(), O_CLOEXEC) == 0);
-    UniqueFd read_end(fds[0]);
-    UniqueFd write_end(fds[1]);
+    util::UniqueFd read_end(fds[0]);
+    util::UniqueFd write_end(fds[1]);
     auto backend = make_test_backend(write_end.get(), 4, TestBackend::IoUring);
     if (!backend) {
         return;
     }
     auto data = pattern(256 * 1024, 90); // more than the 64 KiB pipe buffer
     const std::array<iovec, 1> iov{iovec{data.data(), data.size()}};
-    REQUIRE(backend->submit(1, DiskOp{DiskOpKind::Write, 0, data.size(), iov}));
-    REQUIRE(backend->submit(2, DiskOp{DiskOpKind::Flush, 0, 0, {}}));
-    std::vector<BlockBackend::Completion> done;
+    REQUIRE(backend->submit(1, backends::DiskOp{backends::DiskOpKind::Write, 0, data.size(), iov}));
+    REQUIRE(backend->submit(2, backends::DiskOp{backends::DiskOpKind::Flush, 0, 0, {}}));
+    std::vector<backends::BlockBackend::Completion> done;
     for (int i = 0; i < 20 && done.empty(); ++i) {
         ::usleep(5000);
         backend->reap(done);

@@ -1,6 +1,6 @@
 // Opening raw disk images: one clear ConfigError per problem, and locks that keep two
 // users off one writable image.
-#include "devices/virtio/block/disk_image.hpp"
+#include "backends/block/disk_image.hpp"
 #include "support/config_error.hpp"
 #include "support/virtio_blk_driver.hpp"
 
@@ -23,7 +23,7 @@ std::string quoted(const std::filesystem::path& p) { return "disk '" + p.string(
 TEST_CASE("disk image opens with its size, mode and serial", "[unit][virtio-blk]")
 {
     TempImage file(1024 * 1024 + 100);
-    auto image = DiskImage::open(file.config());
+    auto image = backends::DiskImage::open(file.config());
     CHECK(image.fd() >= 0);
     CHECK((::fcntl(image.fd(), F_GETFD) & FD_CLOEXEC) != 0);
     CHECK((::fcntl(image.fd(), F_GETFL) & O_ACCMODE) == O_RDWR);
@@ -34,7 +34,7 @@ TEST_CASE("disk image opens with its size, mode and serial", "[unit][virtio-blk]
     CHECK(image.serial() == "minivmm-test-serial");
 
     TempImage ro_file(4096);
-    auto ro = DiskImage::open(ro_file.config(true));
+    auto ro = backends::DiskImage::open(ro_file.config(true));
     CHECK((::fcntl(ro.fd(), F_GETFL) & O_ACCMODE) == O_RDONLY);
     CHECK(ro.readonly());
 }
@@ -44,22 +44,22 @@ TEST_CASE("disk image problems are one ConfigError naming the path", "[unit][vir
     SECTION("missing")
     {
         const DiskConfig config{"/nonexistent/minivmm/disk.img", false, "", DiskCache::Writeback};
-        CHECK(config_error([&] { (void)DiskImage::open(config); }) == quoted(config.path) + " does not exist");
+        CHECK(config_error([&] { (void)backends::DiskImage::open(config); }) == quoted(config.path) + " does not exist");
     }
     SECTION("directory")
     {
         const DiskConfig config{std::filesystem::temp_directory_path(), false, "", DiskCache::Writeback};
-        CHECK(config_error([&] { (void)DiskImage::open(config); }) == quoted(config.path) + " is a directory");
+        CHECK(config_error([&] { (void)backends::DiskImage::open(config); }) == quoted(config.path) + " is a directory");
     }
     SECTION("empty")
     {
         TempImage file(0);
-        CHECK(config_error([&] { (void)DiskImage::open(file.config()); }) == quoted(file.path) + " is empty");
+        CHECK(config_error([&] { (void)backends::DiskImage::open(file.config()); }) == quoted(file.path) + " is empty");
     }
     SECTION("smaller than a sector")
     {
         TempImage file(100);
-        CHECK(config_error([&] { (void)DiskImage::open(file.config()); }) ==
+        CHECK(config_error([&] { (void)backends::DiskImage::open(file.config()); }) ==
               quoted(file.path) + " is 100 bytes, smaller than one 512-byte sector");
     }
     SECTION("a FIFO")
@@ -67,7 +67,7 @@ TEST_CASE("disk image problems are one ConfigError naming the path", "[unit][vir
         const auto path = std::filesystem::temp_directory_path() / ("minivmm-fifo-" + std::to_string(::getpid()));
         REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
         const DiskConfig config{path, false, "", DiskCache::Writeback};
-        const auto message = config_error([&] { (void)DiskImage::open(config); });
+        const auto message = config_error([&] { (void)backends::DiskImage::open(config); });
         std::filesystem::remove(path);
         CHECK(message == quoted(path) + " is not a regular file or block device");
     }
@@ -76,7 +76,7 @@ TEST_CASE("disk image problems are one ConfigError naming the path", "[unit][vir
         TempImage file(4096);
         auto config = file.config();
         config.serial = std::string(21, 'x');
-        CHECK(config_error([&] { (void)DiskImage::open(config); }) ==
+        CHECK(config_error([&] { (void)backends::DiskImage::open(config); }) ==
               quoted(file.path) + " has a serial of 21 bytes; at most 20 fit");
     }
     SECTION("not writable")
@@ -87,9 +87,9 @@ TEST_CASE("disk image problems are one ConfigError naming the path", "[unit][vir
         }
         TempImage file(4096);
         REQUIRE(::chmod(file.path.c_str(), 0444) == 0);
-        CHECK(config_error([&] { (void)DiskImage::open(file.config()); }) ==
+        CHECK(config_error([&] { (void)backends::DiskImage::open(file.config()); }) ==
               quoted(file.path) + " is not writable (readonly=on opens it read-only)");
-        CHECK_NOTHROW(DiskImage::open(file.config(true)));
+        CHECK_NOTHROW(backends::DiskImage::open(file.config(true)));
     }
 }
 
@@ -99,22 +99,22 @@ TEST_CASE("disk image locks keep a second user off", "[unit][virtio-blk]")
     const std::string in_use = quoted(file.path) + " is in use by another process (lock held)";
     SECTION("two writers")
     {
-        auto first = DiskImage::open(file.config());
-        CHECK(config_error([&] { (void)DiskImage::open(file.config()); }) == in_use);
-        CHECK(config_error([&] { (void)DiskImage::open(file.config(true)); }) == in_use);
+        auto first = backends::DiskImage::open(file.config());
+        CHECK(config_error([&] { (void)backends::DiskImage::open(file.config()); }) == in_use);
+        CHECK(config_error([&] { (void)backends::DiskImage::open(file.config(true)); }) == in_use);
     }
     SECTION("readers share, a writer waits for all of them")
     {
-        auto a = DiskImage::open(file.config(true));
-        auto b = DiskImage::open(file.config(true));
-        CHECK(config_error([&] { (void)DiskImage::open(file.config()); }) == in_use);
+        auto a = backends::DiskImage::open(file.config(true));
+        auto b = backends::DiskImage::open(file.config(true));
+        CHECK(config_error([&] { (void)backends::DiskImage::open(file.config()); }) == in_use);
     }
     SECTION("the lock goes with the image")
     {
         {
-            auto first = DiskImage::open(file.config());
+            auto first = backends::DiskImage::open(file.config());
         }
-        CHECK_NOTHROW(DiskImage::open(file.config()));
+        CHECK_NOTHROW(backends::DiskImage::open(file.config()));
     }
 }
 
@@ -122,7 +122,7 @@ TEST_CASE("cache=none opens with O_DIRECT or says the filesystem cannot", "[unit
 {
     TempImage file(4096, "/var/tmp");
     try {
-        auto image = DiskImage::open(file.config(false, DiskCache::None));
+        auto image = backends::DiskImage::open(file.config(false, DiskCache::None));
         CHECK(image.direct());
         CHECK((::fcntl(image.fd(), F_GETFL) & O_DIRECT) != 0);
     } catch (const ConfigError& e) {
@@ -134,7 +134,7 @@ TEST_CASE("cache=none opens with O_DIRECT or says the filesystem cannot", "[unit
     if (std::filesystem::is_directory("/dev/shm")) {
         TempImage shm(4096, "/dev/shm");
         try {
-            auto image = DiskImage::open(shm.config(false, DiskCache::None));
+            auto image = backends::DiskImage::open(shm.config(false, DiskCache::None));
             CHECK(image.direct());
         } catch (const ConfigError& e) {
             CHECK(std::string(e.what()) ==

@@ -73,7 +73,7 @@ void check_data(const BlockRequest& r, const BlkChain& c, bool writable)
 BlkChain offer_segments(VirtioDriver& d, uint32_t type, std::vector<BlkDiscardSegment> segments, bool indirect = false)
 {
     BlkChain c;
-    const GuestAddress h = d.alloc(16);
+    const memory::GuestAddress h = d.alloc(16);
     d.memory.write_obj(h, BlkReqHeader{type, 0, 0});
     c.data = d.alloc(segments.size() * 16 + 1);
     d.memory.write(c.data, std::as_bytes(std::span(segments)));
@@ -203,9 +203,9 @@ TEST_CASE("virtio-blk answers bad layouts with IOERR or a device error", "[unit]
 {
     using Buffer = VirtioDriver::Buffer;
     VirtioDriver d;
-    const GuestAddress h = d.alloc(16);
-    const GuestAddress data = d.alloc(4096, 4096);
-    const GuestAddress status = d.alloc(1);
+    const memory::GuestAddress h = d.alloc(16);
+    const memory::GuestAddress data = d.alloc(4096, 4096);
+    const memory::GuestAddress status = d.alloc(1);
     auto header = [&](uint32_t type) { d.memory.write_obj(h, BlkReqHeader{type, 0, 0}); };
 
     SECTION("header shorter than 16 bytes: malformed")
@@ -325,10 +325,10 @@ TEST_CASE("virtio-blk checks discard and write-zeroes segments", "[unit][virtio-
     SECTION("payload not whole segments: IOERR")
     {
         using Buffer = VirtioDriver::Buffer;
-        const GuestAddress h = d.alloc(16);
+        const memory::GuestAddress h = d.alloc(16);
         d.memory.write_obj(h, BlkReqHeader{kBlkTDiscard, 0, 0});
-        const GuestAddress seg = d.alloc(24);
-        const GuestAddress status = d.alloc(1);
+        const memory::GuestAddress seg = d.alloc(24);
+        const memory::GuestAddress status = d.alloc(1);
         d.offer({Buffer{h, 16, false}, Buffer{seg, 20, false}, Buffer{status, 1, true}});
         CHECK(rejected(parse(d)).why == BlockRequestError::BadSegmentList);
         d.offer({Buffer{h, 16, false}, Buffer{status, 1, true}});

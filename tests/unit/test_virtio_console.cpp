@@ -1,6 +1,6 @@
 // virtio-console (virtio 1.2 section 5.3) behind the virtio-mmio transport: output, input
 // with back-pressure, emergency write, the config space.
-#include "devices/virtio/console.hpp"
+#include "devices/virtio/virtio_console.hpp"
 #include "support/virtio_mmio_driver.hpp"
 
 #include <catch2/catch.hpp>
@@ -13,7 +13,7 @@ using minivmm::test::MmioDriver;
 
 namespace {
 
-struct CapturedOutput final : ConsoleOutput {
+struct CapturedOutput final : devices::ConsoleOutput {
     void write(std::span<const uint8_t> bytes) override { text.append(bytes.begin(), bytes.end()); }
     std::string text;
 };
@@ -25,7 +25,7 @@ constexpr uint64_t kData = 0x20'0000;
 struct Fixture {
     std::shared_ptr<CapturedOutput> output = std::make_shared<CapturedOutput>();
     virtio::VirtioConsole* console = nullptr;
-    MmioDriver driver{[this](GuestMemory& memory) {
+    MmioDriver driver{[this](memory::GuestMemory& memory) {
         auto device = std::make_unique<virtio::VirtioConsole>(memory, output, virtio::VirtioConsole::WindowSize{132, 43});
         console = device.get();
         return device;
@@ -33,12 +33,12 @@ struct Fixture {
 
     void put(uint64_t addr, std::string_view text)
     {
-        driver.memory.write(GuestAddress{addr}, std::as_bytes(std::span(text.data(), text.size())));
+        driver.memory.write(memory::GuestAddress{addr}, std::as_bytes(std::span(text.data(), text.size())));
     }
     std::string get(uint64_t addr, size_t len)
     {
         std::string text(len, '\0');
-        driver.memory.read(GuestAddress{addr}, std::as_writable_bytes(std::span(text.data(), len)));
+        driver.memory.read(memory::GuestAddress{addr}, std::as_writable_bytes(std::span(text.data(), len)));
         return text;
     }
 };

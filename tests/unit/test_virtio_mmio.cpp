@@ -46,7 +46,7 @@ struct RecordingDevice final : virtio::VirtioDevice {
         log_->config_written.assign(data.begin(), data.end());
     }
     void attach(virtio::VirtioContext& context) override { context_ = &context; }
-    void activate(uint64_t features, std::span<VirtQueue> queues) override
+    void activate(uint64_t features, std::span<virtio::VirtQueue> queues) override
     {
         ++log_->activations;
         log_->features = features;
@@ -73,12 +73,12 @@ struct RecordingDevice final : virtio::VirtioDevice {
 
     std::shared_ptr<Log> log_;
     virtio::VirtioContext* context_ = nullptr;
-    std::span<VirtQueue> queues_;
+    std::span<virtio::VirtQueue> queues_;
 };
 
 struct Fixture {
     std::shared_ptr<RecordingDevice::Log> log = std::make_shared<RecordingDevice::Log>();
-    MmioDriver driver{[this](GuestMemory&) { return std::make_unique<RecordingDevice>(log); }};
+    MmioDriver driver{[this](memory::GuestMemory&) { return std::make_unique<RecordingDevice>(log); }};
 };
 
 } // namespace

@@ -2,7 +2,7 @@
 // back end that keeps frame boundaries and truncates like a TAP: header handling, mergeable
 // receive buffers, offload negotiation, back-pressure both ways, reset, a lost back end.
 #include "devices/virtio/net/net_header.hpp"
-#include "devices/virtio/net/tap.hpp"
+#include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
 #include "support/virtio_mmio_driver.hpp"
 #include "util/log_rate_limit.hpp"
@@ -29,61 +29,61 @@ namespace {
 constexpr uint16_t kNext = 1;
 constexpr uint16_t kWrite = 2;
 constexpr uint64_t kData = 0x20'0000;
-constexpr size_t kHdr = sizeof(NetHeader);
-const net::MacAddress kMac(net::MacAddress::Bytes{0x52, 0x54, 0x00, 0x12, 0x34, 0x56});
+constexpr size_t kHdr = sizeof(virtio::NetHeader);
+const backends::MacAddress kMac(backends::MacAddress::Bytes{0x52, 0x54, 0x00, 0x12, 0x34, 0x56});
 
 using Bytes = std::vector<uint8_t>;
 
 // A TAP stand-in: SOCK_SEQPACKET keeps frame boundaries and, like a TAP, cuts a frame to
 // the buffers it is read into. The test holds the other end, "the host".
-class SocketPairBackend final : public net::PacketBackend {
+class SocketPairBackend final : public backends::PacketBackend {
 public:
-    SocketPairBackend(UniqueFd fd, std::shared_ptr<std::vector<net::Offloads>> offloads)
+    SocketPairBackend(util::UniqueFd fd, std::shared_ptr<std::vector<backends::Offloads>> offloads)
         : fd_(std::move(fd)), offloads_(std::move(offloads))
     {
     }
     std::string name() const override { return "pair0"; }
     int fd() const override { return fd_.get(); }
-    net::IoResult read_frame(std::span<const iovec> iov) override
+    backends::IoResult read_frame(std::span<const iovec> iov) override
     {
         msghdr msg{};
         msg.msg_iov = const_cast<iovec*>(iov.data());
         msg.msg_iovlen = iov.size();
         return result(::recvmsg(fd_.get(), &msg, MSG_DONTWAIT));
     }
-    net::IoResult write_frame(std::span<const iovec> iov) override
+    backends::IoResult write_frame(std::span<const iovec> iov) override
     {
         msghdr msg{};
         msg.msg_iov = const_cast<iovec*>(iov.data());
         msg.msg_iovlen = iov.size();
         return result(::sendmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL));
     }
-    bool set_offloads(net::Offloads offloads) override
+    bool set_offloads(backends::Offloads offloads) override
     {
         offloads_->push_back(offloads);
         return true;
     }
 
 private:
-    static net::IoResult result(ssize_t n)
+    static backends::IoResult result(ssize_t n)
     {
-        return n < 0 ? net::IoResult{0, errno} : net::IoResult{static_cast<size_t>(n), 0};
+        return n < 0 ? backends::IoResult{0, errno} : backends::IoResult{static_cast<size_t>(n), 0};
     }
 
-    UniqueFd fd_;
-    std::shared_ptr<std::vector<net::Offloads>> offloads_;
+    util::UniqueFd fd_;
+    std::shared_ptr<std::vector<backends::Offloads>> offloads_;
 };
 
 struct SocketPair {
-    UniqueFd device;
-    UniqueFd host;
+    util::UniqueFd device;
+    util::UniqueFd host;
 };
 
 SocketPair make_socket_pair()
 {
     int fds[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+    return {util::UniqueFd(fds[0]), util::UniqueFd(fds[1])};
 }
 
 Bytes payload(size_t len, uint8_t seed)
@@ -95,7 +95,7 @@ Bytes payload(size_t len, uint8_t seed)
     return bytes;
 }
 
-Bytes header_bytes(const NetHeader& header)
+Bytes header_bytes(const virtio::NetHeader& header)
 {
     Bytes bytes(kHdr);
     std::memcpy(bytes.data(), &header, kHdr);
@@ -108,9 +108,9 @@ Bytes concat(Bytes a, const Bytes& b)
     return a;
 }
 
-NetHeader gso_header(uint8_t gso_type)
+virtio::NetHeader gso_header(uint8_t gso_type)
 {
-    NetHeader header{};
+    virtio::NetHeader header{};
     header.flags = kNetHdrFNeedsCsum;
     header.gso_type = gso_type;
     header.hdr_len = 54;
@@ -123,10 +123,10 @@ NetHeader gso_header(uint8_t gso_type)
 struct Fixture {
     SocketPair pair = make_socket_pair();
     int backend_fd = pair.device.get();
-    std::shared_ptr<std::vector<net::Offloads>> offloads = std::make_shared<std::vector<net::Offloads>>();
-    VirtioNet* net = nullptr;
-    MmioDriver driver{[this](GuestMemory& memory) {
-        auto device = std::make_unique<VirtioNet>(
+    std::shared_ptr<std::vector<backends::Offloads>> offloads = std::make_shared<std::vector<backends::Offloads>>();
+    virtio::VirtioNet* net = nullptr;
+    MmioDriver driver{[this](memory::GuestMemory& memory) {
+        auto device = std::make_unique<virtio::VirtioNet>(
             memory, std::make_unique<SocketPairBackend>(std::move(pair.device), offloads), kMac);
         net = device.get();
         return device;
@@ -156,15 +156,15 @@ struct Fixture {
     // --- the guest side ---
     void put(uint64_t addr, const Bytes& bytes)
     {
-        driver.memory.write(GuestAddress{addr}, std::as_bytes(std::span(bytes)));
+        driver.memory.write(memory::GuestAddress{addr}, std::as_bytes(std::span(bytes)));
     }
     Bytes get(uint64_t addr, size_t len)
     {
         Bytes bytes(len);
-        driver.memory.read(GuestAddress{addr}, std::as_writable_bytes(std::span(bytes)));
+        driver.memory.read(memory::GuestAddress{addr}, std::as_writable_bytes(std::span(bytes)));
         return bytes;
     }
-    NetHeader header_at(uint64_t addr) { return driver.memory.read_obj<NetHeader>(GuestAddress{addr}); }
+    virtio::NetHeader header_at(uint64_t addr) { return driver.memory.read_obj<virtio::NetHeader>(memory::GuestAddress{addr}); }
     // One writable descriptor as a receive chain, offered to the device.
     void post_rx(uint16_t index, uint64_t addr, uint32_t len)
     {
@@ -187,16 +187,16 @@ struct Fixture {
     uint32_t used_id(uint32_t queue, uint16_t slot)
     {
         return driver.memory.read_obj<uint32_t>(
-            GuestAddress{MmioDriver::ring_addr(queue) + 0x2000 + 4 + (slot % driver.sizes[queue]) * 8ULL});
+            memory::GuestAddress{MmioDriver::ring_addr(queue) + 0x2000 + 4 + (slot % driver.sizes[queue]) * 8ULL});
     }
     uint16_t used_flags(uint32_t queue)
     {
-        return driver.memory.read_obj<uint16_t>(GuestAddress{MmioDriver::ring_addr(queue) + 0x2000});
+        return driver.memory.read_obj<uint16_t>(memory::GuestAddress{MmioDriver::ring_addr(queue) + 0x2000});
     }
     uint16_t avail_event(uint32_t queue)
     {
         return driver.memory.read_obj<uint16_t>(
-            GuestAddress{MmioDriver::ring_addr(queue) + 0x2000 + 4 + driver.sizes[queue] * 8ULL});
+            memory::GuestAddress{MmioDriver::ring_addr(queue) + 0x2000 + 4 + driver.sizes[queue] * 8ULL});
     }
     uint32_t watched() { return driver.poller.events(backend_fd).value_or(0xdead); }
 };
@@ -243,7 +243,7 @@ TEST_CASE("virtio-net: a transmitted chain reaches the back end as one frame", "
     CHECK(f.driver.irq->count >= 1);
 
     // Header and frame in one buffer; DATA_VALID is the device's to set and never leaves.
-    NetHeader header{};
+    virtio::NetHeader header{};
     header.flags = kNetHdrFDataValid;
     f.post_tx(5, {concat(header_bytes(header), frame)});
     f.driver.kick(1);
@@ -280,11 +280,11 @@ TEST_CASE("virtio-net: TX headers are checked against the negotiated features", 
     {
         Fixture f;
         f.driver.bring_up(2, 16, kNetFHostTso4);
-        NetHeader csum{};
+        virtio::NetHeader csum{};
         csum.flags = kNetHdrFNeedsCsum;
-        NetHeader no_csum = gso_header(kNetHdrGsoTcpV4);
+        virtio::NetHeader no_csum = gso_header(kNetHdrGsoTcpV4);
         no_csum.flags = 0;
-        const std::vector<NetHeader> bad{csum, gso_header(kNetHdrGsoUdp), gso_header(kNetHdrGsoTcpV4 | kNetHdrGsoEcn),
+        const std::vector<virtio::NetHeader> bad{csum, gso_header(kNetHdrGsoUdp), gso_header(kNetHdrGsoTcpV4 | kNetHdrGsoEcn),
                                          no_csum};
         for (size_t i = 0; i < bad.size(); ++i) {
             f.post_tx(static_cast<uint16_t>(i * 2), {header_bytes(bad[i]), payload(64, 4)},
@@ -309,7 +309,7 @@ TEST_CASE("virtio-net: TX headers are checked against the negotiated features", 
 
 TEST_CASE("virtio-net: header rules of 5.1.6.2 and 5.1.6.3", "[unit][virtio-net]")
 {
-    NetHeader valid{};
+    virtio::NetHeader valid{};
     valid.flags = kNetHdrFDataValid | 0x40;
     valid.num_buffers = 9;
     const auto tx = sanitize_tx_header(valid, 0);
@@ -320,7 +320,7 @@ TEST_CASE("virtio-net: header rules of 5.1.6.2 and 5.1.6.3", "[unit][virtio-net]
     // Receive side: without GUEST_CSUM flags become zero, NEEDS_CSUM cannot be delivered.
     CHECK(sanitize_rx_header(valid, 0)->flags == 0);
     CHECK(sanitize_rx_header(valid, kNetFGuestCsum)->flags == kNetHdrFDataValid);
-    NetHeader partial{};
+    virtio::NetHeader partial{};
     partial.flags = kNetHdrFNeedsCsum;
     CHECK_FALSE(sanitize_rx_header(partial, 0));
     CHECK(sanitize_rx_header(partial, kNetFGuestCsum));
@@ -413,7 +413,7 @@ TEST_CASE("virtio-net: MRG_RXBUF with multi-descriptor chains and an exact fit",
     CHECK(f.used_id(0, 1) == 2);
     CHECK(f.driver.used_len(0, 1) == 50);
     const Bytes header = concat(f.get(kData, 10), f.get(kData + 0x1000, 2));
-    NetHeader parsed{};
+    virtio::NetHeader parsed{};
     std::memcpy(&parsed, header.data(), kHdr);
     CHECK(parsed.num_buffers == 2);
     CHECK(concat(f.get(kData + 0x1000 + 2, 28), f.get(kData + 0x2000, 50)) == frame);
@@ -485,7 +485,7 @@ TEST_CASE("virtio-net: chains with more buffers than readv takes neither spin no
     const auto table = [&](uint64_t at, uint64_t data, uint16_t flags) {
         for (uint32_t i = 0; i < kEntries; ++i) {
             const bool last = i + 1 == kEntries;
-            f.driver.memory.write_obj(GuestAddress{at + i * 16ULL},
+            f.driver.memory.write_obj(memory::GuestAddress{at + i * 16ULL},
                                       MmioDriver::virtio_desc{data + i * 16ULL, 16,
                                                               static_cast<uint16_t>(flags | (last ? 0 : kNext)),
                                                               static_cast<uint16_t>(i + 1)});
@@ -527,7 +527,7 @@ TEST_CASE("virtio-net: RX frames needing offloads the driver lacks are dropped",
     f.driver.kick(0);
     CHECK(f.net->stats().rx_dropped == 1);
     REQUIRE(f.driver.used_idx(0) == 1);
-    NetHeader expected = gso_header(kNetHdrGsoTcpV4);
+    virtio::NetHeader expected = gso_header(kNetHdrGsoTcpV4);
     expected.num_buffers = 1;
     CHECK(header_bytes(f.header_at(kData)) == header_bytes(expected));
     CHECK(f.driver.used_len(0, 0) == kHdr + 3000);
@@ -576,7 +576,7 @@ TEST_CASE("virtio-net: RX with no buffers stops polling and resumes on the drive
         f.driver.kick(0);
         CHECK((f.watched() & EPOLLIN) != 0);
         if (!event_idx) {
-            CHECK(f.used_flags(0) == kVirtqUsedFNoNotify);
+            CHECK(f.used_flags(0) == virtio::kVirtqUsedFNoNotify);
         }
         f.host_send(concat(header_bytes({}), payload(62, 16)));
         CHECK(f.driver.poller.run_ready() == 1);
@@ -604,7 +604,7 @@ TEST_CASE("virtio-net: a full back end keeps the TX chain unused until it is wri
     f.driver.kick(1);
     CHECK(f.driver.used_idx(1) == 0); // not written, so not used
     CHECK((f.watched() & EPOLLOUT) != 0);
-    CHECK(f.used_flags(1) == kVirtqUsedFNoNotify);
+    CHECK(f.used_flags(1) == virtio::kVirtqUsedFNoNotify);
     // More chains and notifications change nothing, and nothing spins.
     f.post_tx(4, {header_bytes({}), second}, kData + 0x20'0000);
     f.driver.kick(1);
@@ -632,7 +632,7 @@ TEST_CASE("virtio-net: GUEST_* features set the back end's offloads at activatio
 {
     struct Case {
         uint64_t features;
-        net::Offloads offloads;
+        backends::Offloads offloads;
         unsigned tun_flags;
     };
     const std::vector<Case> cases{
@@ -649,11 +649,11 @@ TEST_CASE("virtio-net: GUEST_* features set the back end's offloads at activatio
         f.driver.bring_up(2, 16, c.features);
         REQUIRE(f.offloads->size() == 1);
         CHECK(f.offloads->back() == c.offloads);
-        CHECK(VirtioNet::guest_offloads(c.features) == c.offloads);
-        CHECK(net::Tap::tun_offload_flags(c.offloads) == c.tun_flags);
+        CHECK(virtio::VirtioNet::guest_offloads(c.features) == c.offloads);
+        CHECK(backends::Tap::tun_offload_flags(c.offloads) == c.tun_flags);
         // A reset takes them back.
         f.driver.set(kStatus, 0);
-        CHECK(f.offloads->back() == net::Offloads{});
+        CHECK(f.offloads->back() == backends::Offloads{});
     }
 }
 
@@ -674,7 +674,7 @@ TEST_CASE("virtio-net: reset stops touching guest memory, activate starts again"
     CHECK(f.backend_readable()); // the frame waits in the back end, which stays open
 
     // A fresh driver: new rings, the frame arrives.
-    f.driver.memory.fill(GuestAddress{MmioDriver::ring_addr(0)}, 2 * MmioDriver::kRingStride, std::byte{0});
+    f.driver.memory.fill(memory::GuestAddress{MmioDriver::ring_addr(0)}, 2 * MmioDriver::kRingStride, std::byte{0});
     f.driver.avail_idx.clear();
     f.driver.bring_up(2, 16);
     f.post_rx(0, kData, 1526);
@@ -715,23 +715,23 @@ TEST_CASE("virtio-net: a back end that hangs up takes the link down", "[unit][vi
 
 TEST_CASE("virtio-net: MAC addresses", "[unit][virtio-net]")
 {
-    const auto mac = net::MacAddress::parse("52:54:00:aB:Cd:0f");
+    const auto mac = backends::MacAddress::parse("52:54:00:aB:Cd:0f");
     REQUIRE(mac);
-    CHECK(mac->bytes() == net::MacAddress::Bytes{0x52, 0x54, 0x00, 0xab, 0xcd, 0x0f});
+    CHECK(mac->bytes() == backends::MacAddress::Bytes{0x52, 0x54, 0x00, 0xab, 0xcd, 0x0f});
     CHECK(mac->to_string() == "52:54:00:ab:cd:0f");
     CHECK_FALSE(mac->is_multicast());
-    CHECK(net::MacAddress::parse("01:00:5e:00:00:01")->is_multicast());
-    CHECK(net::MacAddress::parse("00:00:00:00:00:00")->is_zero());
+    CHECK(backends::MacAddress::parse("01:00:5e:00:00:01")->is_multicast());
+    CHECK(backends::MacAddress::parse("00:00:00:00:00:00")->is_zero());
     for (const char* bad : {"", "52:54:00:ab:cd", "52:54:00:ab:cd:0f:00", "52:54:00:ab:cd:0g", "52.54.00.ab.cd.0f",
                             "5:254:00:ab:cd:0f", " 52:54:00:ab:cd:f"}) {
         CAPTURE(bad);
-        CHECK_FALSE(net::MacAddress::parse(bad));
+        CHECK_FALSE(backends::MacAddress::parse(bad));
     }
     // Random ones: locally administered unicast under 52:54:00, and not all the same.
-    const auto a = net::MacAddress::random_local();
+    const auto a = backends::MacAddress::random_local();
     bool differs = false;
     for (int i = 0; i < 8 && !differs; ++i) {
-        differs = net::MacAddress::random_local() != a;
+        differs = backends::MacAddress::random_local() != a;
     }
     CHECK(differs);
     CHECK((a.bytes()[0] & 2) != 0);
@@ -742,8 +742,8 @@ TEST_CASE("virtio-net: MAC addresses", "[unit][virtio-net]")
 TEST_CASE("guest-triggered log lines are rate-limited", "[unit][virtio-net]")
 {
     using namespace std::chrono_literals;
-    LogRateLimit limit(2, 1s);
-    const auto t0 = LogRateLimit::Clock::time_point{} + 10s;
+    util::LogRateLimit limit(2, 1s);
+    const auto t0 = util::LogRateLimit::Clock::time_point{} + 10s;
     uint64_t suppressed = 99;
     CHECK(limit.allow(t0, suppressed));
     CHECK(suppressed == 0);

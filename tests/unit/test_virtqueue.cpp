@@ -13,16 +13,16 @@ using namespace minivmm;
 
 namespace {
 
-constexpr GuestAddress kDesc{0x1000};
-constexpr GuestAddress kAvail{0x2000};
-constexpr GuestAddress kUsed{0x3000};
-constexpr GuestAddress kIndirect{0x4000};
+constexpr memory::GuestAddress kDesc{0x1000};
+constexpr memory::GuestAddress kAvail{0x2000};
+constexpr memory::GuestAddress kUsed{0x3000};
+constexpr memory::GuestAddress kIndirect{0x4000};
 constexpr uint16_t kSize = 8;
 
 // Plays the driver's part: writes descriptors and avail entries as a guest would.
 struct MockDriver {
-    GuestMemory memory = GuestMemory::create(16 * kMiB);
-    VirtQueue queue{memory, 256};
+    memory::GuestMemory memory = memory::GuestMemory::create(16 * kMiB);
+    virtio::VirtQueue queue{memory, 256};
     uint16_t avail_idx = 0;
 
     MockDriver(bool indirect = false, bool event_idx = false)
@@ -36,9 +36,9 @@ struct MockDriver {
         queue.set_ready(true);
         REQUIRE(queue.validate());
     }
-    void desc(GuestAddress table, uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next = 0)
+    void desc(memory::GuestAddress table, uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next = 0)
     {
-        memory.write_obj(table + uint64_t{index} * 16, VirtqDesc{addr, len, flags, next});
+        memory.write_obj(table + uint64_t{index} * 16, virtio::VirtqDesc{addr, len, flags, next});
     }
     void desc(uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next = 0)
     {
@@ -55,7 +55,7 @@ struct MockDriver {
     void set_used_event(uint16_t idx) { memory.write_obj(kAvail + 4 + uint64_t{kSize} * 2, idx); }
     uint16_t used_idx() const { return memory.read_obj<uint16_t>(kUsed + 2); }
 
-    std::optional<QueueError> pop_error()
+    std::optional<virtio::QueueError> pop_error()
     {
         CHECK_FALSE(queue.pop().has_value());
         return queue.error();
@@ -66,33 +66,33 @@ struct MockDriver {
 
 TEST_CASE("virtqueue transport state is checked", "[unit][virtqueue]")
 {
-    auto memory = GuestMemory::create(16 * kMiB);
-    VirtQueue queue(memory, 256);
+    auto memory = memory::GuestMemory::create(16 * kMiB);
+    virtio::VirtQueue queue(memory, 256);
     CHECK(queue.max_size() == 256);
     CHECK_FALSE(queue.set_size(0));
     CHECK_FALSE(queue.set_size(3));
     CHECK_FALSE(queue.set_size(512));
     CHECK(queue.set_size(128));
     CHECK(queue.size() == 128);
-    CHECK(VirtQueue(memory, 0).max_size() == 1);
-    CHECK(VirtQueue(memory, 32768).max_size() == 32768);
+    CHECK(virtio::VirtQueue(memory, 0).max_size() == 1);
+    CHECK(virtio::VirtQueue(memory, 32768).max_size() == 32768);
 
     queue.set_desc_addr(kDesc);
     queue.set_avail_addr(kAvail);
     queue.set_used_addr(kUsed);
     CHECK(queue.validate());
-    queue.set_desc_addr(GuestAddress(0x1008));
+    queue.set_desc_addr(memory::GuestAddress(0x1008));
     CHECK_FALSE(queue.validate()); // desc needs 16-byte alignment
     queue.set_desc_addr(kDesc);
-    queue.set_avail_addr(GuestAddress(0x2001));
+    queue.set_avail_addr(memory::GuestAddress(0x2001));
     CHECK_FALSE(queue.validate());
     queue.set_avail_addr(kAvail);
-    queue.set_used_addr(GuestAddress(0x3002));
+    queue.set_used_addr(memory::GuestAddress(0x3002));
     CHECK_FALSE(queue.validate());
-    queue.set_used_addr(GuestAddress(16 * kMiB - 8)); // aligned but runs past RAM
+    queue.set_used_addr(memory::GuestAddress(16 * kMiB - 8)); // aligned but runs past RAM
     CHECK_FALSE(queue.validate());
     queue.set_used_addr(kUsed);
-    queue.set_desc_addr(GuestAddress(std::numeric_limits<uint64_t>::max() - 15));
+    queue.set_desc_addr(memory::GuestAddress(std::numeric_limits<uint64_t>::max() - 15));
     CHECK_FALSE(queue.validate());
 }
 
@@ -113,7 +113,7 @@ TEST_CASE("virtqueue pops well-formed chains", "[unit][virtqueue]")
         REQUIRE(chain);
         CHECK(chain->head() == 3);
         REQUIRE(chain->buffers().size() == 1);
-        CHECK(chain->buffers()[0].addr == GuestAddress(0x10000));
+        CHECK(chain->buffers()[0].addr == memory::GuestAddress(0x10000));
         CHECK(chain->buffers()[0].len == 512);
         CHECK_FALSE(chain->buffers()[0].device_writable);
         CHECK_FALSE(d.queue.pop().has_value());
@@ -122,30 +122,30 @@ TEST_CASE("virtqueue pops well-formed chains", "[unit][virtqueue]")
     SECTION("chained read then write")
     {
         MockDriver d;
-        d.desc(0, 0x10000, 16, kVirtqDescFNext, 5);
-        d.desc(5, 0x11000, 4096, kVirtqDescFNext | kVirtqDescFWrite, 2);
-        d.desc(2, 0x12000, 1, kVirtqDescFWrite);
+        d.desc(0, 0x10000, 16, virtio::kVirtqDescFNext, 5);
+        d.desc(5, 0x11000, 4096, virtio::kVirtqDescFNext | virtio::kVirtqDescFWrite, 2);
+        d.desc(2, 0x12000, 1, virtio::kVirtqDescFWrite);
         d.offer(0);
         auto chain = d.queue.pop();
         REQUIRE(chain);
         REQUIRE(chain->buffers().size() == 3);
         CHECK_FALSE(chain->buffers()[0].device_writable);
         CHECK(chain->buffers()[1].device_writable);
-        CHECK(chain->buffers()[2].addr == GuestAddress(0x12000));
+        CHECK(chain->buffers()[2].addr == memory::GuestAddress(0x12000));
         CHECK(chain->total_len() == 16 + 4096 + 1);
     }
     SECTION("indirect table")
     {
         MockDriver d(true);
-        d.desc(kIndirect, 0, 0x10000, 64, kVirtqDescFNext, 1);
-        d.desc(kIndirect, 1, 0x11000, 128, kVirtqDescFWrite);
-        d.desc(1, kIndirect.value(), 2 * 16, kVirtqDescFIndirect);
+        d.desc(kIndirect, 0, 0x10000, 64, virtio::kVirtqDescFNext, 1);
+        d.desc(kIndirect, 1, 0x11000, 128, virtio::kVirtqDescFWrite);
+        d.desc(1, kIndirect.value(), 2 * 16, virtio::kVirtqDescFIndirect);
         d.offer(1);
         auto chain = d.queue.pop();
         REQUIRE(chain);
         CHECK(chain->head() == 1);
         REQUIRE(chain->buffers().size() == 2);
-        CHECK(chain->buffers()[0].addr == GuestAddress(0x10000));
+        CHECK(chain->buffers()[0].addr == memory::GuestAddress(0x10000));
         CHECK(chain->buffers()[1].device_writable);
         CHECK(chain->total_len() == 192);
     }
@@ -153,7 +153,7 @@ TEST_CASE("virtqueue pops well-formed chains", "[unit][virtqueue]")
     {
         MockDriver d;
         for (uint16_t i = 0; i < kSize; ++i) {
-            d.desc(i, 0x10000, 1, i + 1 < kSize ? kVirtqDescFNext : 0, static_cast<uint16_t>(i + 1));
+            d.desc(i, 0x10000, 1, i + 1 < kSize ? virtio::kVirtqDescFNext : 0, static_cast<uint16_t>(i + 1));
         }
         d.offer(0);
         auto chain = d.queue.pop();
@@ -181,52 +181,52 @@ TEST_CASE("virtqueue rejects malformed chains with a typed error", "[unit][virtq
     {
         MockDriver d;
         d.offer(kSize);
-        CHECK(d.pop_error() == QueueError::HeadOutOfRange);
+        CHECK(d.pop_error() == virtio::QueueError::HeadOutOfRange);
     }
     SECTION("next out of range")
     {
         MockDriver d;
-        d.desc(0, 0x10000, 1, kVirtqDescFNext, kSize);
+        d.desc(0, 0x10000, 1, virtio::kVirtqDescFNext, kSize);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::NextOutOfRange);
+        CHECK(d.pop_error() == virtio::QueueError::NextOutOfRange);
     }
     SECTION("loop")
     {
         MockDriver d;
-        d.desc(0, 0x10000, 1, kVirtqDescFNext, 1);
-        d.desc(1, 0x10000, 1, kVirtqDescFNext, 0);
+        d.desc(0, 0x10000, 1, virtio::kVirtqDescFNext, 1);
+        d.desc(1, 0x10000, 1, virtio::kVirtqDescFNext, 0);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::ChainTooLong);
+        CHECK(d.pop_error() == virtio::QueueError::ChainTooLong);
     }
     SECTION("self loop")
     {
         MockDriver d;
-        d.desc(4, 0x10000, 1, kVirtqDescFNext, 4);
+        d.desc(4, 0x10000, 1, virtio::kVirtqDescFNext, 4);
         d.offer(4);
-        CHECK(d.pop_error() == QueueError::ChainTooLong);
+        CHECK(d.pop_error() == virtio::QueueError::ChainTooLong);
     }
     SECTION("chain longer than the queue")
     {
         MockDriver d;
         for (uint16_t i = 0; i < kSize; ++i) {
-            d.desc(i, 0x10000, 1, kVirtqDescFNext, static_cast<uint16_t>((i + 1) % kSize));
+            d.desc(i, 0x10000, 1, virtio::kVirtqDescFNext, static_cast<uint16_t>((i + 1) % kSize));
         }
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::ChainTooLong);
+        CHECK(d.pop_error() == virtio::QueueError::ChainTooLong);
     }
     SECTION("buffer outside RAM")
     {
         MockDriver d;
         d.desc(0, 16 * kMiB - 8, 16, 0);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::BufferOutsideMemory);
+        CHECK(d.pop_error() == virtio::QueueError::BufferOutsideMemory);
     }
     SECTION("buffer address wraps")
     {
         MockDriver d;
         d.desc(0, std::numeric_limits<uint64_t>::max() - 3, 16, 0);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::BufferOutsideMemory);
+        CHECK(d.pop_error() == virtio::QueueError::BufferOutsideMemory);
     }
     SECTION("total length overflows u32")
     {
@@ -234,99 +234,99 @@ TEST_CASE("virtqueue rejects malformed chains with a typed error", "[unit][virtq
         MockDriver big(true);
         const uint16_t entries = 300; // 300 * 15 MiB > 4 GiB
         for (uint16_t i = 0; i < entries; ++i) {
-            big.desc(kIndirect, i, 0, static_cast<uint32_t>(15 * kMiB), i + 1 < entries ? kVirtqDescFNext : 0,
+            big.desc(kIndirect, i, 0, static_cast<uint32_t>(15 * kMiB), i + 1 < entries ? virtio::kVirtqDescFNext : 0,
                      static_cast<uint16_t>(i + 1));
         }
-        big.desc(0, kIndirect.value(), uint32_t{entries} * 16, kVirtqDescFIndirect);
+        big.desc(0, kIndirect.value(), uint32_t{entries} * 16, virtio::kVirtqDescFIndirect);
         big.offer(0);
-        CHECK(big.pop_error() == QueueError::LengthOverflow);
+        CHECK(big.pop_error() == virtio::QueueError::LengthOverflow);
     }
     SECTION("device-readable after device-writable")
     {
         MockDriver d;
-        d.desc(0, 0x10000, 1, kVirtqDescFNext | kVirtqDescFWrite, 1);
+        d.desc(0, 0x10000, 1, virtio::kVirtqDescFNext | virtio::kVirtqDescFWrite, 1);
         d.desc(1, 0x11000, 1, 0);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::ReadAfterWrite);
+        CHECK(d.pop_error() == virtio::QueueError::ReadAfterWrite);
     }
     SECTION("indirect not negotiated")
     {
         MockDriver d(false);
         d.desc(kIndirect, 0, 0x10000, 1, 0);
-        d.desc(0, kIndirect.value(), 16, kVirtqDescFIndirect);
+        d.desc(0, kIndirect.value(), 16, virtio::kVirtqDescFIndirect);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::IndirectNotNegotiated);
+        CHECK(d.pop_error() == virtio::QueueError::IndirectNotNegotiated);
     }
     SECTION("nested indirect")
     {
         MockDriver d(true);
-        d.desc(kIndirect, 0, kIndirect.value() + 0x100, 16, kVirtqDescFIndirect);
-        d.desc(0, kIndirect.value(), 16, kVirtqDescFIndirect);
+        d.desc(kIndirect, 0, kIndirect.value() + 0x100, 16, virtio::kVirtqDescFIndirect);
+        d.desc(0, kIndirect.value(), 16, virtio::kVirtqDescFIndirect);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::NestedIndirect);
+        CHECK(d.pop_error() == virtio::QueueError::NestedIndirect);
     }
     SECTION("indirect with next")
     {
         MockDriver d(true);
         d.desc(kIndirect, 0, 0x10000, 1, 0);
-        d.desc(0, kIndirect.value(), 16, kVirtqDescFIndirect | kVirtqDescFNext, 1);
+        d.desc(0, kIndirect.value(), 16, virtio::kVirtqDescFIndirect | virtio::kVirtqDescFNext, 1);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::IndirectWithNext);
+        CHECK(d.pop_error() == virtio::QueueError::IndirectWithNext);
     }
     SECTION("bad indirect length")
     {
         MockDriver d(true);
-        d.desc(0, kIndirect.value(), 24, kVirtqDescFIndirect);
+        d.desc(0, kIndirect.value(), 24, virtio::kVirtqDescFIndirect);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::BadIndirectLength);
+        CHECK(d.pop_error() == virtio::QueueError::BadIndirectLength);
         MockDriver zero(true);
-        zero.desc(0, kIndirect.value(), 0, kVirtqDescFIndirect);
+        zero.desc(0, kIndirect.value(), 0, virtio::kVirtqDescFIndirect);
         zero.offer(0);
-        CHECK(zero.pop_error() == QueueError::BadIndirectLength);
+        CHECK(zero.pop_error() == virtio::QueueError::BadIndirectLength);
     }
     SECTION("indirect table outside RAM")
     {
         MockDriver d(true);
-        d.desc(0, 16 * kMiB - 16, 32, kVirtqDescFIndirect);
+        d.desc(0, 16 * kMiB - 16, 32, virtio::kVirtqDescFIndirect);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::BufferOutsideMemory);
+        CHECK(d.pop_error() == virtio::QueueError::BufferOutsideMemory);
     }
     SECTION("indirect next out of range and loop")
     {
         MockDriver d(true);
-        d.desc(kIndirect, 0, 0x10000, 1, kVirtqDescFNext, 2);
-        d.desc(0, kIndirect.value(), 32, kVirtqDescFIndirect);
+        d.desc(kIndirect, 0, 0x10000, 1, virtio::kVirtqDescFNext, 2);
+        d.desc(0, kIndirect.value(), 32, virtio::kVirtqDescFIndirect);
         d.offer(0);
-        CHECK(d.pop_error() == QueueError::NextOutOfRange);
+        CHECK(d.pop_error() == virtio::QueueError::NextOutOfRange);
         MockDriver l(true);
-        l.desc(kIndirect, 0, 0x10000, 1, kVirtqDescFNext, 1);
-        l.desc(kIndirect, 1, 0x10000, 1, kVirtqDescFNext, 0);
-        l.desc(0, kIndirect.value(), 32, kVirtqDescFIndirect);
+        l.desc(kIndirect, 0, 0x10000, 1, virtio::kVirtqDescFNext, 1);
+        l.desc(kIndirect, 1, 0x10000, 1, virtio::kVirtqDescFNext, 0);
+        l.desc(0, kIndirect.value(), 32, virtio::kVirtqDescFIndirect);
         l.offer(0);
-        CHECK(l.pop_error() == QueueError::ChainTooLong);
+        CHECK(l.pop_error() == virtio::QueueError::ChainTooLong);
     }
     SECTION("avail idx jumps by more than the queue size")
     {
         MockDriver d;
         d.set_avail_idx(kSize + 1);
-        CHECK(d.pop_error() == QueueError::AvailIdxJump);
+        CHECK(d.pop_error() == virtio::QueueError::AvailIdxJump);
         // The error is sticky until reset.
         d.set_avail_idx(0);
-        CHECK(d.pop_error() == QueueError::AvailIdxJump);
+        CHECK(d.pop_error() == virtio::QueueError::AvailIdxJump);
         d.queue.reset();
         CHECK_FALSE(d.queue.error().has_value());
     }
     SECTION("every error has a message")
     {
-        CHECK(to_string(QueueError::ReadAfterWrite) == "device-readable descriptor after a device-writable one");
-        CHECK_FALSE(to_string(QueueError::AvailIdxJump).empty());
+        CHECK(virtio::to_string(virtio::QueueError::ReadAfterWrite) == "device-readable descriptor after a device-writable one");
+        CHECK_FALSE(virtio::to_string(virtio::QueueError::AvailIdxJump).empty());
     }
 }
 
 TEST_CASE("virtqueue writes the used ring", "[unit][virtqueue]")
 {
     MockDriver d;
-    d.desc(2, 0x10000, 64, kVirtqDescFWrite);
+    d.desc(2, 0x10000, 64, virtio::kVirtqDescFWrite);
     d.offer(2);
     auto chain = d.queue.pop();
     REQUIRE(chain);
@@ -334,7 +334,7 @@ TEST_CASE("virtqueue writes the used ring", "[unit][virtqueue]")
     CHECK(d.used_idx() == 1);
     CHECK(d.memory.read_obj<uint32_t>(kUsed + 4) == 2);
     CHECK(d.memory.read_obj<uint32_t>(kUsed + 8) == 42);
-    CHECK(d.queue.add_used(kSize, 0) == QueueError::UsedHeadOutOfRange);
+    CHECK(d.queue.add_used(kSize, 0) == virtio::QueueError::UsedHeadOutOfRange);
     CHECK(d.used_idx() == 1);
 
     // The ring wraps at the queue size while idx keeps counting.
@@ -354,7 +354,7 @@ TEST_CASE("virtqueue publishes a batch of used elements with one idx update", "[
     for (uint16_t i = 0; i < 6; ++i) {
         CHECK_FALSE(d.queue.add_used(0, 0).has_value());
     }
-    const std::array<UsedElement, 4> batch{{{3, 100}, {4, 200}, {5, 300}, {6, 7}}};
+    const std::array<virtio::UsedElement, 4> batch{{{3, 100}, {4, 200}, {5, 300}, {6, 7}}};
     CHECK_FALSE(d.queue.add_used(batch).has_value());
     CHECK(d.used_idx() == 10);
     CHECK(d.memory.read_obj<uint32_t>(kUsed + 4 + 6 * 8) == 3);
@@ -363,21 +363,21 @@ TEST_CASE("virtqueue publishes a batch of used elements with one idx update", "[
     CHECK(d.memory.read_obj<uint32_t>(kUsed + 4 + 1 * 8 + 4) == 7);
 
     // A bad head anywhere in the batch publishes nothing.
-    const std::array<UsedElement, 2> bad{{{1, 1}, {kSize, 1}}};
-    CHECK(d.queue.add_used(bad) == QueueError::UsedHeadOutOfRange);
+    const std::array<virtio::UsedElement, 2> bad{{{1, 1}, {kSize, 1}}};
+    CHECK(d.queue.add_used(bad) == virtio::QueueError::UsedHeadOutOfRange);
     CHECK(d.used_idx() == 10);
 }
 
 TEST_CASE("virtqueue pops into recycled storage", "[unit][virtqueue]")
 {
     MockDriver d;
-    d.desc(0, 0x10000, 16, kVirtqDescFNext, 1);
-    d.desc(1, 0x11000, 32, kVirtqDescFWrite);
+    d.desc(0, 0x10000, 16, virtio::kVirtqDescFNext, 1);
+    d.desc(1, 0x11000, 32, virtio::kVirtqDescFWrite);
     d.offer(0);
     d.desc(2, 0x12000, 8, 0);
     d.offer(2);
 
-    std::vector<DescriptorBuffer> storage;
+    std::vector<virtio::DescriptorBuffer> storage;
     storage.reserve(8);
     auto first = d.queue.pop(storage);
     REQUIRE(first);
@@ -390,7 +390,7 @@ TEST_CASE("virtqueue pops into recycled storage", "[unit][virtqueue]")
     auto second = d.queue.pop(storage);
     REQUIRE(second);
     REQUIRE(second->buffers().size() == 1);
-    CHECK(second->buffers()[0].addr == GuestAddress(0x12000));
+    CHECK(second->buffers()[0].addr == memory::GuestAddress(0x12000));
     CHECK(second->buffers().data() == data);
 
     storage = std::move(*second).take_storage();
@@ -401,20 +401,20 @@ TEST_CASE("virtqueue pops into recycled storage", "[unit][virtqueue]")
 TEST_CASE("vring_need_event follows 2.7.10 with 16-bit wrap-around", "[unit][virtqueue]")
 {
     // Interrupt iff used_event lies in [old, new).
-    CHECK(VirtQueue::vring_need_event(0, 1, 0));
-    CHECK_FALSE(VirtQueue::vring_need_event(1, 1, 0));
-    CHECK(VirtQueue::vring_need_event(4, 10, 3));
-    CHECK(VirtQueue::vring_need_event(9, 10, 3));
-    CHECK_FALSE(VirtQueue::vring_need_event(10, 10, 3));
-    CHECK_FALSE(VirtQueue::vring_need_event(2, 10, 3));
-    CHECK_FALSE(VirtQueue::vring_need_event(5, 5, 5));
+    CHECK(virtio::VirtQueue::vring_need_event(0, 1, 0));
+    CHECK_FALSE(virtio::VirtQueue::vring_need_event(1, 1, 0));
+    CHECK(virtio::VirtQueue::vring_need_event(4, 10, 3));
+    CHECK(virtio::VirtQueue::vring_need_event(9, 10, 3));
+    CHECK_FALSE(virtio::VirtQueue::vring_need_event(10, 10, 3));
+    CHECK_FALSE(virtio::VirtQueue::vring_need_event(2, 10, 3));
+    CHECK_FALSE(virtio::VirtQueue::vring_need_event(5, 5, 5));
     // Wrap: used.idx goes 65535 -> 0.
-    CHECK(VirtQueue::vring_need_event(65535, 0, 65535));
-    CHECK_FALSE(VirtQueue::vring_need_event(0, 0, 65535));
-    CHECK(VirtQueue::vring_need_event(65534, 2, 65533));
-    CHECK(VirtQueue::vring_need_event(1, 2, 65533));
-    CHECK_FALSE(VirtQueue::vring_need_event(2, 2, 65533));
-    CHECK_FALSE(VirtQueue::vring_need_event(65532, 2, 65533));
+    CHECK(virtio::VirtQueue::vring_need_event(65535, 0, 65535));
+    CHECK_FALSE(virtio::VirtQueue::vring_need_event(0, 0, 65535));
+    CHECK(virtio::VirtQueue::vring_need_event(65534, 2, 65533));
+    CHECK(virtio::VirtQueue::vring_need_event(1, 2, 65533));
+    CHECK_FALSE(virtio::VirtQueue::vring_need_event(2, 2, 65533));
+    CHECK_FALSE(virtio::VirtQueue::vring_need_event(65532, 2, 65533));
 }
 
 TEST_CASE("virtqueue interrupt suppression", "[unit][virtqueue]")
@@ -426,7 +426,7 @@ TEST_CASE("virtqueue interrupt suppression", "[unit][virtqueue]")
         CHECK_FALSE(d.queue.add_used(0, 0).has_value());
         CHECK(d.queue.needs_notification());
         CHECK_FALSE(d.queue.needs_notification()); // nothing new since
-        d.set_avail_flags(kVirtqAvailFNoInterrupt);
+        d.set_avail_flags(virtio::kVirtqAvailFNoInterrupt);
         CHECK_FALSE(d.queue.add_used(0, 0).has_value());
         CHECK_FALSE(d.queue.needs_notification());
     }
@@ -438,7 +438,7 @@ TEST_CASE("virtqueue interrupt suppression", "[unit][virtqueue]")
         CHECK_FALSE(d.queue.needs_notification()); // used.idx 0 -> 1
         CHECK_FALSE(d.queue.add_used(0, 0).has_value());
         CHECK(d.queue.needs_notification()); // 1 -> 2 crosses used_event
-        d.set_avail_flags(kVirtqAvailFNoInterrupt); // ignored with EVENT_IDX
+        d.set_avail_flags(virtio::kVirtqAvailFNoInterrupt); // ignored with EVENT_IDX
         d.set_used_event(2);
         CHECK_FALSE(d.queue.add_used(0, 0).has_value());
         CHECK_FALSE(d.queue.add_used(0, 0).has_value());
@@ -467,7 +467,7 @@ TEST_CASE("virtqueue driver-notification suppression", "[unit][virtqueue]")
     {
         MockDriver d;
         CHECK(d.queue.set_notifications_suppressed(true));
-        CHECK(d.memory.read_obj<uint16_t>(kUsed) == kVirtqUsedFNoNotify);
+        CHECK(d.memory.read_obj<uint16_t>(kUsed) == virtio::kVirtqUsedFNoNotify);
         CHECK(d.queue.set_notifications_suppressed(false));
         CHECK(d.memory.read_obj<uint16_t>(kUsed) == 0);
     }
@@ -499,7 +499,7 @@ TEST_CASE("virtqueue survives random rings and only yields checked chains", "[un
             const uint64_t addr = (r & (1u << 3)) != 0 ? kIndirect.value() : (r >> 8) % (32 * kMiB);
             d.desc(i, addr, static_cast<uint32_t>((r >> 40) % 64), flags, static_cast<uint16_t>((r >> 48) % 10));
             d.desc(kIndirect, i, (r >> 12) % (32 * kMiB), static_cast<uint32_t>(r >> 32),
-                   static_cast<uint16_t>((next() & 7) | (i % 3 == 0 ? kVirtqDescFNext : 0)),
+                   static_cast<uint16_t>((next() & 7) | (i % 3 == 0 ? virtio::kVirtqDescFNext : 0)),
                    static_cast<uint16_t>(next() % 10));
         }
         for (uint16_t i = 0; i < kSize; ++i) {

@@ -1,4 +1,4 @@
-#include "vmm/console_backend.hpp"
+#include "console/console_backend.hpp"
 #include "vmm/exit_latch.hpp"
 
 #include <catch2/catch.hpp>
@@ -9,7 +9,7 @@ using namespace minivmm;
 
 TEST_CASE("Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A", "[unit][console]")
 {
-    ConsoleEscape escape;
+    console::ConsoleEscape escape;
     const std::vector<uint8_t> plain{'l', 's', '\r'};
     auto r = escape.feed(plain);
     CHECK(r.to_guest == plain);
@@ -34,13 +34,13 @@ TEST_CASE("Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A", "[unit][console]")
 
 TEST_CASE("the first exit status wins and wakes waiters", "[unit][lifecycle]")
 {
-    ExitLatch latch;
+    vmm::ExitLatch latch;
     std::thread waiter([&] { CHECK(latch.wait().code == 42); });
     CHECK(latch.set(ExitStatus::debug_exit(42)));
     CHECK_FALSE(latch.set(ExitStatus::power_off()));
     waiter.join();
     CHECK(latch.get()->reason == ExitReason::DebugExit);
-    CHECK_FALSE(ExitLatch().wait_until(std::chrono::steady_clock::now()).has_value());
+    CHECK_FALSE(vmm::ExitLatch().wait_until(std::chrono::steady_clock::now()).has_value());
 }
 
 TEST_CASE("exit statuses map to the documented exit codes", "[unit][lifecycle]")

@@ -1,7 +1,7 @@
 // Descriptor chain walk: virtio 1.2 sections 2.7.5, 2.7.5.3.1 and 2.7.4.2.
 #include "devices/virtio/descriptor_chain.hpp"
 
-namespace minivmm {
+namespace minivmm::virtio {
 
 std::string_view to_string(QueueError error)
 {
@@ -32,14 +32,14 @@ constexpr uint64_t kMaxIndirectEntries = 65536;
 
 } // namespace
 
-ChainResult DescriptorChain::walk(const GuestMemory& memory, GuestAddress table, uint16_t queue_size,
+ChainResult DescriptorChain::walk(const memory::GuestMemory& memory, memory::GuestAddress table, uint16_t queue_size,
                                   uint16_t head, bool indirect_allowed)
 {
     std::vector<DescriptorBuffer> storage;
     return walk(memory, table, queue_size, head, indirect_allowed, storage);
 }
 
-ChainResult DescriptorChain::walk(const GuestMemory& memory, GuestAddress table, uint16_t queue_size,
+ChainResult DescriptorChain::walk(const memory::GuestMemory& memory, memory::GuestAddress table, uint16_t queue_size,
                                   uint16_t head, bool indirect_allowed, std::vector<DescriptorBuffer>& storage)
 {
     if (head >= queue_size) {
@@ -80,11 +80,11 @@ ChainResult DescriptorChain::walk(const GuestMemory& memory, GuestAddress table,
                 desc->len / sizeof(VirtqDesc) > kMaxIndirectEntries) {
                 return fail(QueueError::BadIndirectLength);
             }
-            if (!memory.contains(GuestAddress(desc->addr), desc->len)) {
+            if (!memory.contains(memory::GuestAddress(desc->addr), desc->len)) {
                 return fail(QueueError::BufferOutsideMemory);
             }
             // The WRITE flag of the descriptor naming the table is ignored (2.7.5.3.2).
-            table = GuestAddress(desc->addr);
+            table = memory::GuestAddress(desc->addr);
             table_size = desc->len / sizeof(VirtqDesc);
             index = 0;
             visited = 0;
@@ -92,7 +92,7 @@ ChainResult DescriptorChain::walk(const GuestMemory& memory, GuestAddress table,
             continue;
         }
 
-        if (!memory.contains(GuestAddress(desc->addr), desc->len)) {
+        if (!memory.contains(memory::GuestAddress(desc->addr), desc->len)) {
             return fail(QueueError::BufferOutsideMemory);
         }
         const bool writable = (desc->flags & kVirtqDescFWrite) != 0;
@@ -103,7 +103,7 @@ ChainResult DescriptorChain::walk(const GuestMemory& memory, GuestAddress table,
         if (__builtin_add_overflow(total, desc->len, &total)) {
             return fail(QueueError::LengthOverflow);
         }
-        buffers.push_back(DescriptorBuffer{GuestAddress(desc->addr), desc->len, writable});
+        buffers.push_back(DescriptorBuffer{memory::GuestAddress(desc->addr), desc->len, writable});
 
         if ((desc->flags & kVirtqDescFNext) == 0) {
             break;
@@ -116,4 +116,4 @@ ChainResult DescriptorChain::walk(const GuestMemory& memory, GuestAddress table,
     return ChainResult{DescriptorChain(head, std::move(buffers), total), std::nullopt};
 }
 
-} // namespace minivmm
+} // namespace minivmm::virtio

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-namespace minivmm {
+namespace minivmm::virtio {
 
 // A protocol violation by the driver; the device answers with DEVICE_NEEDS_RESET (2.1.2).
 enum class QueueError {
@@ -49,7 +49,7 @@ inline constexpr uint16_t kVirtqDescFWrite = 2;
 inline constexpr uint16_t kVirtqDescFIndirect = 4;
 
 struct DescriptorBuffer {
-    GuestAddress addr;
+    memory::GuestAddress addr;
     uint32_t len = 0;
     bool device_writable = false;
 };
@@ -59,12 +59,12 @@ struct ChainResult;
 class DescriptorChain final {
 public:
     // Walks the chain starting at `head` in the table at `table` of `queue_size` entries.
-    [[nodiscard]] static ChainResult walk(const GuestMemory& memory, GuestAddress table, uint16_t queue_size,
+    [[nodiscard]] static ChainResult walk(const memory::GuestMemory& memory, memory::GuestAddress table, uint16_t queue_size,
                                           uint16_t head, bool indirect_allowed);
     // As above, but builds the buffer list in `storage` (cleared first, capacity kept), so a
     // device that hands the storage back with take_storage() walks chains without allocating.
     // On success the chain owns the storage; on failure `storage` keeps it.
-    [[nodiscard]] static ChainResult walk(const GuestMemory& memory, GuestAddress table, uint16_t queue_size,
+    [[nodiscard]] static ChainResult walk(const memory::GuestMemory& memory, memory::GuestAddress table, uint16_t queue_size,
                                           uint16_t head, bool indirect_allowed,
                                           std::vector<DescriptorBuffer>& storage);
 
@@ -96,4 +96,4 @@ struct ChainResult {
     std::optional<QueueError> error;
 };
 
-} // namespace minivmm
+} // namespace minivmm::virtio

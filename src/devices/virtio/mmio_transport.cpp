@@ -18,8 +18,8 @@ namespace {
 
 } // namespace
 
-MmioTransport::MmioTransport(GuestMemory& memory, std::unique_ptr<VirtioDevice> device,
-                             std::shared_ptr<InterruptTrigger> irq, FdPoller& poller, NotifyHook notify)
+MmioTransport::MmioTransport(memory::GuestMemory& memory, std::unique_ptr<VirtioDevice> device,
+                             std::shared_ptr<devices::InterruptTrigger> irq, util::FdPoller& poller, NotifyHook notify)
     : device_(std::move(device)), irq_(std::move(irq)), poller_(poller), notify_(std::move(notify)),
       name_(device_->name()), offered_features_(device_->device_features() | kTransportFeatures)
 {
@@ -206,22 +206,22 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value)
         }
         return;
     case kQueueDescLow:
-        queue->set_desc_addr(GuestAddress{set_low(queue->desc_addr().value(), value)});
+        queue->set_desc_addr(memory::GuestAddress{set_low(queue->desc_addr().value(), value)});
         return;
     case kQueueDescHigh:
-        queue->set_desc_addr(GuestAddress{set_high(queue->desc_addr().value(), value)});
+        queue->set_desc_addr(memory::GuestAddress{set_high(queue->desc_addr().value(), value)});
         return;
     case kQueueDriverLow:
-        queue->set_avail_addr(GuestAddress{set_low(queue->avail_addr().value(), value)});
+        queue->set_avail_addr(memory::GuestAddress{set_low(queue->avail_addr().value(), value)});
         return;
     case kQueueDriverHigh:
-        queue->set_avail_addr(GuestAddress{set_high(queue->avail_addr().value(), value)});
+        queue->set_avail_addr(memory::GuestAddress{set_high(queue->avail_addr().value(), value)});
         return;
     case kQueueDeviceLow:
-        queue->set_used_addr(GuestAddress{set_low(queue->used_addr().value(), value)});
+        queue->set_used_addr(memory::GuestAddress{set_low(queue->used_addr().value(), value)});
         return;
     case kQueueDeviceHigh:
-        queue->set_used_addr(GuestAddress{set_high(queue->used_addr().value(), value)});
+        queue->set_used_addr(memory::GuestAddress{set_high(queue->used_addr().value(), value)});
         return;
     default:
         spdlog::debug("{}: write {:#x} to read-only or unknown register {:#x}", name_, value, offset);
@@ -380,7 +380,7 @@ void MmioTransport::device_error(std::string_view why)
     }
 }
 
-bool MmioTransport::watch(int fd, uint32_t events, FdPoller::Handler handler)
+bool MmioTransport::watch(int fd, uint32_t events, util::FdPoller::Handler handler)
 {
     const bool added = poller_.add(fd, events, [this, handler = std::move(handler)](uint32_t ready) {
         std::lock_guard lock(mutex_);

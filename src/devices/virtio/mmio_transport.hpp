@@ -11,7 +11,7 @@
 #pragma once
 
 #include "devices/bus_device.hpp"
-#include "devices/fd_poller.hpp"
+#include "util/fd_poller.hpp"
 #include "devices/interrupt_trigger.hpp"
 #include "devices/virtio/mmio_registers.hpp"
 #include "devices/virtio/virtio_device.hpp"
@@ -28,15 +28,15 @@
 
 namespace minivmm::virtio {
 
-class MmioTransport final : public BusDevice, private VirtioContext {
+class MmioTransport final : public devices::BusDevice, private VirtioContext {
 public:
     // Called (on a vCPU thread, without the lock) when the driver writes QueueNotify for a
     // valid queue; the VMM hands it to the I/O thread, which calls process_notify(). With
     // KVM_IOEVENTFD on the notify register the write never reaches the transport at all.
     using NotifyHook = std::function<void(unsigned queue)>;
 
-    MmioTransport(GuestMemory& memory, std::unique_ptr<VirtioDevice> device, std::shared_ptr<InterruptTrigger> irq,
-                  FdPoller& poller, NotifyHook notify);
+    MmioTransport(memory::GuestMemory& memory, std::unique_ptr<VirtioDevice> device, std::shared_ptr<devices::InterruptTrigger> irq,
+                  util::FdPoller& poller, NotifyHook notify);
     ~MmioTransport() override;
     MmioTransport(const MmioTransport&) = delete;
     MmioTransport& operator=(const MmioTransport&) = delete;
@@ -59,7 +59,7 @@ private:
     void notify_used(unsigned queue) override;
     void config_changed() override;
     void device_error(std::string_view why) override;
-    [[nodiscard]] bool watch(int fd, uint32_t events, FdPoller::Handler handler) override;
+    [[nodiscard]] bool watch(int fd, uint32_t events, util::FdPoller::Handler handler) override;
     [[nodiscard]] bool modify_watch(int fd, uint32_t events) override;
     void unwatch(int fd) override;
 
@@ -79,8 +79,8 @@ private:
     void raise(uint32_t interrupt_bits);
 
     std::unique_ptr<VirtioDevice> device_;
-    std::shared_ptr<InterruptTrigger> irq_;
-    FdPoller& poller_;
+    std::shared_ptr<devices::InterruptTrigger> irq_;
+    util::FdPoller& poller_;
     NotifyHook notify_;
     std::string name_;
     uint64_t offered_features_ = 0;

@@ -6,7 +6,7 @@
 // VirtioContext::watch().
 #pragma once
 
-#include "devices/fd_poller.hpp"
+#include "util/fd_poller.hpp"
 #include "devices/virtio/virtqueue.hpp"
 
 #include <cstdint>
@@ -43,7 +43,7 @@ public:
     // stop processing until reset().
     virtual void device_error(std::string_view why) = 0;
     // Host fds the device wants polled on the I/O thread; handlers run under the device lock.
-    [[nodiscard]] virtual bool watch(int fd, uint32_t events, FdPoller::Handler handler) = 0;
+    [[nodiscard]] virtual bool watch(int fd, uint32_t events, util::FdPoller::Handler handler) = 0;
     [[nodiscard]] virtual bool modify_watch(int fd, uint32_t events) = 0;
     virtual void unwatch(int fd) = 0;
 };

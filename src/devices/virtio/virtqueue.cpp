@@ -4,7 +4,7 @@
 #include <atomic>
 #include <bit>
 
-namespace minivmm {
+namespace minivmm::virtio {
 
 namespace {
 
@@ -31,7 +31,7 @@ constexpr uint16_t valid_max(uint16_t max_size)
 
 } // namespace
 
-VirtQueue::VirtQueue(GuestMemory& memory, uint16_t max_size)
+VirtQueue::VirtQueue(memory::GuestMemory& memory, uint16_t max_size)
     : memory_(memory), max_size_(valid_max(max_size)), size_(max_size_)
 {
 }
@@ -49,7 +49,7 @@ void VirtQueue::reset()
 {
     size_ = max_size_;
     ready_ = false;
-    desc_ = avail_ = used_ = GuestAddress();
+    desc_ = avail_ = used_ = memory::GuestAddress();
     event_idx_ = indirect_desc_ = false;
     next_avail_ = next_used_ = signalled_used_ = 0;
     error_.reset();
@@ -66,13 +66,13 @@ bool VirtQueue::validate() const
            memory_.contains(used_, kRingOffset + n * kUsedElemSize + 2);
 }
 
-std::optional<uint16_t> VirtQueue::read_u16(GuestAddress base, uint64_t offset) const
+std::optional<uint16_t> VirtQueue::read_u16(memory::GuestAddress base, uint64_t offset) const
 {
     auto addr = base.checked_add(offset);
     return addr ? memory_.try_read_obj<uint16_t>(*addr) : std::nullopt;
 }
 
-bool VirtQueue::write_u16(GuestAddress base, uint64_t offset, uint16_t value)
+bool VirtQueue::write_u16(memory::GuestAddress base, uint64_t offset, uint16_t value)
 {
     auto addr = base.checked_add(offset);
     return addr && memory_.try_write_obj(*addr, value);
@@ -205,4 +205,4 @@ bool VirtQueue::set_notifications_suppressed(bool suppressed)
     return ok;
 }
 
-} // namespace minivmm
+} // namespace minivmm::virtio

@@ -14,7 +14,7 @@
 #include <span>
 #include <vector>
 
-namespace minivmm {
+namespace minivmm::virtio {
 
 inline constexpr uint16_t kVirtqAvailFNoInterrupt = 1; // 2.7.6
 inline constexpr uint16_t kVirtqUsedFNoNotify = 1;     // 2.7.8
@@ -29,7 +29,7 @@ struct UsedElement {
 class VirtQueue final {
 public:
     // `max_size` must be a power of two <= 32768 (clamped to a valid value otherwise).
-    VirtQueue(GuestMemory& memory, uint16_t max_size);
+    VirtQueue(memory::GuestMemory& memory, uint16_t max_size);
 
     // --- Transport-set state (4.2.2 QueueNum/QueueReady/QueueDesc*/...) ---
     [[nodiscard]] uint16_t max_size() const { return max_size_; }
@@ -38,12 +38,12 @@ public:
     [[nodiscard]] bool set_size(uint16_t size);
     [[nodiscard]] bool ready() const { return ready_; }
     void set_ready(bool ready) { ready_ = ready; }
-    void set_desc_addr(GuestAddress addr) { desc_ = addr; }
-    void set_avail_addr(GuestAddress addr) { avail_ = addr; }
-    void set_used_addr(GuestAddress addr) { used_ = addr; }
-    [[nodiscard]] GuestAddress desc_addr() const { return desc_; }
-    [[nodiscard]] GuestAddress avail_addr() const { return avail_; }
-    [[nodiscard]] GuestAddress used_addr() const { return used_; }
+    void set_desc_addr(memory::GuestAddress addr) { desc_ = addr; }
+    void set_avail_addr(memory::GuestAddress addr) { avail_ = addr; }
+    void set_used_addr(memory::GuestAddress addr) { used_ = addr; }
+    [[nodiscard]] memory::GuestAddress desc_addr() const { return desc_; }
+    [[nodiscard]] memory::GuestAddress avail_addr() const { return avail_; }
+    [[nodiscard]] memory::GuestAddress used_addr() const { return used_; }
     void set_event_idx(bool enabled) { event_idx_ = enabled; }
     void set_indirect_desc(bool enabled) { indirect_desc_ = enabled; }
     // Back to the state after construction (device reset, 2.4).
@@ -92,16 +92,16 @@ public:
     }
 
 private:
-    [[nodiscard]] std::optional<uint16_t> read_u16(GuestAddress base, uint64_t offset) const;
-    [[nodiscard]] bool write_u16(GuestAddress base, uint64_t offset, uint16_t value);
+    [[nodiscard]] std::optional<uint16_t> read_u16(memory::GuestAddress base, uint64_t offset) const;
+    [[nodiscard]] bool write_u16(memory::GuestAddress base, uint64_t offset, uint16_t value);
 
-    GuestMemory& memory_;
+    memory::GuestMemory& memory_;
     uint16_t max_size_;
     uint16_t size_;
     bool ready_ = false;
-    GuestAddress desc_;
-    GuestAddress avail_;
-    GuestAddress used_;
+    memory::GuestAddress desc_;
+    memory::GuestAddress avail_;
+    memory::GuestAddress used_;
     bool event_idx_ = false;
     bool indirect_desc_ = false;
 
@@ -111,4 +111,4 @@ private:
     std::optional<QueueError> error_;
 };
 
-} // namespace minivmm
+} // namespace minivmm::virtio

@@ -57,7 +57,7 @@ std::vector<DescriptorBuffer> pieces(std::span<const DescriptorBuffer> buffers, 
 }
 
 // Copies bytes [offset, offset + out.size()) of the area out of guest memory.
-bool gather(const GuestMemory& memory, std::span<const DescriptorBuffer> buffers, uint64_t offset,
+bool gather(const memory::GuestMemory& memory, std::span<const DescriptorBuffer> buffers, uint64_t offset,
             std::span<std::byte> out)
 {
     std::size_t copied = 0;
@@ -77,7 +77,7 @@ bool in_range(uint64_t sector, uint64_t sectors, uint64_t capacity)
 
 class Parser {
 public:
-    Parser(const DescriptorChain& chain, const GuestMemory& memory, const BlockLimits& limits)
+    Parser(const DescriptorChain& chain, const memory::GuestMemory& memory, const BlockLimits& limits)
         : chain_(chain), memory_(memory), limits_(limits)
     {
         const auto buffers = chain.buffers();
@@ -225,7 +225,7 @@ private:
     }
 
     const DescriptorChain& chain_;
-    const GuestMemory& memory_;
+    const memory::GuestMemory& memory_;
     const BlockLimits& limits_;
     std::span<const DescriptorBuffer> readable_;
     std::span<const DescriptorBuffer> writable_;
@@ -234,12 +234,12 @@ private:
     uint64_t out_len_ = 0;
     uint64_t in_len_ = 0;
     uint64_t sector_ = 0;
-    GuestAddress status_;
+    memory::GuestAddress status_;
 };
 
 } // namespace
 
-ParsedRequest parse_block_request(const DescriptorChain& chain, const GuestMemory& memory, const BlockLimits& limits)
+ParsedRequest parse_block_request(const DescriptorChain& chain, const memory::GuestMemory& memory, const BlockLimits& limits)
 {
     return Parser(chain, memory, limits).parse();
 }

@@ -66,13 +66,13 @@ struct BlockRequest {
     uint32_t data_len = 0;
     // DISCARD and WRITE_ZEROES: the segments, copied out of guest memory and checked.
     std::vector<BlkDiscardSegment> segments;
-    GuestAddress status;
+    memory::GuestAddress status;
 };
 
 // Answered at once with `status_code`; nothing else is done.
 struct RejectedRequest {
     uint16_t head = 0;
-    GuestAddress status;
+    memory::GuestAddress status;
     uint8_t status_code = kBlkSIoErr;
     BlockRequestError why = BlockRequestError::WrongDirection;
 };
@@ -85,7 +85,7 @@ struct MalformedRequest {
 
 using ParsedRequest = std::variant<BlockRequest, RejectedRequest, MalformedRequest>;
 
-[[nodiscard]] ParsedRequest parse_block_request(const DescriptorChain& chain, const GuestMemory& memory,
+[[nodiscard]] ParsedRequest parse_block_request(const DescriptorChain& chain, const memory::GuestMemory& memory,
                                                 const BlockLimits& limits);
 
 } // namespace minivmm::virtio

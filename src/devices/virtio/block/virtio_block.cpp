@@ -17,14 +17,14 @@
 
 namespace minivmm::virtio {
 
-VirtioBlock::VirtioBlock(const DiskConfig& config, GuestMemory& memory, BlockBackendKind backend)
-    : memory_(memory), image_(DiskImage::open(config)), bounce_(kBounceBuffers, kMaxBounceBytes),
-      backend_(make_block_backend(image_.fd(), kQueueSize, backend))
+VirtioBlock::VirtioBlock(const DiskConfig& config, memory::GuestMemory& memory, backends::BlockBackendKind backend)
+    : memory_(memory), image_(backends::DiskImage::open(config)), bounce_(kBounceBuffers, kMaxBounceBytes),
+      backend_(backends::make_block_backend(image_.fd(), kQueueSize, backend))
 {
     init();
 }
 
-VirtioBlock::VirtioBlock(DiskImage image, std::unique_ptr<BlockBackend> backend, GuestMemory& memory)
+VirtioBlock::VirtioBlock(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend, memory::GuestMemory& memory)
     : memory_(memory), image_(std::move(image)), bounce_(kBounceBuffers, kMaxBounceBytes), backend_(std::move(backend))
 {
     if (!backend_) {
@@ -59,7 +59,7 @@ void VirtioBlock::read_config(uint64_t offset, std::span<uint8_t> data)
     BlkConfig config{};
     config.capacity = image_.sectors();
     config.seg_max = kSegMax;
-    config.blk_size = DiskImage::kSectorSize;
+    config.blk_size = backends::DiskImage::kSectorSize;
     config.max_discard_sectors = kMaxDiscardSectors;
     config.max_discard_seg = kMaxDiscardSeg;
     config.discard_sector_alignment = kDiscardSectorAlignment;

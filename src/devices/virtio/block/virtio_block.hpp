@@ -6,10 +6,10 @@
 // fallback); completions come back through VirtioContext::watch() on the I/O thread.
 #pragma once
 
-#include "devices/virtio/block/block_backend.hpp"
+#include "backends/block/block_backend.hpp"
 #include "devices/virtio/block/block_request.hpp"
-#include "devices/virtio/block/bounce_pool.hpp"
-#include "devices/virtio/block/disk_image.hpp"
+#include "backends/block/bounce_pool.hpp"
+#include "backends/block/disk_image.hpp"
 #include "devices/virtio/virtio_device.hpp"
 
 #include <minivmm/vm_config.hpp>
@@ -41,10 +41,10 @@ public:
 
     // Opens config.path (ConfigError naming it when it cannot be used) and picks the
     // backend (Auto: io_uring, synchronous I/O where io_uring is unavailable).
-    VirtioBlock(const DiskConfig& config, GuestMemory& memory, BlockBackendKind backend = BlockBackendKind::Auto);
+    VirtioBlock(const DiskConfig& config, memory::GuestMemory& memory, backends::BlockBackendKind backend = backends::BlockBackendKind::Auto);
     // From parts: `backend` must work on image.fd(). Up to backend->capacity() (at most
     // kQueueSize) requests are in flight at once.
-    VirtioBlock(DiskImage image, std::unique_ptr<BlockBackend> backend, GuestMemory& memory);
+    VirtioBlock(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend, memory::GuestMemory& memory);
     ~VirtioBlock() override;
     VirtioBlock(const VirtioBlock&) = delete;
     VirtioBlock& operator=(const VirtioBlock&) = delete;
@@ -64,8 +64,8 @@ public:
     // Completes every request in flight, then fdatasync()s the image.
     void quiesce() override;
 
-    [[nodiscard]] const DiskImage& image() const { return image_; }
-    [[nodiscard]] const BlockBackend& backend() const { return *backend_; }
+    [[nodiscard]] const backends::DiskImage& image() const { return image_; }
+    [[nodiscard]] const backends::BlockBackend& backend() const { return *backend_; }
     [[nodiscard]] std::size_t requests_in_flight() const { return slots_.size() - free_slots_.size(); }
 
 private:
@@ -89,11 +89,11 @@ private:
     [[nodiscard]] bool map_guest_buffers(Slot& slot);
     [[nodiscard]] bool fill_bounce(std::size_t slot_index);
     void start_segment(std::size_t slot);
-    void submit(std::size_t slot, const DiskOp& op);
+    void submit(std::size_t slot, const backends::DiskOp& op);
     void op_done(std::size_t slot, int error);
     void get_id(std::size_t slot);
     void complete(std::size_t slot, uint8_t status, uint32_t data_written);
-    void answer(uint16_t head, GuestAddress status, uint8_t code, uint32_t data_written);
+    void answer(uint16_t head, memory::GuestAddress status, uint8_t code, uint32_t data_written);
     void release(std::size_t slot);
     void settle();
     void fail(std::string_view why);
@@ -101,14 +101,14 @@ private:
     void guest_error(BlockRequestError why);
     void host_error(int error);
 
-    GuestMemory& memory_;
-    DiskImage image_;
-    BouncePool bounce_;
+    memory::GuestMemory& memory_;
+    backends::DiskImage image_;
+    backends::BouncePool bounce_;
     std::vector<Slot> slots_;
     std::vector<std::size_t> free_slots_;
-    std::vector<BlockBackend::Completion> completions_;
+    std::vector<backends::BlockBackend::Completion> completions_;
     // Declared last: destroyed first, so I/O still in flight ends before the buffers go.
-    std::unique_ptr<BlockBackend> backend_;
+    std::unique_ptr<backends::BlockBackend> backend_;
 
     VirtioContext* context_ = nullptr;
     VirtQueue* queue_ = nullptr;

@@ -18,7 +18,7 @@ constexpr std::array<const char*, 6> kTypeNames{"IN", "OUT", "FLUSH", "GET_ID", 
 
 bool aligned(const DescriptorBuffer& piece)
 {
-    return piece.addr.value() % DiskImage::kDirectAlignment == 0 && piece.len % DiskImage::kDirectAlignment == 0;
+    return piece.addr.value() % backends::DiskImage::kDirectAlignment == 0 && piece.len % backends::DiskImage::kDirectAlignment == 0;
 }
 
 } // namespace
@@ -57,7 +57,7 @@ void VirtioBlock::start(std::size_t index)
     switch (slot.request.type) {
     case BlockRequestType::In:
     case BlockRequestType::Out: start_transfer(index); return;
-    case BlockRequestType::Flush: submit(index, DiskOp{.kind = DiskOpKind::Flush, .offset = 0, .length = 0, .iov = {}}); return;
+    case BlockRequestType::Flush: submit(index, backends::DiskOp{.kind = backends::DiskOpKind::Flush, .offset = 0, .length = 0, .iov = {}}); return;
     case BlockRequestType::GetId: get_id(index); return;
     case BlockRequestType::Discard:
     case BlockRequestType::WriteZeroes: start_segment(index); return;
@@ -98,8 +98,8 @@ void VirtioBlock::start_transfer(std::size_t index)
         complete(index, kBlkSIoErr, 0);
         return;
     }
-    submit(index, DiskOp{.kind = r.type == BlockRequestType::In ? DiskOpKind::Read : DiskOpKind::Write,
-                         .offset = r.sector * DiskImage::kSectorSize,
+    submit(index, backends::DiskOp{.kind = r.type == BlockRequestType::In ? backends::DiskOpKind::Read : backends::DiskOpKind::Write,
+                         .offset = r.sector * backends::DiskImage::kSectorSize,
                          .length = r.data_len,
                          .iov = slot.iov});
 }
@@ -148,19 +148,19 @@ void VirtioBlock::start_segment(std::size_t index)
         return;
     }
     const BlkDiscardSegment& seg = segments[slot.segment];
-    DiskOpKind kind = DiskOpKind::Discard;
+    backends::DiskOpKind kind = backends::DiskOpKind::Discard;
     if (slot.request.type == BlockRequestType::WriteZeroes) {
-        kind = (seg.flags & kBlkDiscardFUnmap) != 0 ? DiskOpKind::WriteZeroesUnmap : DiskOpKind::WriteZeroes;
+        kind = (seg.flags & kBlkDiscardFUnmap) != 0 ? backends::DiskOpKind::WriteZeroesUnmap : backends::DiskOpKind::WriteZeroes;
     }
-    submit(index, DiskOp{.kind = kind,
-                         .offset = seg.sector * DiskImage::kSectorSize,
-                         .length = uint64_t{seg.num_sectors} * DiskImage::kSectorSize,
+    submit(index, backends::DiskOp{.kind = kind,
+                         .offset = seg.sector * backends::DiskImage::kSectorSize,
+                         .length = uint64_t{seg.num_sectors} * backends::DiskImage::kSectorSize,
                          .iov = {}});
 }
 
-void VirtioBlock::submit(std::size_t index, const DiskOp& op)
+void VirtioBlock::submit(std::size_t index, const backends::DiskOp& op)
 {
-    if (!backend_->submit(static_cast<BlockBackend::Tag>(index), op)) {
+    if (!backend_->submit(static_cast<backends::BlockBackend::Tag>(index), op)) {
         spdlog::error("{}: {} backend refused an op with {} in flight", name(), backend_->name(),
                       backend_->in_flight());
         complete(index, kBlkSIoErr, 0);
@@ -241,7 +241,7 @@ void VirtioBlock::complete(std::size_t index, uint8_t status, uint32_t data_writ
     release(index);
 }
 
-void VirtioBlock::answer(uint16_t head, GuestAddress status, uint8_t code, uint32_t data_written)
+void VirtioBlock::answer(uint16_t head, memory::GuestAddress status, uint8_t code, uint32_t data_written)
 {
     if (!memory_.try_write_obj(status, code)) {
         fail("status byte outside guest RAM");

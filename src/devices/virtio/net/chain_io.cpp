@@ -17,7 +17,7 @@ uint64_t writable_len(const DescriptorChain& chain)
 
 uint64_t readable_len(const DescriptorChain& chain) { return chain.total_len() - writable_len(chain); }
 
-std::optional<uint64_t> append_iovecs(GuestMemory& memory, const DescriptorChain& chain, bool writable, uint64_t skip,
+std::optional<uint64_t> append_iovecs(memory::GuestMemory& memory, const DescriptorChain& chain, bool writable, uint64_t skip,
                                       std::vector<iovec>& iov, size_t max_entries)
 {
     uint64_t appended = 0;
@@ -37,14 +37,14 @@ std::optional<uint64_t> append_iovecs(GuestMemory& memory, const DescriptorChain
         if (!bytes) {
             return std::nullopt;
         }
-        iov.push_back(to_iovec(*bytes));
+        iov.push_back(memory::to_iovec(*bytes));
         appended += bytes->size();
         skip = 0;
     }
     return appended;
 }
 
-bool copy_from_chain(const GuestMemory& memory, const DescriptorChain& chain, std::span<std::byte> out)
+bool copy_from_chain(const memory::GuestMemory& memory, const DescriptorChain& chain, std::span<std::byte> out)
 {
     for (const auto& buffer : chain.buffers()) {
         if (out.empty()) {
@@ -62,7 +62,7 @@ bool copy_from_chain(const GuestMemory& memory, const DescriptorChain& chain, st
     return out.empty();
 }
 
-bool copy_to_chain(GuestMemory& memory, const DescriptorChain& chain, std::span<const std::byte> in)
+bool copy_to_chain(memory::GuestMemory& memory, const DescriptorChain& chain, std::span<const std::byte> in)
 {
     for (const auto& buffer : chain.buffers()) {
         if (in.empty()) {

@@ -28,7 +28,7 @@ constexpr size_t kOverflowRoom = 64 * 1024 + 4096;
 
 } // namespace
 
-VirtioNet::VirtioNet(GuestMemory& memory, std::unique_ptr<net::PacketBackend> backend, net::MacAddress mac)
+VirtioNet::VirtioNet(memory::GuestMemory& memory, std::unique_ptr<backends::PacketBackend> backend, backends::MacAddress mac)
     : memory_(memory), backend_(std::move(backend)), rx_overflow_(kOverflowRoom)
 {
     config_.mac = mac.bytes();
@@ -44,7 +44,7 @@ VirtioNet::VirtioNet(GuestMemory& memory, std::unique_ptr<net::PacketBackend> ba
 
 std::string VirtioNet::name() const { return fmt::format("virtio-net {}", backend_->name()); }
 
-net::Offloads VirtioNet::guest_offloads(uint64_t features)
+backends::Offloads VirtioNet::guest_offloads(uint64_t features)
 {
     // 5.1.3.1: GUEST_TSO4/6 depend on GUEST_CSUM; without it a TSO bit means nothing.
     const bool csum = (features & kNetFGuestCsum) != 0;
@@ -56,7 +56,7 @@ void VirtioNet::read_config(uint64_t offset, std::span<uint8_t> data)
     if (offset >= sizeof(config_)) {
         return;
     }
-    const auto bytes = object_u8(config_).subspan(static_cast<size_t>(offset));
+    const auto bytes = memory::object_u8(config_).subspan(static_cast<size_t>(offset));
     std::copy_n(bytes.begin(), std::min(data.size(), bytes.size()), data.begin());
 }
 
@@ -72,7 +72,7 @@ void VirtioNet::attach(VirtioContext& context)
     // Watched from the start, for no events: the device asks for EPOLLIN and EPOLLOUT only
     // while it can act on them (update_watch).
     if (!context.watch(backend_->fd(), 0, [this](uint32_t events) { on_backend_event(events); })) {
-        throw_sys_error(fmt::format("epoll_ctl ({})", name()));
+        util::throw_sys_error(fmt::format("epoll_ctl ({})", name()));
     }
 }
 
@@ -170,7 +170,7 @@ void VirtioNet::update_watch()
         return;
     }
     if (!context_->modify_watch(backend_->fd(), events)) {
-        spdlog::warn("{}: epoll_ctl(MOD) failed: {}", name(), errno_text(errno));
+        spdlog::warn("{}: epoll_ctl(MOD) failed: {}", name(), util::errno_text(errno));
         return;
     }
     watched_events_ = events;

@@ -16,9 +16,9 @@
 // A received frame that does not fit the buffers the driver posted is dropped and counted.
 #pragma once
 
-#include "devices/virtio/net/mac_address.hpp"
+#include "backends/net/mac_address.hpp"
 #include "devices/virtio/net/net_header.hpp"
-#include "devices/virtio/net/packet_backend.hpp"
+#include "backends/net/packet_backend.hpp"
 #include "devices/virtio/virtio_device.hpp"
 #include "memory/guest_memory.hpp"
 #include "util/log_rate_limit.hpp"
@@ -58,7 +58,7 @@ public:
     // Frames moved per back-end wake-up, so one busy interface cannot starve the I/O thread.
     static constexpr unsigned kReceiveBurst = 64;
 
-    VirtioNet(GuestMemory& memory, std::unique_ptr<net::PacketBackend> backend, net::MacAddress mac);
+    VirtioNet(memory::GuestMemory& memory, std::unique_ptr<backends::PacketBackend> backend, backends::MacAddress mac);
 
     // VirtioDevice
     [[nodiscard]] uint32_t device_id() const override { return kDeviceIdNet; }
@@ -73,9 +73,9 @@ public:
     void reset() override;
 
     [[nodiscard]] const NetStats& stats() const { return stats_; }
-    [[nodiscard]] net::MacAddress mac() const { return net::MacAddress(config_.mac); }
+    [[nodiscard]] backends::MacAddress mac() const { return backends::MacAddress(config_.mac); }
     // The back end's offloads follow the GUEST_* features: what the driver can receive.
-    [[nodiscard]] static net::Offloads guest_offloads(uint64_t features);
+    [[nodiscard]] static backends::Offloads guest_offloads(uint64_t features);
 
 private:
     enum class Step { Done, Dropped, Blocked, Stopped };
@@ -109,8 +109,8 @@ private:
     // Whether a guest-triggered drop may be logged now (debug level, rate-limited).
     [[nodiscard]] bool drop_log_allowed();
 
-    GuestMemory& memory_;
-    std::unique_ptr<net::PacketBackend> backend_;
+    memory::GuestMemory& memory_;
+    std::unique_ptr<backends::PacketBackend> backend_;
     NetConfigSpace config_{};
     VirtioContext* context_ = nullptr;
     std::span<VirtQueue> queues_;
@@ -119,7 +119,7 @@ private:
     bool backend_lost_ = false;
     uint32_t watched_events_ = 0;
     NetStats stats_;
-    LogRateLimit drop_log_;
+    util::LogRateLimit drop_log_;
 
     // Transmit side: the chain the back end could not take yet (EAGAIN), and scratch that
     // keeps the hot path free of allocations once warm.

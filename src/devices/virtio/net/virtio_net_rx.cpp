@@ -138,7 +138,7 @@ VirtioNet::Step VirtioNet::receive_frame(VirtQueue& queue)
     }
     rx_iov_.push_back(iovec{rx_overflow_.data(), rx_overflow_.size()});
 
-    const net::IoResult result = backend_->read_frame(rx_iov_);
+    const backends::IoResult result = backend_->read_frame(rx_iov_);
     if (would_block(result.error) || result.error == EINTR) {
         return Step::Blocked;
     }
@@ -146,7 +146,7 @@ VirtioNet::Step VirtioNet::receive_frame(VirtQueue& queue)
         // The fd stays readable, so retrying would spin the I/O thread: treat the back end
         // as gone (a TAP whose interface was deleted fails reads with EBADFD).
         ++stats_.rx_errors;
-        spdlog::warn("{}: read from the back end failed: {}", name(), errno_text(result.error));
+        spdlog::warn("{}: read from the back end failed: {}", name(), util::errno_text(result.error));
         backend_lost();
         return Step::Blocked;
     }

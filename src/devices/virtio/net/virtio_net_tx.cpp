@@ -95,7 +95,7 @@ VirtioNet::Step VirtioNet::transmit_chain(const DescriptorChain& chain)
         return Step::Dropped;
     }
     for (;;) {
-        const net::IoResult result = backend_->write_frame(tx_iov_);
+        const backends::IoResult result = backend_->write_frame(tx_iov_);
         if (result.error == EINTR) {
             continue;
         }
@@ -107,7 +107,7 @@ VirtioNet::Step VirtioNet::transmit_chain(const DescriptorChain& chain)
             ++stats_.tx_dropped;
             if (drop_log_allowed()) {
                 spdlog::debug("{}: TX frame of {} bytes dropped: {}", name(), chain.total_len(),
-                              errno_text(result.error));
+                              util::errno_text(result.error));
             }
             return Step::Dropped;
         }
