@@ -31,7 +31,7 @@ const std::filesystem::path& image_path()
 
 std::unique_ptr<virtio::VirtioDevice> BlockFixture::make(memory::GuestMemory& memory)
 {
-    DiskConfig config;
+    backends::DiskOptions config;
     config.path = image_path();
     config.serial = "fuzz";
     // Synchronous I/O: every completion is ready when the fuzzer runs the handlers, so runs

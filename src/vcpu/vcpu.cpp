@@ -61,7 +61,7 @@ void Vcpu::start()
         try {
             run_loop();
         } catch (const std::exception& e) {
-            request_exit_(ExitStatus::host_failure(fmt::format("vCPU {}: {}", index_, e.what())));
+            request_exit_(VcpuStop{VcpuStop::Kind::HostFailure, fmt::format("vCPU {}: {}", index_, e.what())});
         }
     });
 }
@@ -121,18 +121,18 @@ bool Vcpu::handle(const VcpuExit& exit)
                 return true;
             } else if constexpr (std::is_same_v<T, exits::Shutdown>) {
                 spdlog::error("vCPU {}: triple fault; {}", index_, describe_state());
-                request_exit_(ExitStatus::crash(fmt::format("vCPU {} triple fault", index_)));
+                request_exit_(VcpuStop{VcpuStop::Kind::TripleFault, fmt::format("vCPU {} triple fault", index_)});
                 return false;
             } else if constexpr (std::is_same_v<T, exits::SystemEvent>) {
                 switch (e.type) {
                 case KVM_SYSTEM_EVENT_SHUTDOWN:
-                    request_exit_(ExitStatus::power_off());
+                    request_exit_(VcpuStop{VcpuStop::Kind::PowerOff, {}});
                     return false;
                 case KVM_SYSTEM_EVENT_RESET:
-                    request_exit_(ExitStatus::reboot());
+                    request_exit_(VcpuStop{VcpuStop::Kind::Reboot, {}});
                     return false;
                 case KVM_SYSTEM_EVENT_CRASH:
-                    request_exit_(ExitStatus::crash(fmt::format("vCPU {} reported a guest crash", index_)));
+                    request_exit_(VcpuStop{VcpuStop::Kind::GuestCrash, fmt::format("vCPU {} reported a guest crash", index_)});
                     return false;
                 default:
                     spdlog::warn("vCPU {}: ignoring system event {}", index_, e.type);
@@ -141,8 +141,8 @@ bool Vcpu::handle(const VcpuExit& exit)
             } else if constexpr (std::is_same_v<T, exits::FailEntry>) {
                 spdlog::error("vCPU {}: KVM_EXIT_FAIL_ENTRY, hardware reason {:#x} on host CPU {}; {}", index_,
                               e.reason, e.cpu, describe_state());
-                request_exit_(ExitStatus::crash(
-                    fmt::format("vCPU {} failed to enter the guest (hardware reason {:#x})", index_, e.reason)));
+                request_exit_(VcpuStop{VcpuStop::Kind::EntryFailure,
+                    fmt::format("vCPU {} failed to enter the guest (hardware reason {:#x})", index_, e.reason)});
                 return false;
             } else if constexpr (std::is_same_v<T, exits::InternalError>) {
                 std::string bytes = e.instruction_bytes.empty() ? instruction_bytes_at_rip()
@@ -155,12 +155,12 @@ bool Vcpu::handle(const VcpuExit& exit)
                 const std::string why = fmt::format("vCPU {}: KVM {} (suberror {}) at RIP {:#x}, instruction bytes [{}]",
                                                     index_, kind, e.suberror, regs.rip, bytes);
                 spdlog::error("{}; data [{:#x}]; {}", why, fmt::join(e.data, ", "), describe_state());
-                request_exit_(ExitStatus::crash(why));
+                request_exit_(VcpuStop{VcpuStop::Kind::InternalError, why});
                 return false;
             } else {
                 spdlog::error("vCPU {}: unexpected {}; {}", index_, exit_reason_name(e.reason), describe_state());
-                request_exit_(ExitStatus::host_failure(
-                    fmt::format("vCPU {}: unexpected {}", index_, exit_reason_name(e.reason))));
+                request_exit_(VcpuStop{VcpuStop::Kind::HostFailure,
+                    fmt::format("vCPU {}: unexpected {}", index_, exit_reason_name(e.reason))});
                 return false;
             }
         },

@@ -8,19 +8,34 @@
 #include "vcpu/vcpu_exit.hpp"
 #include "kvm/vcpu_fd.hpp"
 
-#include <minivmm/exit_status.hpp>
-
 #include <pthread.h>
 
 #include <atomic>
 #include <functional>
+#include <string>
 #include <thread>
 
 namespace minivmm::vcpu {
 
+// Why a vCPU asks for the run to end. What each means for the run (exit code, reason) is
+// decided above the vCPU, in one place: vmm/exit_policy.hpp.
+struct VcpuStop {
+    enum class Kind {
+        PowerOff,      // KVM_SYSTEM_EVENT_SHUTDOWN
+        Reboot,        // KVM_SYSTEM_EVENT_RESET
+        GuestCrash,    // KVM_SYSTEM_EVENT_CRASH
+        TripleFault,   // KVM_EXIT_SHUTDOWN
+        EntryFailure,  // KVM_EXIT_FAIL_ENTRY
+        InternalError, // KVM_EXIT_INTERNAL_ERROR (emulation failure and the like)
+        HostFailure,   // an unexpected exit, or a failed ioctl on this side
+    };
+    Kind kind;
+    std::string detail;
+};
+
 class Vcpu final {
 public:
-    using ExitRequest = std::function<void(ExitStatus)>;
+    using ExitRequest = std::function<void(VcpuStop)>;
 
     Vcpu(unsigned index, kvm::VcpuFd fd, const devices::Bus& pio, const devices::Bus& mmio, const memory::GuestMemory& memory,
          ExitRequest request_exit);

@@ -24,6 +24,7 @@
 #include "vmm/kvm_irq_line.hpp"
 #include "arch/x86_64/mptable.hpp"
 #include "arch/x86_64/layout.hpp"
+#include "vmm/exit_policy.hpp"
 #include "vmm/virtio_cmdline.hpp"
 
 #include <fmt/format.h>
@@ -134,7 +135,7 @@ void add_legacy_devices(Vm::Impl& impl)
     impl.console->connect_input(*impl.serial);
     impl.pio.add(arch::kCom1Port, 8, impl.serial, "serial (COM1)");
 
-    auto i8042 = std::make_shared<devices::I8042>([request_exit] { request_exit(ExitStatus::reboot()); });
+    auto i8042 = std::make_shared<devices::I8042>([request_exit] { request_exit(vmm::guest_reset()); });
     impl.pio.add(arch::kI8042DataPort, devices::I8042::kPortCount, i8042, "i8042");
 
     impl.pio.add(arch::kRtcPort, 2,
@@ -142,17 +143,17 @@ void add_legacy_devices(Vm::Impl& impl)
                                            impl.config.memory_bytes),
                  "CMOS RTC");
     impl.pio.add(arch::kDebugExitPort, devices::DebugExit::kPortCount, std::make_shared<devices::DebugExit>([request_exit](int value) {
-                     request_exit(ExitStatus::debug_exit(value));
+                     request_exit(vmm::guest_debug_exit(value));
                  }),
                  "debug-exit");
     if (impl.config.acpi) {
         impl.pio.add(arch::kAcpiPmPort, devices::AcpiPm::kPortCount,
-                     std::make_shared<devices::AcpiPm>([request_exit] { request_exit(ExitStatus::power_off()); },
-                                              [request_exit] { request_exit(ExitStatus::reboot()); }),
+                     std::make_shared<devices::AcpiPm>([request_exit] { request_exit(vmm::guest_powered_off()); },
+                                              [request_exit] { request_exit(vmm::guest_reset()); }),
                      "ACPI PM");
     }
     impl.pio.add(arch::kPvPanicPort, devices::PvPanic::kPortCount, std::make_shared<devices::PvPanic>([request_exit] {
-                     request_exit(ExitStatus::crash("guest kernel panicked (pvpanic)"));
+                     request_exit(vmm::guest_panicked());
                  }),
                  "pvpanic");
     devices::add_ignored_ports(impl.pio);
@@ -197,7 +198,8 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
 {
     std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
     for (const auto& disk : impl.config.disks) {
-        devices.push_back(std::make_unique<virtio::VirtioBlock>(disk, impl.memory));
+        const backends::DiskOptions options{disk.path, disk.readonly, disk.serial, disk.cache == DiskCache::None};
+        devices.push_back(std::make_unique<virtio::VirtioBlock>(options, impl.memory));
     }
     for (size_t i = 0; i < impl.config.nets.size(); ++i) {
         const NetConfig& nic = impl.config.nets[i];
@@ -247,7 +249,7 @@ void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
             fd.set_regs(arch::boot_regs(mode, loaded.entry.value(), loaded.boot_info.value()));
         }
         impl.vcpus.push_back(std::make_unique<vcpu::Vcpu>(i, std::move(fd), impl.pio, impl.mmio, impl.memory,
-                                                    [&impl](ExitStatus status) { impl.request_exit(std::move(status)); }));
+                                                    [&impl](const vcpu::VcpuStop& stop) { impl.request_exit(vmm::exit_status_for(stop)); }));
     }
 }
 

@@ -57,9 +57,9 @@ public:
         ::close(fd);
         REQUIRE(n == static_cast<ssize_t>(data.size()));
     }
-    [[nodiscard]] DiskConfig config(bool readonly = false, DiskCache cache = DiskCache::Writeback) const
+    [[nodiscard]] backends::DiskOptions config(bool readonly = false, DiskCache cache = DiskCache::Writeback) const
     {
-        return DiskConfig{path, readonly, "minivmm-test-serial", cache};
+        return backends::DiskOptions{path, readonly, "minivmm-test-serial", cache == DiskCache::None};
     }
 
     std::filesystem::path path;
@@ -172,7 +172,7 @@ inline constexpr uint64_t kAllBlkFeatures = virtio::kBlkFFlush | virtio::kBlkFDi
 // A VirtioBlock on the mock driver's queue, attached and activated.
 struct BlkHarness {
     // nullptr when the backend is not available (the test should return).
-    static std::unique_ptr<BlkHarness> make(const DiskConfig& config, TestBackend backend,
+    static std::unique_ptr<BlkHarness> make(const backends::DiskOptions& config, TestBackend backend,
                                             std::size_t depth = virtio::VirtioBlock::kQueueSize, uint16_t queue_size = 32,
                                             bool event_idx = false, uint64_t features = kAllBlkFeatures)
     {

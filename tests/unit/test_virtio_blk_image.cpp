@@ -43,12 +43,12 @@ TEST_CASE("disk image problems are one ConfigError naming the path", "[unit][vir
 {
     SECTION("missing")
     {
-        const DiskConfig config{"/nonexistent/minivmm/disk.img", false, "", DiskCache::Writeback};
+        const backends::DiskOptions config{"/nonexistent/minivmm/disk.img", false, "", false};
         CHECK(config_error([&] { (void)backends::DiskImage::open(config); }) == quoted(config.path) + " does not exist");
     }
     SECTION("directory")
     {
-        const DiskConfig config{std::filesystem::temp_directory_path(), false, "", DiskCache::Writeback};
+        const backends::DiskOptions config{std::filesystem::temp_directory_path(), false, "", false};
         CHECK(config_error([&] { (void)backends::DiskImage::open(config); }) == quoted(config.path) + " is a directory");
     }
     SECTION("empty")
@@ -66,7 +66,7 @@ TEST_CASE("disk image problems are one ConfigError naming the path", "[unit][vir
     {
         const auto path = std::filesystem::temp_directory_path() / ("minivmm-fifo-" + std::to_string(::getpid()));
         REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
-        const DiskConfig config{path, false, "", DiskCache::Writeback};
+        const backends::DiskOptions config{path, false, "", false};
         const auto message = config_error([&] { (void)backends::DiskImage::open(config); });
         std::filesystem::remove(path);
         CHECK(message == quoted(path) + " is not a regular file or block device");

@@ -33,7 +33,7 @@ namespace {
                                   path.string()));
 }
 
-[[noreturn]] void fail_open(const DiskConfig& config, bool direct, int err)
+[[noreturn]] void fail_open(const DiskOptions& config, bool direct, int err)
 {
     const auto& path = config.path;
     switch (err) {
@@ -101,7 +101,7 @@ DiskImage::DiskImage(util::UniqueFd fd, std::filesystem::path path, bool readonl
 {
 }
 
-DiskImage DiskImage::open(const DiskConfig& config)
+DiskImage DiskImage::open(const DiskOptions& config)
 {
     const auto& path = config.path;
     if (path.empty()) {
@@ -122,7 +122,7 @@ DiskImage DiskImage::open(const DiskConfig& config)
         fail(path, "is not a regular file or block device");
     }
 
-    const bool direct = config.cache == DiskCache::None;
+    const bool direct = config.direct;
     const int flags = (config.readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
     util::UniqueFd fd(::open(path.c_str(), flags));
     if (!fd) {

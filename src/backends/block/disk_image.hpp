@@ -5,14 +5,20 @@
 
 #include "util/unique_fd.hpp"
 
-#include <minivmm/vm_config.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <string>
 
 namespace minivmm::backends {
+
+// How to open an image: what the builder makes of the public DiskConfig.
+struct DiskOptions {
+    std::filesystem::path path;
+    bool readonly = false;
+    std::string serial; // at most DiskImage::kMaxSerialBytes
+    bool direct = false; // O_DIRECT (cache=none): bypass the host page cache
+};
 
 class DiskImage final {
 public:
@@ -21,11 +27,11 @@ public:
     static constexpr uint64_t kSectorSize = 512;
     static constexpr std::size_t kMaxSerialBytes = 20; // VIRTIO_BLK_ID_BYTES
 
-    // Opens config.path close-on-exec, read-only when config.readonly, with O_DIRECT for
-    // cache=none, and takes an OFD lock (exclusive when writable, shared when read-only).
+    // Opens options.path close-on-exec, read-only when options.readonly, with O_DIRECT when
+    // options.direct, and takes an OFD lock (exclusive when writable, shared when read-only).
     // Throws ConfigError naming the path for everything the user can fix: missing, a
     // directory, unreadable, unwritable, empty, locked, O_DIRECT refused, serial too long.
-    [[nodiscard]] static DiskImage open(const DiskConfig& config);
+    [[nodiscard]] static DiskImage open(const DiskOptions& options);
 
     [[nodiscard]] int fd() const { return fd_.get(); }
     [[nodiscard]] const std::filesystem::path& path() const { return path_; }

@@ -17,8 +17,8 @@
 
 namespace minivmm::virtio {
 
-VirtioBlock::VirtioBlock(const DiskConfig& config, memory::GuestMemory& memory, backends::BlockBackendKind backend)
-    : memory_(memory), image_(backends::DiskImage::open(config)), bounce_(kBounceBuffers, kMaxBounceBytes),
+VirtioBlock::VirtioBlock(const backends::DiskOptions& options, memory::GuestMemory& memory, backends::BlockBackendKind backend)
+    : memory_(memory), image_(backends::DiskImage::open(options)), bounce_(kBounceBuffers, kMaxBounceBytes),
       backend_(backends::make_block_backend(image_.fd(), kQueueSize, backend))
 {
     init();

@@ -12,7 +12,6 @@
 #include "backends/block/disk_image.hpp"
 #include "devices/virtio/virtio_device.hpp"
 
-#include <minivmm/vm_config.hpp>
 
 #include <sys/uio.h>
 
@@ -39,9 +38,9 @@ public:
     static constexpr std::size_t kMaxBounceBytes = 4 * 1024 * 1024;
     static constexpr std::size_t kBounceBuffers = 8;
 
-    // Opens config.path (ConfigError naming it when it cannot be used) and picks the
+    // Opens options.path (ConfigError naming it when it cannot be used) and picks the
     // backend (Auto: io_uring, synchronous I/O where io_uring is unavailable).
-    VirtioBlock(const DiskConfig& config, memory::GuestMemory& memory, backends::BlockBackendKind backend = backends::BlockBackendKind::Auto);
+    VirtioBlock(const backends::DiskOptions& options, memory::GuestMemory& memory, backends::BlockBackendKind backend = backends::BlockBackendKind::Auto);
     // From parts: `backend` must work on image.fd(). Up to backend->capacity() (at most
     // kQueueSize) requests are in flight at once.
     VirtioBlock(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend, memory::GuestMemory& memory);
