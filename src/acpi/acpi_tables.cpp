@@ -1,4 +1,4 @@
-// Places the ACPI tables in guest memory (ARCHITECTURE.md "Guest physical memory map"):
+// Places the ACPI tables in guest memory (docs/architecture.md "Guest physical memory map"):
 // RSDP at 0xe0000, where Linux's scan of the BIOS area finds it, then XSDT, FADT, MADT and
 // DSDT, each on a 16-byte boundary, all below 0xf0000.
 #include "acpi/acpi_tables.hpp"

@@ -46,7 +46,7 @@ struct AcpiConfig {
     std::vector<AcpiDevice> devices; // besides COM1, which is always described
 };
 
-// virtio-mmio device n of ../shared/ARCHITECTURE.md: "LNRO0005", _UID n, _CCA, 4 KiB at
+// virtio-mmio device n of docs/architecture.md: "LNRO0005", _UID n, _CCA, 4 KiB at
 // arch::kVirtioMmioBase + n * 0x1000, GSI arch::virtio_mmio_gsi(n), named "VRnn".
 [[nodiscard]] AcpiDevice virtio_mmio_acpi_device(uint32_t index);
 

@@ -1,4 +1,4 @@
-// The boot timer (../shared/ARCHITECTURE.md "Guest physical memory map"): the test guest
+// The boot timer (docs/architecture.md "Guest physical memory map"): the test guest
 // writes the byte arch::kBootTimerMagic to arch::kBootTimer when its userland
 // starts (busybox `devmem 0xc0000000 8 123`), and the VM records the time since minivmm
 // started. Modelled on Firecracker's boot-timer device. Reads return 0; other values and

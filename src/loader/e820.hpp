@@ -1,5 +1,5 @@
 // The e820 memory map minivmm gives a guest (ACPI 6.5 section 15 "System Address Map
-// Interfaces"; ../shared/ARCHITECTURE.md "Guest physical memory map"): usable base memory
+// Interfaces"; docs/architecture.md "Guest physical memory map"): usable base memory
 // below the EBDA, the EBDA/BIOS area reserved up to 1 MiB, then every RAM region as usable.
 #pragma once
 

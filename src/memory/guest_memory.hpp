@@ -1,5 +1,5 @@
 // Guest RAM: one anonymous host mapping split into regions around the 32-bit MMIO hole
-// (../shared/ARCHITECTURE.md "Guest physical memory map"). Every access goes through a
+// (docs/architecture.md "Guest physical memory map"). Every access goes through a
 // bounds- and overflow-checked accessor; nothing outside src/memory holds a pointer into RAM.
 #pragma once
 

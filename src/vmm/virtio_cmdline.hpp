@@ -1,4 +1,4 @@
-// The second way guests find virtio-mmio devices (../shared/ARCHITECTURE.md "How guests
+// The second way guests find virtio-mmio devices (docs/architecture.md "How guests
 // find devices"): `virtio_mmio.device=<size>@<base>:<gsi>` words on the kernel command line,
 // for kernels with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES and no ACPI. The ACPI DSDT describes
 // the same devices for stock distribution kernels.

@@ -1,4 +1,4 @@
-// One virtio-mmio device plugged into the VM (../shared/ARCHITECTURE.md "virtio-mmio device
+// One virtio-mmio device plugged into the VM (docs/architecture.md "virtio-mmio device
 // n"): its transport on the MMIO bus at virtio_mmio_base(n), its interrupt on an irqfd bound
 // to virtio_mmio_gsi(n), and one eventfd per queue that KVM_IOEVENTFD signals when the
 // driver writes that queue's index to QueueNotify, so a notification costs the vCPU no exit

@@ -101,7 +101,7 @@ loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemor
     if (config.acpi) {
         rsdp = acpi::write_acpi_tables(memory, acpi_config(config));
     }
-    // Devices are described twice (ARCHITECTURE.md "How guests find devices"): in the DSDT
+    // Devices are described twice (docs/architecture.md "How guests find devices"): in the DSDT
     // for stock kernels, on the command line for kernels without ACPI.
     const std::string cmdline = vmm::with_virtio_mmio_devices(config.cmdline, virtio_slots(config));
     const loader::BootSpec spec{kernel, initrd, cmdline, rsdp};

@@ -1,4 +1,4 @@
-// The platform conventions of ../shared/ARCHITECTURE.md as constants: the one place the
+// The platform conventions of docs/architecture.md as constants: the one place the
 // memory map, ports and interrupt numbers are written down in code.
 #pragma once
 

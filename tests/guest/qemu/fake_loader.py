@@ -8,7 +8,7 @@ mptable.bin (0x9fc00), acpi.bin (0xe0000: RSDP, XSDT, FADT, DSDT, MADT) to OUTDI
 the matching QEMU '-device loader,...' arguments.  The FADT is hardware-reduced; its
 SLEEP_CONTROL_REG and RESET_REG are SystemIO port 0xf4 (QEMU's isa-debug-exit), so the
 guest's poweroff exits with (5 << 2) | 0x20 = 52 (SLP_TYP 5 from the DSDT's _S5_) and its
-reset with RESET_VALUE 0x42 = 66.  bad-dsdt: as scan, with a wrong DSDT checksum.  The memory map follows ARCHITECTURE.md:
+reset with RESET_VALUE 0x42 = 66.  bad-dsdt: as scan, with a wrong DSDT checksum.  The memory map follows docs/architecture.md:
 RAM up to 3 GiB below the hole, the rest from 4 GiB (QEMU's microvm has the same layout).
 """
 import argparse
