@@ -17,6 +17,8 @@
 #              126 the outer VM has no usable /dev/kvm (kvm_amd did not load) or cannot mount the host root.
 # Env: MINIVMM_NESTED_CACHE (outer kernel + initramfs cache), MINIVMM_KERNEL_CACHE (kernel downloads),
 #      MINIVMM_NESTED_CPU (QEMU -cpu model, default max; "max,-svm" tests the no-KVM path);
+#      MINIVMM_NESTED_FAILURE_FILE (where to write one line when the outer VM itself froze or
+#      crashed without reporting COMMAND's status: run-tier.sh retries only then);
 #      the caller's MINIVMM_* variables are passed to COMMAND.
 set -euo pipefail
 
@@ -288,4 +290,7 @@ else
   echo "$prog: error: the outer VM stopped (qemu exit $qrc) without reporting an exit status (crash?)" >&2
 fi
 console_tail 40
+if [[ -n ${MINIVMM_NESTED_FAILURE_FILE:-} ]]; then
+  echo "outer VM failed: qemu exit $qrc after $elapsed ms, no status" >"$MINIVMM_NESTED_FAILURE_FILE"
+fi
 exit 125
