@@ -43,7 +43,8 @@ std::unique_ptr<virtio::VirtioDevice> NetFixture::make(memory::GuestMemory& memo
     }
     host_ = util::UniqueFd(fds[1]);
     const backends::MacAddress mac(backends::MacAddress::Bytes{0x52, 0x54, 0x00, 0x12, 0x34, 0x56});
-    return std::make_unique<virtio::VirtioNet>(memory, std::make_unique<SocketPairBackend>(util::UniqueFd(fds[0])), mac);
+    return std::make_unique<virtio::VirtioNet>(memory, std::make_unique<SocketPairBackend>(util::UniqueFd(fds[0])),
+                                               mac);
 }
 
 void NetFixture::host(std::span<const uint8_t> frame)

@@ -26,6 +26,7 @@ int kvm_ioctl(int fd, unsigned long request, const char* name, Arg arg)
 inline int kvm_ioctl(int fd, unsigned long request, const char* name) { return kvm_ioctl(fd, request, name, 0UL); }
 
 // Spell the request once: KVM_IOCTL(fd, KVM_CREATE_VM, 0) reports "KVM_CREATE_VM failed: ...".
-#define MINIVMM_KVM_IOCTL(fd, request, ...) ::minivmm::kvm::kvm_ioctl((fd), (request), #request __VA_OPT__(, ) __VA_ARGS__)
+#define MINIVMM_KVM_IOCTL(fd, request, ...)                                                                            \
+    ::minivmm::kvm::kvm_ioctl((fd), (request), #request __VA_OPT__(, ) __VA_ARGS__)
 
 } // namespace minivmm::kvm

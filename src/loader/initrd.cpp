@@ -26,7 +26,8 @@ uint64_t low_ram_end(const memory::GuestMemory& memory)
     return 0;
 }
 
-memory::GuestAddress place_initrd(const memory::GuestMemory& memory, uint64_t size, memory::GuestAddress kernel_end, uint64_t addr_max)
+memory::GuestAddress place_initrd(const memory::GuestMemory& memory, uint64_t size, memory::GuestAddress kernel_end,
+                                  uint64_t addr_max)
 {
     // The initrd may occupy addresses up to and including addr_max.
     uint64_t limit = low_ram_end(memory);
@@ -48,8 +49,8 @@ memory::GuestAddress place_initrd(const memory::GuestMemory& memory, uint64_t si
     return memory::GuestAddress((limit - size) & ~(kPageSize - 1));
 }
 
-InitrdLocation load_initrd(memory::GuestMemory& memory, std::span<const std::byte> initrd, memory::GuestAddress kernel_end,
-                           uint64_t addr_max)
+InitrdLocation load_initrd(memory::GuestMemory& memory, std::span<const std::byte> initrd,
+                           memory::GuestAddress kernel_end, uint64_t addr_max)
 {
     const memory::GuestAddress address = place_initrd(memory, initrd.size(), kernel_end, addr_max);
     memory.write(address, initrd);

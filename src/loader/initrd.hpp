@@ -18,8 +18,8 @@ namespace minivmm::loader {
 // Pure: where an initrd of `size` bytes goes. `kernel_end` is the first byte above the
 // kernel; `addr_max` is the highest address the initrd may occupy (inclusive, as in the
 // boot protocol's initrd_addr_max). Throws ConfigError when it does not fit.
-[[nodiscard]] memory::GuestAddress place_initrd(const memory::GuestMemory& memory, uint64_t size, memory::GuestAddress kernel_end,
-                                        uint64_t addr_max);
+[[nodiscard]] memory::GuestAddress place_initrd(const memory::GuestMemory& memory, uint64_t size,
+                                                memory::GuestAddress kernel_end, uint64_t addr_max);
 
 // place_initrd, then copy the image there.
 [[nodiscard]] InitrdLocation load_initrd(memory::GuestMemory& memory, std::span<const std::byte> initrd,

@@ -40,10 +40,9 @@ void unblock_kick_signal()
 
 } // namespace
 
-Vcpu::Vcpu(unsigned index, kvm::VcpuFd fd, const devices::Bus& pio, const devices::Bus& mmio, const memory::GuestMemory& memory,
-           ExitRequest request_exit)
-    : index_(index), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory),
-      request_exit_(std::move(request_exit))
+Vcpu::Vcpu(unsigned index, kvm::VcpuFd fd, const devices::Bus& pio, const devices::Bus& mmio,
+           const memory::GuestMemory& memory, ExitRequest request_exit)
+    : index_(index), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), request_exit_(std::move(request_exit))
 {
     install_kick_handler();
 }
@@ -132,7 +131,8 @@ bool Vcpu::handle(const VcpuExit& exit)
                     request_exit_(VcpuStop{VcpuStop::Kind::Reboot, {}});
                     return false;
                 case KVM_SYSTEM_EVENT_CRASH:
-                    request_exit_(VcpuStop{VcpuStop::Kind::GuestCrash, fmt::format("vCPU {} reported a guest crash", index_)});
+                    request_exit_(
+                        VcpuStop{VcpuStop::Kind::GuestCrash, fmt::format("vCPU {} reported a guest crash", index_)});
                     return false;
                 default:
                     spdlog::warn("vCPU {}: ignoring system event {}", index_, e.type);

@@ -37,8 +37,8 @@ class Vcpu final {
 public:
     using ExitRequest = std::function<void(VcpuStop)>;
 
-    Vcpu(unsigned index, kvm::VcpuFd fd, const devices::Bus& pio, const devices::Bus& mmio, const memory::GuestMemory& memory,
-         ExitRequest request_exit);
+    Vcpu(unsigned index, kvm::VcpuFd fd, const devices::Bus& pio, const devices::Bus& mmio,
+         const memory::GuestMemory& memory, ExitRequest request_exit);
     Vcpu(const Vcpu&) = delete;
     Vcpu& operator=(const Vcpu&) = delete;
     ~Vcpu();

@@ -13,8 +13,8 @@
 
 namespace minivmm::vmm {
 
-VirtioSlot::VirtioSlot(const kvm::VmFd& vm, util::EventLoop& events, memory::GuestMemory& memory, devices::Bus& mmio, uint32_t index,
-                       std::unique_ptr<virtio::VirtioDevice> device)
+VirtioSlot::VirtioSlot(const kvm::VmFd& vm, util::EventLoop& events, memory::GuestMemory& memory, devices::Bus& mmio,
+                       uint32_t index, std::unique_ptr<virtio::VirtioDevice> device)
     : events_(events)
 {
     const uint64_t base = arch::virtio_mmio_base(index);

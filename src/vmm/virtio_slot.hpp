@@ -18,8 +18,8 @@ namespace minivmm::vmm {
 
 class VirtioSlot final {
 public:
-    VirtioSlot(const kvm::VmFd& vm, util::EventLoop& events, memory::GuestMemory& memory, devices::Bus& mmio, uint32_t index,
-               std::unique_ptr<virtio::VirtioDevice> device);
+    VirtioSlot(const kvm::VmFd& vm, util::EventLoop& events, memory::GuestMemory& memory, devices::Bus& mmio,
+               uint32_t index, std::unique_ptr<virtio::VirtioDevice> device);
     ~VirtioSlot();
     VirtioSlot(const VirtioSlot&) = delete;
     VirtioSlot& operator=(const VirtioSlot&) = delete;

@@ -113,7 +113,8 @@ loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemor
         throw ConfigError(fmt::format("kernel '{}': {}", config.kernel.string(), e.what()));
     }
     [[maybe_unused]] const uint64_t mptable_size = arch::write_mptable(memory, config.cpus);
-    arch::write_boot_tables(memory, loaded.format == loader::KernelFormat::BzImage ? arch::BootMode::Long64 : arch::BootMode::Pvh32);
+    arch::write_boot_tables(memory, loaded.format == loader::KernelFormat::BzImage ? arch::BootMode::Long64
+                                                                                   : arch::BootMode::Pvh32);
     return loaded;
 }
 
@@ -142,10 +143,10 @@ void add_legacy_devices(Vm::Impl& impl)
                  std::make_shared<devices::CmosRtc>(std::make_shared<vmm::KvmIrqLine>(impl.vm, arch::kRtcGsi),
                                            impl.config.memory_bytes),
                  "CMOS RTC");
-    impl.pio.add(arch::kDebugExitPort, devices::DebugExit::kPortCount, std::make_shared<devices::DebugExit>([request_exit](int value) {
-                     request_exit(vmm::guest_debug_exit(value));
-                 }),
-                 "debug-exit");
+    impl.pio.add(
+        arch::kDebugExitPort, devices::DebugExit::kPortCount,
+        std::make_shared<devices::DebugExit>([request_exit](int value) { request_exit(vmm::guest_debug_exit(value)); }),
+        "debug-exit");
     if (impl.config.acpi) {
         impl.pio.add(arch::kAcpiPmPort, devices::AcpiPm::kPortCount,
                      std::make_shared<devices::AcpiPm>([request_exit] { request_exit(vmm::guest_powered_off()); },
@@ -233,7 +234,8 @@ void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
     const auto supported = impl.kvm.supported_cpuid();
     const auto msrs = arch::boot_msrs();
     const arch::CpuidOptions cpuid_options{impl.kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0};
-    const arch::BootMode mode = loaded.format == loader::KernelFormat::BzImage ? arch::BootMode::Long64 : arch::BootMode::Pvh32;
+    const arch::BootMode mode =
+        loaded.format == loader::KernelFormat::BzImage ? arch::BootMode::Long64 : arch::BootMode::Pvh32;
     for (unsigned i = 0; i < impl.config.cpus; ++i) {
         kvm::VcpuFd fd = impl.vm.create_vcpu(i);
         fd.set_cpuid(arch::cpuid_for_vcpu(supported, i, impl.config.cpus, cpuid_options));
@@ -248,8 +250,9 @@ void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
             fd.set_sregs(arch::boot_sregs(mode, fd.sregs()));
             fd.set_regs(arch::boot_regs(mode, loaded.entry.value(), loaded.boot_info.value()));
         }
-        impl.vcpus.push_back(std::make_unique<vcpu::Vcpu>(i, std::move(fd), impl.pio, impl.mmio, impl.memory,
-                                                    [&impl](const vcpu::VcpuStop& stop) { impl.request_exit(vmm::exit_status_for(stop)); }));
+        impl.vcpus.push_back(std::make_unique<vcpu::Vcpu>(
+            i, std::move(fd), impl.pio, impl.mmio, impl.memory,
+            [&impl](const vcpu::VcpuStop& stop) { impl.request_exit(vmm::exit_status_for(stop)); }));
     }
 }
 

@@ -84,7 +84,8 @@ public:
                            static_cast<uint16_t>(i + 1));
             }
             memory.write_obj(kDesc + uint64_t{head} * 16,
-                             virtio::VirtqDesc{table.value(), static_cast<uint32_t>(buffers.size() * 16), virtio::kVirtqDescFIndirect, 0});
+                             virtio::VirtqDesc{table.value(), static_cast<uint32_t>(buffers.size() * 16),
+                                               virtio::kVirtqDescFIndirect, 0});
             chains_[head] = {head};
             publish(head);
             return head;

@@ -173,10 +173,14 @@ public:
         ++idx;
         memory.write_obj(memory::GuestAddress{avail + 2}, idx);
     }
-    uint16_t used_idx(uint32_t queue) { return memory.read_obj<uint16_t>(memory::GuestAddress{ring_addr(queue) + 0x2000 + 2}); }
+    uint16_t used_idx(uint32_t queue)
+    {
+        return memory.read_obj<uint16_t>(memory::GuestAddress{ring_addr(queue) + 0x2000 + 2});
+    }
     uint32_t used_len(uint32_t queue, uint16_t slot)
     {
-        return memory.read_obj<uint32_t>(memory::GuestAddress{ring_addr(queue) + 0x2000 + 4 + (slot % sizes[queue]) * 8ULL + 4});
+        return memory.read_obj<uint32_t>(
+            memory::GuestAddress{ring_addr(queue) + 0x2000 + 4 + (slot % sizes[queue]) * 8ULL + 4});
     }
     // Notify as the guest would, and run the I/O thread's part.
     void kick(uint32_t queue)

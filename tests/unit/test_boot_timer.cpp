@@ -14,7 +14,8 @@ TEST_CASE("boot timer: the magic byte calls back, other writes do not", "[unit][
 {
     int calls = 0;
     devices::Bus bus("mmio");
-    bus.add(arch::kBootTimer, devices::BootTimer::kWindowSize, std::make_shared<devices::BootTimer>([&] { ++calls; }), "boot-timer");
+    bus.add(arch::kBootTimer, devices::BootTimer::kWindowSize, std::make_shared<devices::BootTimer>([&] { ++calls; }),
+            "boot-timer");
 
     const std::array<uint8_t, 1> other{122};
     CHECK(bus.write(arch::kBootTimer, other));

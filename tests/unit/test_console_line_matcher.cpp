@@ -13,8 +13,9 @@ struct Fired {
 
 console::ConsoleLineMatcher make(Fired& fired)
 {
-    return console::ConsoleLineMatcher({{std::regex("Kernel panic"), [&](const std::string& l) { fired.what.push_back("fail: " + l); }},
-                               {std::regex("^TESTS (PASSED|DONE)$"), [&](const std::string& l) { fired.what.push_back("exit: " + l); }}});
+    return console::ConsoleLineMatcher(
+        {{std::regex("Kernel panic"), [&](const std::string& l) { fired.what.push_back("fail: " + l); }},
+         {std::regex("^TESTS (PASSED|DONE)$"), [&](const std::string& l) { fired.what.push_back("exit: " + l); }}});
 }
 
 void write_text(devices::ConsoleOutput& out, const std::string& text)

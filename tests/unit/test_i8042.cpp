@@ -131,7 +131,8 @@ TEST_CASE("i8042: through the PIO bus at 0x60 and 0x64", "[unit][i8042]")
 {
     int resets = 0;
     devices::Bus bus("pio");
-    bus.add(arch::kI8042DataPort, devices::I8042::kPortCount, std::make_shared<devices::I8042>([&] { ++resets; }), "i8042");
+    bus.add(arch::kI8042DataPort, devices::I8042::kPortCount, std::make_shared<devices::I8042>([&] { ++resets; }),
+            "i8042");
     const std::array<uint8_t, 1> pulse{0xfe};
     CHECK(bus.write(arch::kI8042CommandPort, pulse));
     CHECK(resets == 1);

@@ -76,7 +76,8 @@ TEST_CASE("initrd placement", "[unit][loader]")
     auto memory = memory::GuestMemory::create(256 * kMiB);
     SECTION("top of RAM, page aligned")
     {
-        const memory::GuestAddress at = place_initrd(memory, 10 * kMiB + 1, memory::GuestAddress(20 * kMiB), 0xffff'ffff);
+        const memory::GuestAddress at =
+            place_initrd(memory, 10 * kMiB + 1, memory::GuestAddress(20 * kMiB), 0xffff'ffff);
         CHECK(at.value() % 4096 == 0);
         CHECK(at.value() + 10 * kMiB + 1 <= 256 * kMiB);
         CHECK(at.value() + 10 * kMiB + 1 > 256 * kMiB - 4096);
@@ -88,18 +89,21 @@ TEST_CASE("initrd placement", "[unit][loader]")
     }
     SECTION("exactly fills the space above the kernel")
     {
-        const memory::GuestAddress at = place_initrd(memory, 256 * kMiB - 0x20'1000, memory::GuestAddress(0x20'0001), 0xffff'ffff);
+        const memory::GuestAddress at =
+            place_initrd(memory, 256 * kMiB - 0x20'1000, memory::GuestAddress(0x20'0001), 0xffff'ffff);
         CHECK(at == memory::GuestAddress(0x20'1000));
         CHECK_THROWS_AS(place_initrd(memory, 256 * kMiB - 0x20'1000 + 1, memory::GuestAddress(0x20'0001), 0xffff'ffff),
                         ConfigError);
     }
     SECTION("too big")
     {
-        CHECK(config_error([&] { (void)place_initrd(memory, 300 * kMiB, memory::GuestAddress(16 * kMiB), 0xffff'ffff); }) ==
+        CHECK(config_error(
+                  [&] { (void)place_initrd(memory, 300 * kMiB, memory::GuestAddress(16 * kMiB), 0xffff'ffff); }) ==
               "initrd (300.0 MiB) does not fit in guest RAM below 0x10000000 (240.0 MiB free): give the guest more "
               "memory");
-        CHECK_THAT(config_error([&] { (void)place_initrd(memory, kMiB, memory::GuestAddress(300 * kMiB), 0xffff'ffff); }),
-                   Contains("(0.0 MiB free)"));
+        CHECK_THAT(
+            config_error([&] { (void)place_initrd(memory, kMiB, memory::GuestAddress(300 * kMiB), 0xffff'ffff); }),
+            Contains("(0.0 MiB free)"));
         CHECK_THROWS_AS(place_initrd(memory, kMiB, memory::GuestAddress(~uint64_t{0}), 0xffff'ffff), ConfigError);
     }
     SECTION("low RAM only, even with RAM above 4 GiB")

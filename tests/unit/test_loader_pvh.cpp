@@ -198,8 +198,8 @@ TEST_CASE("PVH start_info, memmap and modlist", "[unit][loader]")
     CHECK(info.memmap_entries == (mem > 3072 * kMiB ? 4u : 3u));
     CHECK(info.memmap_paddr == arch::kBootParams + kPvhMemmapOffset);
     for (std::size_t i = 0; i < e820.size(); ++i) {
-        const auto entry =
-            memory.read_obj<HvmMemmapTableEntry>(memory::GuestAddress(info.memmap_paddr + i * sizeof(HvmMemmapTableEntry)));
+        const auto entry = memory.read_obj<HvmMemmapTableEntry>(
+            memory::GuestAddress(info.memmap_paddr + i * sizeof(HvmMemmapTableEntry)));
         CHECK(entry.addr == field(e820[i].addr));
         CHECK(entry.size == field(e820[i].size));
         CHECK(entry.type == field(e820[i].type));

@@ -373,7 +373,8 @@ TEST_CASE("serial: through the PIO bus at COM1", "[unit][serial]")
     auto irq = std::make_shared<RecordingIrq>();
     auto output = std::make_shared<CapturedOutput>();
     devices::Bus bus("pio");
-    bus.add(arch::kCom1Port, devices::Serial8250::kPortCount, std::make_shared<devices::Serial8250>(irq, *output), "com1");
+    bus.add(arch::kCom1Port, devices::Serial8250::kPortCount, std::make_shared<devices::Serial8250>(irq, *output),
+            "com1");
     const std::array<uint8_t, 1> byte{'Z'};
     CHECK(bus.write(arch::kCom1Port, byte));
     std::array<uint8_t, 1> lsr{};

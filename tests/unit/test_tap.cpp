@@ -396,13 +396,14 @@ struct Guest {
     uint16_t tx_next = 0;
 
     explicit Guest(std::unique_ptr<backends::Tap> tap)
-        : tap_fd(tap->fd()), driver(
-                                 [this, &tap](memory::GuestMemory& memory) {
-                                     auto device = std::make_unique<virtio::VirtioNet>(memory, std::move(tap), kGuestMac);
-                                     net = device.get();
-                                     return device;
-                                 },
-                                 32 * kMiB)
+        : tap_fd(tap->fd()),
+          driver(
+              [this, &tap](memory::GuestMemory& memory) {
+                  auto device = std::make_unique<virtio::VirtioNet>(memory, std::move(tap), kGuestMac);
+                  net = device.get();
+                  return device;
+              },
+              32 * kMiB)
     {
     }
 
@@ -448,7 +449,8 @@ struct Guest {
         while (rx_seen != driver.used_idx(0)) {
             auto [id, len] = element(rx_seen++);
             ReceivedFrame received{};
-            received.header = driver.memory.read_obj<virtio::NetHeader>(memory::GuestAddress{kRxData + uint64_t{id} * kRxBuffer});
+            received.header =
+                driver.memory.read_obj<virtio::NetHeader>(memory::GuestAddress{kRxData + uint64_t{id} * kRxBuffer});
             received.frame = rx_buffer(id, kHdr, len - static_cast<uint32_t>(kHdr));
             received.buffers = received.header.num_buffers;
             driver.offer(0, static_cast<uint16_t>(id));

@@ -481,7 +481,8 @@ TEST_CASE("io_uring backend: a flush completes after the writes before it", "[un
     for (int round = 0; round < 3; ++round) {
         REQUIRE(backend->submit(1, backends::DiskOp{backends::DiskOpKind::Write, 0, kLen, iov}));
         REQUIRE(backend->submit(2, backends::DiskOp{backends::DiskOpKind::Flush, 0, 0, {}}));
-        REQUIRE(backend->submit(3, backends::DiskOp{backends::DiskOpKind::Read, 0, 0, {}})); // zero-length: reported at once
+        REQUIRE(backend->submit(
+            3, backends::DiskOp{backends::DiskOpKind::Read, 0, 0, {}})); // zero-length: reported at once
         std::vector<backends::BlockBackend::Completion> done;
         backend->drain(done);
         REQUIRE(done.size() == 3);

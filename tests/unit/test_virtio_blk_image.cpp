@@ -44,12 +44,14 @@ TEST_CASE("disk image problems are one ConfigError naming the path", "[unit][vir
     SECTION("missing")
     {
         const backends::DiskOptions config{"/nonexistent/minivmm/disk.img", false, "", false};
-        CHECK(config_error([&] { (void)backends::DiskImage::open(config); }) == quoted(config.path) + " does not exist");
+        CHECK(config_error([&] { (void)backends::DiskImage::open(config); }) ==
+              quoted(config.path) + " does not exist");
     }
     SECTION("directory")
     {
         const backends::DiskOptions config{std::filesystem::temp_directory_path(), false, "", false};
-        CHECK(config_error([&] { (void)backends::DiskImage::open(config); }) == quoted(config.path) + " is a directory");
+        CHECK(config_error([&] { (void)backends::DiskImage::open(config); }) ==
+              quoted(config.path) + " is a directory");
     }
     SECTION("empty")
     {

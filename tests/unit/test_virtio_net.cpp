@@ -164,7 +164,10 @@ struct Fixture {
         driver.memory.read(memory::GuestAddress{addr}, std::as_writable_bytes(std::span(bytes)));
         return bytes;
     }
-    virtio::NetHeader header_at(uint64_t addr) { return driver.memory.read_obj<virtio::NetHeader>(memory::GuestAddress{addr}); }
+    virtio::NetHeader header_at(uint64_t addr)
+    {
+        return driver.memory.read_obj<virtio::NetHeader>(memory::GuestAddress{addr});
+    }
     // One writable descriptor as a receive chain, offered to the device.
     void post_rx(uint16_t index, uint64_t addr, uint32_t len)
     {
@@ -284,8 +287,8 @@ TEST_CASE("virtio-net: TX headers are checked against the negotiated features", 
         csum.flags = kNetHdrFNeedsCsum;
         virtio::NetHeader no_csum = gso_header(kNetHdrGsoTcpV4);
         no_csum.flags = 0;
-        const std::vector<virtio::NetHeader> bad{csum, gso_header(kNetHdrGsoUdp), gso_header(kNetHdrGsoTcpV4 | kNetHdrGsoEcn),
-                                         no_csum};
+        const std::vector<virtio::NetHeader> bad{csum, gso_header(kNetHdrGsoUdp),
+                                                 gso_header(kNetHdrGsoTcpV4 | kNetHdrGsoEcn), no_csum};
         for (size_t i = 0; i < bad.size(); ++i) {
             f.post_tx(static_cast<uint16_t>(i * 2), {header_bytes(bad[i]), payload(64, 4)},
                       kData + 0x10'0000 + i * 0x2'0000);

@@ -36,7 +36,8 @@ struct MockDriver {
         queue.set_ready(true);
         REQUIRE(queue.validate());
     }
-    void desc(memory::GuestAddress table, uint16_t index, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next = 0)
+    void desc(memory::GuestAddress table, uint16_t index, uint64_t addr, uint32_t len, uint16_t flags,
+              uint16_t next = 0)
     {
         memory.write_obj(table + uint64_t{index} * 16, virtio::VirtqDesc{addr, len, flags, next});
     }
@@ -318,7 +319,8 @@ TEST_CASE("virtqueue rejects malformed chains with a typed error", "[unit][virtq
     }
     SECTION("every error has a message")
     {
-        CHECK(virtio::to_string(virtio::QueueError::ReadAfterWrite) == "device-readable descriptor after a device-writable one");
+        CHECK(virtio::to_string(virtio::QueueError::ReadAfterWrite) ==
+              "device-readable descriptor after a device-writable one");
         CHECK_FALSE(virtio::to_string(virtio::QueueError::AvailIdxJump).empty());
     }
 }

@@ -37,11 +37,12 @@ constexpr short kTapFlags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     }
     const int err = errno;
     if (err == ENOENT || err == ENODEV || err == ENXIO) {
-        throw ConfigError(
-            fmt::format("net '{}': /dev/net/tun is missing ({}): is the tun module loaded?", name, util::errno_text(err)));
+        throw ConfigError(fmt::format("net '{}': /dev/net/tun is missing ({}): is the tun module loaded?", name,
+                                      util::errno_text(err)));
     }
     if (err == EACCES || err == EPERM) {
-        throw ConfigError(fmt::format("net '{}': no permission to open /dev/net/tun ({})", name, util::errno_text(err)));
+        throw ConfigError(
+            fmt::format("net '{}': no permission to open /dev/net/tun ({})", name, util::errno_text(err)));
     }
     util::throw_sys_error(fmt::format("net '{}': open /dev/net/tun", name), err);
 }

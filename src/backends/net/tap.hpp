@@ -42,7 +42,10 @@ public:
     [[nodiscard]] static unsigned tun_offload_flags(Offloads offloads);
 
 private:
-    Tap(util::UniqueFd fd, std::string name, bool created) : fd_(std::move(fd)), name_(std::move(name)), created_(created) {}
+    Tap(util::UniqueFd fd, std::string name, bool created)
+        : fd_(std::move(fd)), name_(std::move(name)), created_(created)
+    {
+    }
 
     util::UniqueFd fd_;
     std::string name_;

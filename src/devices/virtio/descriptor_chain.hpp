@@ -59,13 +59,13 @@ struct ChainResult;
 class DescriptorChain final {
 public:
     // Walks the chain starting at `head` in the table at `table` of `queue_size` entries.
-    [[nodiscard]] static ChainResult walk(const memory::GuestMemory& memory, memory::GuestAddress table, uint16_t queue_size,
-                                          uint16_t head, bool indirect_allowed);
+    [[nodiscard]] static ChainResult walk(const memory::GuestMemory& memory, memory::GuestAddress table,
+                                          uint16_t queue_size, uint16_t head, bool indirect_allowed);
     // As above, but builds the buffer list in `storage` (cleared first, capacity kept), so a
     // device that hands the storage back with take_storage() walks chains without allocating.
     // On success the chain owns the storage; on failure `storage` keeps it.
-    [[nodiscard]] static ChainResult walk(const memory::GuestMemory& memory, memory::GuestAddress table, uint16_t queue_size,
-                                          uint16_t head, bool indirect_allowed,
+    [[nodiscard]] static ChainResult walk(const memory::GuestMemory& memory, memory::GuestAddress table,
+                                          uint16_t queue_size, uint16_t head, bool indirect_allowed,
                                           std::vector<DescriptorBuffer>& storage);
 
     [[nodiscard]] uint16_t head() const { return head_; }

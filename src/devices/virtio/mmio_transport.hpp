@@ -35,8 +35,8 @@ public:
     // KVM_IOEVENTFD on the notify register the write never reaches the transport at all.
     using NotifyHook = std::function<void(unsigned queue)>;
 
-    MmioTransport(memory::GuestMemory& memory, std::unique_ptr<VirtioDevice> device, std::shared_ptr<devices::InterruptTrigger> irq,
-                  util::FdPoller& poller, NotifyHook notify);
+    MmioTransport(memory::GuestMemory& memory, std::unique_ptr<VirtioDevice> device,
+                  std::shared_ptr<devices::InterruptTrigger> irq, util::FdPoller& poller, NotifyHook notify);
     ~MmioTransport() override;
     MmioTransport(const MmioTransport&) = delete;
     MmioTransport& operator=(const MmioTransport&) = delete;

@@ -13,7 +13,8 @@
 
 namespace minivmm::virtio {
 
-VirtioConsole::VirtioConsole(memory::GuestMemory& memory, std::shared_ptr<devices::ConsoleOutput> output, WindowSize size)
+VirtioConsole::VirtioConsole(memory::GuestMemory& memory, std::shared_ptr<devices::ConsoleOutput> output,
+                             WindowSize size)
     : memory_(memory), output_(std::move(output)), input_event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 {
     if (!input_event_) {

@@ -239,7 +239,8 @@ private:
 
 } // namespace
 
-ParsedRequest parse_block_request(const DescriptorChain& chain, const memory::GuestMemory& memory, const BlockLimits& limits)
+ParsedRequest parse_block_request(const DescriptorChain& chain, const memory::GuestMemory& memory,
+                                  const BlockLimits& limits)
 {
     return Parser(chain, memory, limits).parse();
 }

@@ -17,14 +17,16 @@
 
 namespace minivmm::virtio {
 
-VirtioBlock::VirtioBlock(const backends::DiskOptions& options, memory::GuestMemory& memory, backends::BlockBackendKind backend)
+VirtioBlock::VirtioBlock(const backends::DiskOptions& options, memory::GuestMemory& memory,
+                         backends::BlockBackendKind backend)
     : memory_(memory), image_(backends::DiskImage::open(options)), bounce_(kBounceBuffers, kMaxBounceBytes),
       backend_(backends::make_block_backend(image_.fd(), kQueueSize, backend))
 {
     init();
 }
 
-VirtioBlock::VirtioBlock(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend, memory::GuestMemory& memory)
+VirtioBlock::VirtioBlock(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend,
+                         memory::GuestMemory& memory)
     : memory_(memory), image_(std::move(image)), bounce_(kBounceBuffers, kMaxBounceBytes), backend_(std::move(backend))
 {
     if (!backend_) {

@@ -40,10 +40,12 @@ public:
 
     // Opens options.path (ConfigError naming it when it cannot be used) and picks the
     // backend (Auto: io_uring, synchronous I/O where io_uring is unavailable).
-    VirtioBlock(const backends::DiskOptions& options, memory::GuestMemory& memory, backends::BlockBackendKind backend = backends::BlockBackendKind::Auto);
+    VirtioBlock(const backends::DiskOptions& options, memory::GuestMemory& memory,
+                backends::BlockBackendKind backend = backends::BlockBackendKind::Auto);
     // From parts: `backend` must work on image.fd(). Up to backend->capacity() (at most
     // kQueueSize) requests are in flight at once.
-    VirtioBlock(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend, memory::GuestMemory& memory);
+    VirtioBlock(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend,
+                memory::GuestMemory& memory);
     ~VirtioBlock() override;
     VirtioBlock(const VirtioBlock&) = delete;
     VirtioBlock& operator=(const VirtioBlock&) = delete;

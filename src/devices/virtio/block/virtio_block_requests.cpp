@@ -18,7 +18,8 @@ constexpr std::array<const char*, 6> kTypeNames{"IN", "OUT", "FLUSH", "GET_ID", 
 
 bool aligned(const DescriptorBuffer& piece)
 {
-    return piece.addr.value() % backends::DiskImage::kDirectAlignment == 0 && piece.len % backends::DiskImage::kDirectAlignment == 0;
+    return piece.addr.value() % backends::DiskImage::kDirectAlignment == 0 &&
+           piece.len % backends::DiskImage::kDirectAlignment == 0;
 }
 
 } // namespace
@@ -57,7 +58,9 @@ void VirtioBlock::start(std::size_t index)
     switch (slot.request.type) {
     case BlockRequestType::In:
     case BlockRequestType::Out: start_transfer(index); return;
-    case BlockRequestType::Flush: submit(index, backends::DiskOp{.kind = backends::DiskOpKind::Flush, .offset = 0, .length = 0, .iov = {}}); return;
+    case BlockRequestType::Flush:
+        submit(index, backends::DiskOp{.kind = backends::DiskOpKind::Flush, .offset = 0, .length = 0, .iov = {}});
+        return;
     case BlockRequestType::GetId: get_id(index); return;
     case BlockRequestType::Discard:
     case BlockRequestType::WriteZeroes: start_segment(index); return;
@@ -98,10 +101,11 @@ void VirtioBlock::start_transfer(std::size_t index)
         complete(index, kBlkSIoErr, 0);
         return;
     }
-    submit(index, backends::DiskOp{.kind = r.type == BlockRequestType::In ? backends::DiskOpKind::Read : backends::DiskOpKind::Write,
-                         .offset = r.sector * backends::DiskImage::kSectorSize,
-                         .length = r.data_len,
-                         .iov = slot.iov});
+    submit(index, backends::DiskOp{.kind = r.type == BlockRequestType::In ? backends::DiskOpKind::Read
+                                                                          : backends::DiskOpKind::Write,
+                                   .offset = r.sector * backends::DiskImage::kSectorSize,
+                                   .length = r.data_len,
+                                   .iov = slot.iov});
 }
 
 bool VirtioBlock::map_guest_buffers(Slot& slot)
@@ -150,7 +154,8 @@ void VirtioBlock::start_segment(std::size_t index)
     const BlkDiscardSegment& seg = segments[slot.segment];
     backends::DiskOpKind kind = backends::DiskOpKind::Discard;
     if (slot.request.type == BlockRequestType::WriteZeroes) {
-        kind = (seg.flags & kBlkDiscardFUnmap) != 0 ? backends::DiskOpKind::WriteZeroesUnmap : backends::DiskOpKind::WriteZeroes;
+        kind = (seg.flags & kBlkDiscardFUnmap) != 0 ? backends::DiskOpKind::WriteZeroesUnmap
+                                                    : backends::DiskOpKind::WriteZeroes;
     }
     submit(index, backends::DiskOp{.kind = kind,
                          .offset = seg.sector * backends::DiskImage::kSectorSize,

@@ -17,8 +17,8 @@ uint64_t writable_len(const DescriptorChain& chain)
 
 uint64_t readable_len(const DescriptorChain& chain) { return chain.total_len() - writable_len(chain); }
 
-std::optional<uint64_t> append_iovecs(memory::GuestMemory& memory, const DescriptorChain& chain, bool writable, uint64_t skip,
-                                      std::vector<iovec>& iov, size_t max_entries)
+std::optional<uint64_t> append_iovecs(memory::GuestMemory& memory, const DescriptorChain& chain, bool writable,
+                                      uint64_t skip, std::vector<iovec>& iov, size_t max_entries)
 {
     uint64_t appended = 0;
     for (const auto& buffer : chain.buffers()) {

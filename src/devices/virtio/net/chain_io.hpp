@@ -25,13 +25,16 @@ namespace minivmm::virtio {
 // Appends the host view of the chain's readable (or writable) bytes, from byte `skip` of
 // that part on, to `iov`, until `iov` holds `max_entries` (readv/writev take at most
 // IOV_MAX). Returns the bytes appended, or nullopt if a buffer is not in RAM.
-[[nodiscard]] std::optional<uint64_t> append_iovecs(memory::GuestMemory& memory, const DescriptorChain& chain, bool writable,
-                                                    uint64_t skip, std::vector<iovec>& iov, size_t max_entries);
+[[nodiscard]] std::optional<uint64_t> append_iovecs(memory::GuestMemory& memory, const DescriptorChain& chain,
+                                                    bool writable, uint64_t skip, std::vector<iovec>& iov,
+                                                    size_t max_entries);
 
 // Fills `out` from the start of the chain's readable part; false if that is shorter.
-[[nodiscard]] bool copy_from_chain(const memory::GuestMemory& memory, const DescriptorChain& chain, std::span<std::byte> out);
+[[nodiscard]] bool copy_from_chain(const memory::GuestMemory& memory, const DescriptorChain& chain,
+                                   std::span<std::byte> out);
 
 // Writes `in` at the start of the chain's writable part; false if that is shorter.
-[[nodiscard]] bool copy_to_chain(memory::GuestMemory& memory, const DescriptorChain& chain, std::span<const std::byte> in);
+[[nodiscard]] bool copy_to_chain(memory::GuestMemory& memory, const DescriptorChain& chain,
+                                 std::span<const std::byte> in);
 
 } // namespace minivmm::virtio

@@ -28,7 +28,8 @@ constexpr size_t kOverflowRoom = 64 * 1024 + 4096;
 
 } // namespace
 
-VirtioNet::VirtioNet(memory::GuestMemory& memory, std::unique_ptr<backends::PacketBackend> backend, backends::MacAddress mac)
+VirtioNet::VirtioNet(memory::GuestMemory& memory, std::unique_ptr<backends::PacketBackend> backend,
+                     backends::MacAddress mac)
     : memory_(memory), backend_(std::move(backend)), rx_overflow_(kOverflowRoom)
 {
     config_.mac = mac.bytes();
