@@ -11,13 +11,15 @@
 #
 # minivmm_layer(NAME DIR folder-under-src [CHILD_LAYERS sub...] [DEPS layer...] [LIBS target...])
 set(MINIVMM_LAYER_ROOT ${PROJECT_BINARY_DIR}/layers)
-set_property(GLOBAL PROPERTY MINIVMM_LAYERS "")
+set_property(GLOBAL PROPERTY MINIVMM_LAYERS "")      # the OBJECT libraries: libminivmm.a's objects
+set_property(GLOBAL PROPERTY MINIVMM_LAYER_ROOTS "") # every layer's include root (tests, fuzz)
 
 function(minivmm_layer name)
   cmake_parse_arguments(PARSE_ARGV 1 L "" "DIR" "CHILD_LAYERS;DEPS;LIBS")
   set(src ${PROJECT_SOURCE_DIR}/src/${L_DIR})
   set(root ${MINIVMM_LAYER_ROOT}/${name})
   file(REMOVE_RECURSE ${root})
+  set_property(GLOBAL APPEND PROPERTY MINIVMM_LAYER_ROOTS ${root})
   get_filename_component(parent ${root}/${L_DIR} DIRECTORY)
   file(MAKE_DIRECTORY ${parent})
   if(L_CHILD_LAYERS)

@@ -1,32 +1,40 @@
 #!/usr/bin/env python3
 """check_layers.py SRC_DIR: fails when a file includes a header of a layer it may not use.
 
-The layers and what each may include are docs/architecture.md's "Layers" table; this is that
-table in code. The compiler already refuses most upward includes (each layer sees only the
-include roots of the layers below it, cmake/MinivmmLayers.cmake); this check also covers the
-public API rule (which <minivmm/...> headers a layer may use) and names every offence at once.
+The layers and what each may include are read from the minivmm_layer() calls of
+CMakeLists.txt, the DEPS the build itself uses (docs/architecture.md "Layers" describes them).
+The compiler already refuses an upward include in every file it compiles (each layer sees
+only the include roots of its DEPS, cmake/MinivmmLayers.cmake); this check also covers
+headers nothing compiles yet and the public-API rule (which <minivmm/...> headers a layer may
+use), and names every offence at once.
 """
 import os
 import re
 import sys
 
-# layer folder -> layers it may include (besides itself), bottom up.
-ALLOWED = {
-    "util": [],
-    "memory": ["util"],
-    "arch/x86_64": ["memory", "util"],
-    "kvm": ["memory", "util"],
-    "backends": ["memory", "util"],
-    "devices": ["arch/x86_64", "memory", "util"],
-    "devices/virtio": ["devices", "backends", "memory", "util"],
-    "loader": ["arch/x86_64", "memory", "util"],
-    "acpi": ["arch/x86_64", "memory", "util"],
-    "console": ["devices", "util"],
-    "vcpu": ["kvm", "devices", "arch/x86_64", "memory", "util"],
-    "vmm": ["vcpu", "console", "acpi", "loader", "devices/virtio", "devices", "backends", "kvm",
-            "arch/x86_64", "memory", "util"],
-    "cli": [],
-}
+
+
+def read_layers(cmake_lists):
+    """layer folder -> folders it may include, from the minivmm_layer() calls of CMakeLists.txt
+    (the same DEPS the build gives each layer's include roots), plus cli, which may include none."""
+    text = open(cmake_lists, encoding="utf-8").read()
+    calls = re.findall(r"^minivmm_layer\((\w+) ([^)]*)\)", text, re.M)
+    folders, deps = {}, {}
+    for name, args in calls:
+        words = args.split()
+        folders[name] = words[words.index("DIR") + 1]
+        listed, key = [], None
+        for w in words:
+            if w.isupper():
+                key = w
+            elif key == "DEPS":
+                listed.append(w)
+        deps[name] = listed
+    allowed = {folders[n]: [folders[d] for d in deps[n]] for n in folders}
+    allowed["cli"] = []
+    return allowed
+
+
 # Public headers (include/minivmm/) a layer may use: every layer may throw the API's errors;
 # the layers that implement the API (console: Console; vmm: Vm, VmConfig, ExitStatus) and the
 # CLI, which is a client of it, may use all of it.
@@ -43,8 +51,16 @@ def layer_of(rel):
     return best
 
 
+ALLOWED = {}
+
+
 def main():
+    global ALLOWED
     src = sys.argv[1] if len(sys.argv) > 1 else "src"
+    ALLOWED = read_layers(os.path.join(src, "..", "CMakeLists.txt"))
+    if not ALLOWED:
+        print("check_layers: no minivmm_layer() calls found in CMakeLists.txt")
+        return 1
     problems = []
     files = 0
     for root, _, names in os.walk(src):
