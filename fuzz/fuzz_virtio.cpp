@@ -12,6 +12,7 @@
 //                    the host drains what the device sent)
 // The VMM must never crash, hang, leak or touch memory outside RAM (ASan/UBSan).
 #include "util/fd_poller.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 #include "devices/interrupt_trigger.hpp"
 #include "devices/virtio/virtio_console.hpp"
 #include "devices/virtio/mmio_registers.hpp"
@@ -145,7 +146,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     }();
     (void)quiet;
     Input in(data, size);
-    memory::GuestMemory memory = memory::GuestMemory::create(kRam);
+    memory::GuestMemory memory = arch::create_guest_ram(kRam);
     Poller poller;
     std::vector<unsigned> notified;
     auto output = std::make_shared<NullOutput>();

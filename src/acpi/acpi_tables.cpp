@@ -3,7 +3,6 @@
 // DSDT, each on a 16-byte boundary, all below 0xf0000.
 #include "acpi/acpi_tables.hpp"
 
-#include "arch/x86_64/mptable.hpp"
 #include "arch/x86_64/layout.hpp"
 
 #include <minivmm/error.hpp>
@@ -14,7 +13,6 @@
 
 namespace minivmm::acpi {
 
-static_assert(kAcpiTablesEnd == arch::kMpLargeTableBase);
 static_assert(arch::kAcpiStart % 16 == 0, "the RSDP must be 16-byte aligned (5.2.5.1)");
 
 namespace {
@@ -26,21 +24,15 @@ uint64_t align_up(uint64_t value) { return (value + kAlignment - 1) & ~(kAlignme
 
 } // namespace
 
-AcpiDevice virtio_mmio_acpi_device(uint32_t index)
+AcpiDevice virtio_mmio_acpi_device(const arch::VirtioMmioSlot& slot)
 {
-    if (index >= arch::kMaxVirtioDevices) {
-        throw ConfigError(fmt::format("virtio-mmio device {}: at most {} devices have an interrupt line", index,
-                                      arch::kMaxVirtioDevices));
-    }
     AcpiDevice dev;
     dev.hid = "LNRO0005";
-    dev.uid = index;
-    dev.mmio = AcpiDevice::MmioRange{
-        static_cast<uint32_t>(arch::virtio_mmio_base(index)),
-        static_cast<uint32_t>(arch::kVirtioMmioStride)};
-    dev.gsi = arch::virtio_mmio_gsi(index);
+    dev.uid = slot.index;
+    dev.mmio = AcpiDevice::MmioRange{static_cast<uint32_t>(slot.base), static_cast<uint32_t>(slot.size)};
+    dev.gsi = slot.gsi;
     dev.cache_coherent = true;
-    dev.name = fmt::format("VR{:02X}", index);
+    dev.name = fmt::format("VR{:02X}", slot.index);
     return dev;
 }
 
@@ -55,10 +47,10 @@ memory::GuestAddress write_acpi_tables(memory::GuestMemory& memory, const AcpiCo
     const uint64_t madt_address = align_up(fadt_address + kFadtSize);
     const uint64_t dsdt_address = align_up(madt_address + madt.size());
     const uint64_t end = dsdt_address + dsdt.size();
-    if (end > kAcpiTablesEnd) {
+    if (end > arch::kAcpiTablesEnd) {
         throw ConfigError(fmt::format("ACPI tables for {} vCPUs and {} devices need {} bytes; {} are reserved for them",
                                       config.num_cpus, config.devices.size(), end - arch::kAcpiStart,
-                                      kAcpiTablesEnd - arch::kAcpiStart));
+                                      arch::kAcpiTablesEnd - arch::kAcpiStart));
     }
 
     const std::array<uint64_t, 2> xsdt_entries{fadt_address, madt_address};

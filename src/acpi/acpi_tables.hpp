@@ -6,6 +6,7 @@
 #pragma once
 
 #include "acpi/sdt.hpp"
+#include "arch/x86_64/virtio_mmio_slots.hpp"
 #include "memory/guest_memory.hpp"
 
 #include <cstdint>
@@ -46,13 +47,9 @@ struct AcpiConfig {
     std::vector<AcpiDevice> devices; // besides COM1, which is always described
 };
 
-// virtio-mmio device n of docs/architecture.md: "LNRO0005", _UID n, _CCA, 4 KiB at
-// arch::kVirtioMmioBase + n * 0x1000, GSI arch::virtio_mmio_gsi(n), named "VRnn".
-[[nodiscard]] AcpiDevice virtio_mmio_acpi_device(uint32_t index);
-
-// Where the tables go: [arch::kAcpiStart, kAcpiTablesEnd); from 0xf0000 up the BIOS
-// area holds a large MP table (vmm/mptable.hpp).
-inline constexpr uint64_t kAcpiTablesEnd = 0xf0000;
+// The DSDT entry of a virtio-mmio slot (docs/architecture.md "virtio-mmio device n"):
+// "LNRO0005", _UID n, _CCA, the slot's window and GSI, named "VRnn".
+[[nodiscard]] AcpiDevice virtio_mmio_acpi_device(const arch::VirtioMmioSlot& slot);
 
 // Writes the RSDP at arch::kAcpiStart (0xe0000: 16-byte aligned, in the BIOS area Linux
 // scans) followed by XSDT, FADT, MADT and DSDT, each 16-byte aligned. Returns the RSDP's

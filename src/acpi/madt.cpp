@@ -1,6 +1,6 @@
 // MADT, "Multiple APIC Description Table" (ACPI 6.5 section 5.2.12), revision 5: how a
 // guest finds its CPUs and the IOAPIC without an MP table. The same machine as
-// vmm/mptable.cpp: APIC ID = vCPU index, IOAPIC ID = number of vCPUs, ISA IRQ 0 on GSI 2,
+// arch/x86_64/mptable.cpp: APIC ID = vCPU index, IOAPIC ID = number of vCPUs, ISA IRQ 0 on GSI 2,
 // LINT1 as NMI. Processors with APIC IDs from 255 up get x2APIC entries (5.2.12.12: IDs
 // below 255 must use the local APIC structure).
 #include "acpi/acpi_tables.hpp"

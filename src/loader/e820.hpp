@@ -11,7 +11,7 @@
 
 namespace minivmm::loader {
 
-// Pure: the map for the given RAM regions (GuestMemory::regions() or GuestMemory::layout()).
+// Pure: the map for the given RAM regions (GuestMemory::regions() or arch::ram_regions()).
 // Throws ConfigError if RAM does not reach 1 MiB (no room for the kernel).
 [[nodiscard]] std::vector<E820Entry> build_e820_map(std::span<const memory::MemoryRegion> regions);
 

@@ -6,20 +6,23 @@
 
 namespace minivmm::memory {
 
-std::vector<MemoryRegion> GuestMemory::layout(uint64_t size)
+GuestMemory GuestMemory::create(std::vector<MemoryRegion> regions)
 {
-    std::vector<MemoryRegion> regions;
-    const uint64_t low = std::min(size, kMmioHoleStart);
-    regions.push_back({GuestAddress(0), low, 0});
-    if (size > low) {
-        regions.push_back({GuestAddress(kHighRamStart), size - low, low});
+    if (regions.empty()) {
+        throw HostError("guest RAM needs at least one region");
     }
-    return regions;
-}
-
-GuestMemory GuestMemory::create(uint64_t size)
-{
-    return GuestMemory(MmapRegion::anonymous(size), layout(size));
+    uint64_t size = 0;
+    uint64_t previous_end = 0;
+    for (const auto& region : regions) {
+        if (region.size == 0 || region.host_offset != size || region.base.value() < previous_end ||
+            region.end() < region.base.value()) {
+            throw HostError(fmt::format("guest RAM region at {:#x} ({:#x} bytes) does not follow the one before",
+                                        region.base.value(), region.size));
+        }
+        size += region.size;
+        previous_end = region.end();
+    }
+    return GuestMemory(MmapRegion::anonymous(size), std::move(regions));
 }
 
 GuestMemory::GuestMemory(MmapRegion mapping, std::vector<MemoryRegion> regions)

@@ -34,14 +34,10 @@ struct MemoryRegion {
 
 class GuestMemory final {
 public:
-    // Start of the MMIO hole below 4 GiB and of RAM above it.
-    static constexpr uint64_t kMmioHoleStart = 0xc000'0000;
-    static constexpr uint64_t kHighRamStart = 0x1'0000'0000;
-
-    // RAM of `size` bytes, placed [0, min(size, 3 GiB)) and the rest from 4 GiB up.
-    [[nodiscard]] static GuestMemory create(uint64_t size);
-    // The regions the layout above gives `size` bytes of RAM (pure; used by create()).
-    [[nodiscard]] static std::vector<MemoryRegion> layout(uint64_t size);
+    // RAM in `regions` (where they go is the platform's choice: arch::create_guest_ram()),
+    // backed by one anonymous mapping. The regions must be in ascending, non-overlapping
+    // guest order with host offsets 0, size0, size0+size1, ...; HostError otherwise.
+    [[nodiscard]] static GuestMemory create(std::vector<MemoryRegion> regions);
 
     GuestMemory(GuestMemory&&) noexcept = default;
     GuestMemory& operator=(GuestMemory&&) noexcept = default;

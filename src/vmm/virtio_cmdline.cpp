@@ -4,7 +4,7 @@
 
 namespace minivmm::vmm {
 
-std::string with_virtio_mmio_devices(std::string_view cmdline, std::span<const VirtioMmioSlot> slots)
+std::string with_virtio_mmio_devices(std::string_view cmdline, std::span<const arch::VirtioMmioSlot> slots)
 {
     std::string out(cmdline);
     for (const auto& slot : slots) {

@@ -4,20 +4,15 @@
 // the same devices for stock distribution kernels.
 #pragma once
 
-#include <cstdint>
+#include "arch/x86_64/virtio_mmio_slots.hpp"
+
 #include <span>
 #include <string>
 #include <string_view>
 
 namespace minivmm::vmm {
 
-struct VirtioMmioSlot {
-    uint64_t base;
-    uint64_t size;
-    uint32_t gsi;
-};
-
 // `cmdline` followed by one `virtio_mmio.device=` word per slot, in order.
-[[nodiscard]] std::string with_virtio_mmio_devices(std::string_view cmdline, std::span<const VirtioMmioSlot> slots);
+[[nodiscard]] std::string with_virtio_mmio_devices(std::string_view cmdline, std::span<const arch::VirtioMmioSlot> slots);
 
 } // namespace minivmm::vmm

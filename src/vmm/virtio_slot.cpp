@@ -13,12 +13,14 @@
 
 namespace minivmm::vmm {
 
+static_assert(arch::kVirtioMmioStride >= virtio::mmio::kWindowSize, "a slot holds the whole register window");
+
 VirtioSlot::VirtioSlot(const kvm::VmFd& vm, util::EventLoop& events, memory::GuestMemory& memory, devices::Bus& mmio,
-                       uint32_t index, std::unique_ptr<virtio::VirtioDevice> device)
+                       const arch::VirtioMmioSlot& slot, std::unique_ptr<virtio::VirtioDevice> device)
     : events_(events)
 {
-    const uint64_t base = arch::virtio_mmio_base(index);
-    const uint32_t gsi = arch::virtio_mmio_gsi(index);
+    const uint64_t base = slot.base;
+    const uint32_t gsi = slot.gsi;
     const size_t queues = device->queue_max_sizes().size();
     for (size_t q = 0; q < queues; ++q) {
         util::UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -48,8 +50,8 @@ VirtioSlot::VirtioSlot(const kvm::VmFd& vm, util::EventLoop& events, memory::Gue
             util::throw_sys_error("epoll_ctl (virtio queue notify)");
         }
     }
-    mmio.add(base, virtio::mmio::kWindowSize, transport_, fmt::format("{} (virtio-mmio {})", transport_->name(), index));
-    spdlog::debug("virtio-mmio {}: {} at {:#x}, GSI {}, {} queue(s)", index, transport_->name(), base, gsi, queues);
+    mmio.add(base, slot.size, transport_, fmt::format("{} (virtio-mmio {})", transport_->name(), slot.index));
+    spdlog::debug("virtio-mmio {}: {} at {:#x}, GSI {}, {} queue(s)", slot.index, transport_->name(), base, gsi, queues);
 }
 
 VirtioSlot::~VirtioSlot()

@@ -1,10 +1,11 @@
 // One virtio-mmio device plugged into the VM (docs/architecture.md "virtio-mmio device
-// n"): its transport on the MMIO bus at virtio_mmio_base(n), its interrupt on an irqfd bound
-// to virtio_mmio_gsi(n), and one eventfd per queue that KVM_IOEVENTFD signals when the
+// n"): its transport on the MMIO bus at the slot's base, its interrupt on an irqfd bound
+// to the slot's GSI, and one eventfd per queue that KVM_IOEVENTFD signals when the
 // driver writes that queue's index to QueueNotify, so a notification costs the vCPU no exit
 // to userspace. The I/O thread reads the eventfds and runs the device.
 #pragma once
 
+#include "arch/x86_64/virtio_mmio_slots.hpp"
 #include "devices/bus.hpp"
 #include "devices/virtio/mmio_transport.hpp"
 #include "util/unique_fd.hpp"
@@ -19,7 +20,7 @@ namespace minivmm::vmm {
 class VirtioSlot final {
 public:
     VirtioSlot(const kvm::VmFd& vm, util::EventLoop& events, memory::GuestMemory& memory, devices::Bus& mmio,
-               uint32_t index, std::unique_ptr<virtio::VirtioDevice> device);
+               const arch::VirtioMmioSlot& slot, std::unique_ptr<virtio::VirtioDevice> device);
     ~VirtioSlot();
     VirtioSlot(const VirtioSlot&) = delete;
     VirtioSlot& operator=(const VirtioSlot&) = delete;

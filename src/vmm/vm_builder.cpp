@@ -2,6 +2,7 @@
 // kernel into fresh guest RAM, then create the KVM objects, devices and vCPUs and connect
 // them. Everything else receives what it needs through its constructor.
 #include "vmm/vm_impl.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 
 #include "acpi/acpi_tables.hpp"
 #include "devices/acpi_pm.hpp"
@@ -24,6 +25,7 @@
 #include "vmm/kvm_irq_line.hpp"
 #include "arch/x86_64/mptable.hpp"
 #include "arch/x86_64/layout.hpp"
+#include "arch/x86_64/virtio_mmio_slots.hpp"
 #include "vmm/exit_policy.hpp"
 #include "vmm/virtio_cmdline.hpp"
 
@@ -47,27 +49,22 @@ void check_config(const VmConfig& config)
     }
 }
 
-// What the ACPI tables describe besides the CPUs and COM1: the CMOS RTC and the pvpanic
-// port. Linux binds rtc_cmos to the PNP0B00 device; without it, on a hardware-reduced
-// platform its fallback platform device fails to probe (-EINVAL) and the guest has no clock.
-// How many virtio-mmio devices the configuration asks for: disks, then NICs, then the
-// console, at indexes 0, 1, ... (so the first disk is vda).
-uint32_t virtio_device_count(const VmConfig& config)
+// The virtio-mmio slots, assigned once: disks, then NICs, then the console, at indexes 0,
+// 1, ... (so the first disk is vda). make_virtio_devices() creates the devices in this order;
+// the DSDT, the command line and the transports all read their slot from this list.
+std::vector<arch::VirtioMmioSlot> assign_virtio_slots(const VmConfig& config)
 {
-    return static_cast<uint32_t>(config.disks.size() + config.nets.size() +
-                                 (config.console.device == ConsoleDevice::Virtio ? 1 : 0));
+    const size_t count =
+        config.disks.size() + config.nets.size() + (config.console.device == ConsoleDevice::Virtio ? 1 : 0);
+    // VmConfig::validate() has refused more than arch::kMaxVirtioDevices.
+    return arch::virtio_mmio_slots(static_cast<uint32_t>(count));
 }
 
-std::vector<vmm::VirtioMmioSlot> virtio_slots(const VmConfig& config)
-{
-    std::vector<vmm::VirtioMmioSlot> slots;
-    for (uint32_t i = 0; i < virtio_device_count(config); ++i) {
-        slots.push_back({arch::virtio_mmio_base(i), arch::kVirtioMmioStride, arch::virtio_mmio_gsi(i)});
-    }
-    return slots;
-}
-
-acpi::AcpiConfig acpi_config(const VmConfig& config)
+// What the ACPI tables describe besides the CPUs and COM1: the CMOS RTC, the pvpanic port
+// and the virtio-mmio slots. Linux binds rtc_cmos to the PNP0B00 device; without it, on a
+// hardware-reduced platform its fallback platform device fails to probe (-EINVAL) and the
+// guest has no clock.
+acpi::AcpiConfig acpi_config(const VmConfig& config, std::span<const arch::VirtioMmioSlot> slots)
 {
     acpi::AcpiConfig acpi_config;
     acpi_config.num_cpus = config.cpus;
@@ -82,15 +79,16 @@ acpi::AcpiConfig acpi_config(const VmConfig& config)
     pvpanic.name = "PEVT";
     pvpanic.io = acpi::AcpiDevice::PortRange{arch::kPvPanicPort, 1};
     acpi_config.devices.push_back(pvpanic);
-    for (uint32_t i = 0; i < virtio_device_count(config); ++i) {
-        acpi_config.devices.push_back(acpi::virtio_mmio_acpi_device(i));
+    for (const auto& slot : slots) {
+        acpi_config.devices.push_back(acpi::virtio_mmio_acpi_device(slot));
     }
     return acpi_config;
 }
 
 // Loads the kernel, initrd, command line and platform tables into RAM: everything that
 // can fail because of the user's input happens here, before KVM is touched.
-loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemory& memory)
+loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemory& memory,
+                                      std::span<const arch::VirtioMmioSlot> slots)
 {
     const auto kernel = loader::read_image_file(config.kernel, "kernel");
     std::vector<std::byte> initrd;
@@ -99,11 +97,11 @@ loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemor
     }
     std::optional<memory::GuestAddress> rsdp;
     if (config.acpi) {
-        rsdp = acpi::write_acpi_tables(memory, acpi_config(config));
+        rsdp = acpi::write_acpi_tables(memory, acpi_config(config, slots));
     }
     // Devices are described twice (docs/architecture.md "How guests find devices"): in the DSDT
     // for stock kernels, on the command line for kernels without ACPI.
-    const std::string cmdline = vmm::with_virtio_mmio_devices(config.cmdline, virtio_slots(config));
+    const std::string cmdline = vmm::with_virtio_mmio_devices(config.cmdline, slots);
     const loader::BootSpec spec{kernel, initrd, cmdline, rsdp};
     loader::LoadedKernel loaded;
     try {
@@ -193,7 +191,7 @@ NetBackends open_net_backends(const VmConfig& config)
     return backends;
 }
 
-// The virtio devices in the order virtio_slots() numbers them; `nets` holds one back end
+// The virtio devices in the order assign_virtio_slots() numbers them; `nets` holds one back end
 // per config.nets entry.
 std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl, NetBackends nets)
 {
@@ -219,13 +217,15 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
     return devices;
 }
 
-void add_virtio_devices(Vm::Impl& impl, NetBackends nets)
+void add_virtio_devices(Vm::Impl& impl, std::span<const arch::VirtioMmioSlot> slots, NetBackends nets)
 {
     auto devices = make_virtio_devices(impl, std::move(nets));
-    for (auto& device : devices) {
-        const auto index = static_cast<uint32_t>(impl.virtio.size());
-        impl.virtio.push_back(
-            std::make_unique<vmm::VirtioSlot>(impl.vm, impl.events, impl.memory, impl.mmio, index, std::move(device)));
+    if (devices.size() != slots.size()) {
+        throw HostError(fmt::format("{} virtio devices for {} slots", devices.size(), slots.size()));
+    }
+    for (size_t i = 0; i < slots.size(); ++i) {
+        impl.virtio.push_back(std::make_unique<vmm::VirtioSlot>(impl.vm, impl.events, impl.memory, impl.mmio, slots[i],
+                                                                std::move(devices[i])));
     }
 }
 
@@ -261,8 +261,9 @@ void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
 std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
 {
     check_config(config);
-    memory::GuestMemory memory = memory::GuestMemory::create(config.memory_bytes);
-    const auto loaded = load_guest_image(config, memory);
+    memory::GuestMemory memory = arch::create_guest_ram(config.memory_bytes);
+    const std::vector<arch::VirtioMmioSlot> slots = assign_virtio_slots(config);
+    const auto loaded = load_guest_image(config, memory, slots);
     auto nets = open_net_backends(config);
 
     kvm::Kvm kvm = kvm::Kvm::open();
@@ -282,7 +283,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
 
     auto impl = std::make_unique<Vm::Impl>(config, std::move(kvm), std::move(vm), std::move(memory));
     add_legacy_devices(*impl);
-    add_virtio_devices(*impl, std::move(nets));
+    add_virtio_devices(*impl, slots, std::move(nets));
     add_vcpus(*impl, loaded);
     spdlog::debug("VM built: {} vCPU(s), {} MiB, kernel {} ({})", config.cpus, config.memory_bytes / kMiB,
                   config.kernel.string(), loaded.format == loader::KernelFormat::BzImage ? "bzImage" : "PVH ELF");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "devices/virtio/virtio_device.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 #include "devices/virtio/virtqueue.hpp"
 
 #include <minivmm/vm_config.hpp>
@@ -42,7 +43,7 @@ public:
     };
 
     explicit VirtioDriver(uint16_t size = 16, bool event_idx = false, uint64_t ram = 64 * kMiB)
-        : memory(memory::GuestMemory::create(ram)), queue(memory, 256), size_(size)
+        : memory(arch::create_guest_ram(ram)), queue(memory, 256), size_(size)
     {
         REQUIRE(queue.set_size(size));
         queue.set_desc_addr(kDesc);

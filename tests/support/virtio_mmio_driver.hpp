@@ -4,6 +4,7 @@
 #pragma once
 
 #include "util/fd_poller.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 #include "devices/interrupt_trigger.hpp"
 #include "devices/virtio/mmio_registers.hpp"
 #include "devices/virtio/mmio_transport.hpp"
@@ -89,7 +90,7 @@ public:
     using DeviceFactory = std::function<std::unique_ptr<virtio::VirtioDevice>(memory::GuestMemory&)>;
 
     explicit MmioDriver(const DeviceFactory& make_device, uint64_t ram = 16 * kMiB)
-        : memory(memory::GuestMemory::create(ram)), irq(std::make_shared<CountingTrigger>()),
+        : memory(arch::create_guest_ram(ram)), irq(std::make_shared<CountingTrigger>()),
           transport(memory, make_device(memory), irq, poller, [this](unsigned q) { notified.push_back(q); })
     {
     }

@@ -5,6 +5,7 @@
 // exits 0 and prints no error for a DSDT with a wrong PkgLength (the negative tests below
 // show that the round trip catches it, and that the warnings iasl does print are seen).
 // Skipped, with a warning, if iasl is not on PATH.
+#include "arch/x86_64/virtio_mmio_slots.hpp"
 #include "acpi/acpi_tables.hpp"
 #include "support/run_process.hpp"
 
@@ -158,7 +159,8 @@ std::vector<AcpiDevice> dsdt_devices()
     pvpanic.hid = "QEMU0001";
     pvpanic.mmio = AcpiDevice::MmioRange{0xfeff0000, 2};
     pvpanic.name = "PEVT";
-    return {virtio_mmio_acpi_device(0), virtio_mmio_acpi_device(1), pvpanic};
+    const auto slots = arch::virtio_mmio_slots(2);
+    return {virtio_mmio_acpi_device(slots[0]), virtio_mmio_acpi_device(slots[1]), pvpanic};
 }
 
 // The first Device's PkgLength, shrunk: still "disassembled" by iasl -d.

@@ -1,6 +1,8 @@
 // ACPI tables (ACPI 6.5 chapter 5): each table on its own, then all of them placed in guest
 // memory and followed from the RSDP the way a guest does.
+#include "arch/x86_64/virtio_mmio_slots.hpp"
 #include "acpi/acpi_tables.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 #include "arch/x86_64/layout.hpp"
 
 #include <minivmm/error.hpp>
@@ -102,7 +104,11 @@ std::vector<MadtEntry> of_type(const std::vector<MadtEntry>& entries, uint8_t ty
     return out;
 }
 
-std::vector<AcpiDevice> two_virtio_devices() { return {virtio_mmio_acpi_device(0), virtio_mmio_acpi_device(1)}; }
+std::vector<AcpiDevice> two_virtio_devices()
+{
+    const auto slots = arch::virtio_mmio_slots(2);
+    return {virtio_mmio_acpi_device(slots[0]), virtio_mmio_acpi_device(slots[1])};
+}
 
 } // namespace
 
@@ -315,34 +321,41 @@ TEST_CASE("ACPI: DSDT device descriptions are checked", "[unit][acpi]")
     }
 }
 
-TEST_CASE("ACPI: virtio-mmio device n follows the memory map", "[unit][acpi]")
+TEST_CASE("ACPI: virtio-mmio slot n follows the memory map", "[unit][acpi]")
 {
-    const AcpiDevice dev = virtio_mmio_acpi_device(3);
+    const auto slots = arch::virtio_mmio_slots(arch::kMaxVirtioDevices);
+    REQUIRE(slots.size() == 17);
+    const AcpiDevice dev = virtio_mmio_acpi_device(slots[3]);
     CHECK(dev.hid == "LNRO0005");
     CHECK(dev.uid == 3);
     REQUIRE(dev.mmio);
     CHECK(dev.mmio->base == arch::kVirtioMmioBase + 3 * 0x1000);
     CHECK(dev.mmio->size == 0x1000);
     CHECK(dev.gsi == 10); // 8 (RTC) and 9 (SCI) are skipped
-    CHECK(virtio_mmio_acpi_device(0).gsi == 5);
-    CHECK(virtio_mmio_acpi_device(16).gsi == 23);
+    CHECK(virtio_mmio_acpi_device(slots[0]).gsi == 5);
+    CHECK(virtio_mmio_acpi_device(slots[16]).gsi == 23);
     CHECK(dev.cache_coherent);
     CHECK(dev.name == "VR03");
-    CHECK_THROWS_AS(virtio_mmio_acpi_device(17), ConfigError);
+    for (size_t i = 0; i < slots.size(); ++i) {
+        CHECK(slots[i].index == i);
+        CHECK(slots[i].base == arch::kVirtioMmioBase + i * arch::kVirtioMmioStride);
+    }
+    CHECK(arch::virtio_mmio_slots(0).empty());
+    CHECK_THROWS_AS(arch::virtio_mmio_slots(18), ConfigError);
 }
 
 TEST_CASE("ACPI: write_acpi_tables places the tables where a guest finds them", "[unit][acpi]")
 {
     const uint32_t cpus = GENERATE(1u, 4u, 254u);
     INFO(cpus << " vCPUs");
-    memory::GuestMemory memory = memory::GuestMemory::create(16 * kMiB);
+    memory::GuestMemory memory = arch::create_guest_ram(16 * kMiB);
     const memory::GuestAddress rsdp_address = write_acpi_tables(memory, AcpiConfig{cpus, two_virtio_devices()});
     CHECK(rsdp_address == memory::GuestAddress(arch::kAcpiStart));
     CHECK(rsdp_address.value() % 16 == 0);
 
     const auto read = [&](uint64_t address, uint64_t size) {
         REQUIRE(address >= arch::kAcpiStart);
-        REQUIRE(address + size <= kAcpiTablesEnd);
+        REQUIRE(address + size <= arch::kAcpiTablesEnd);
         const auto bytes = memory.slice(memory::GuestAddress(address), size);
         std::vector<uint8_t> out;
         std::transform(bytes.begin(), bytes.end(), std::back_inserter(out), [](std::byte b) { return std::to_integer<uint8_t>(b); });
@@ -386,7 +399,7 @@ TEST_CASE("ACPI: write_acpi_tables places the tables where a guest finds them", 
 
 TEST_CASE("ACPI: tables that do not fit below 0xf0000 are a configuration error", "[unit][acpi]")
 {
-    memory::GuestMemory memory = memory::GuestMemory::create(16 * kMiB);
+    memory::GuestMemory memory = arch::create_guest_ram(16 * kMiB);
     CHECK_THROWS_AS(write_acpi_tables(memory, AcpiConfig{5000, {}}), ConfigError);
     CHECK_THROWS_AS(write_acpi_tables(memory, AcpiConfig{0, {}}), ConfigError);
 }

@@ -1,4 +1,5 @@
 #include "memory/guest_memory.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 
 #include <minivmm/vm_config.hpp>
 
@@ -10,16 +11,16 @@ using namespace minivmm;
 
 TEST_CASE("RAM is laid out around the 3-4 GiB MMIO hole", "[unit][memory]")
 {
-    auto small = memory::GuestMemory::layout(512 * kMiB);
+    auto small = arch::ram_regions(512 * kMiB);
     REQUIRE(small.size() == 1);
     CHECK(small[0].base.value() == 0);
     CHECK(small[0].size == 512 * kMiB);
 
-    auto exact = memory::GuestMemory::layout(3 * kGiB);
+    auto exact = arch::ram_regions(3 * kGiB);
     REQUIRE(exact.size() == 1);
     CHECK(exact[0].size == 3 * kGiB);
 
-    auto big = memory::GuestMemory::layout(3584 * kMiB);
+    auto big = arch::ram_regions(3584 * kMiB);
     REQUIRE(big.size() == 2);
     CHECK(big[0].size == 3 * kGiB);
     CHECK(big[1].base.value() == 4 * kGiB);
@@ -27,9 +28,28 @@ TEST_CASE("RAM is laid out around the 3-4 GiB MMIO hole", "[unit][memory]")
     CHECK(big[1].host_offset == 3 * kGiB);
 }
 
+TEST_CASE("guest memory refuses regions that overlap, are empty or leave gaps in the host mapping", "[unit][memory]")
+{
+    using memory::GuestAddress;
+    CHECK_THROWS_AS(memory::GuestMemory::create({}), HostError);
+    CHECK_THROWS_AS(memory::GuestMemory::create({{GuestAddress(0), 0, 0}}), HostError);
+    // Overlapping guest ranges, and a second region whose host offset skips bytes.
+    CHECK_THROWS_AS(memory::GuestMemory::create({{GuestAddress(0), 2 * kMiB, 0}, {GuestAddress(kMiB), kMiB, 2 * kMiB}}),
+                    HostError);
+    CHECK_THROWS_AS(memory::GuestMemory::create({{GuestAddress(0), kMiB, 0}, {GuestAddress(4 * kMiB), kMiB, 2 * kMiB}}),
+                    HostError);
+    // A region that wraps past the top of the address space.
+    CHECK_THROWS_AS(memory::GuestMemory::create({{GuestAddress(~uint64_t{0} - 0xfff), 0x2000, 0}}), HostError);
+
+    auto two = memory::GuestMemory::create({{GuestAddress(0), kMiB, 0}, {GuestAddress(8 * kMiB), kMiB, kMiB}});
+    CHECK(two.size() == 2 * kMiB);
+    CHECK(two.contains(GuestAddress(8 * kMiB), kMiB));
+    CHECK_FALSE(two.contains(GuestAddress(kMiB), 1));
+}
+
 TEST_CASE("guest memory accessors check bounds and overflow", "[unit][memory]")
 {
-    auto memory = memory::GuestMemory::create(3584 * kMiB); // both sides of the hole; NORESERVE
+    auto memory = arch::create_guest_ram(3584 * kMiB); // both sides of the hole; NORESERVE
     const uint64_t low_end = 3 * kGiB;
 
     SECTION("in-range typed access round-trips on both sides of the hole")

@@ -1,5 +1,6 @@
 // Loader pieces shared by both formats: e820 map, initrd placement, format detection, file reading.
 #include "loader/e820.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 #include "loader/initrd.hpp"
 #include "loader/kernel_loader.hpp"
 #include "arch/x86_64/layout.hpp"
@@ -45,7 +46,7 @@ void check_entry(const E820Entry& e, uint64_t addr, uint64_t size, E820Type type
 
 TEST_CASE("e820 map below the MMIO hole", "[unit][loader]")
 {
-    const auto map = build_e820_map(memory::GuestMemory::layout(512 * kMiB));
+    const auto map = build_e820_map(arch::ram_regions(512 * kMiB));
     REQUIRE(map.size() == 3);
     check_entry(map[0], 0, arch::kEbdaStart, E820Type::Ram);
     check_entry(map[1], arch::kEbdaStart, arch::kKernelStart - arch::kEbdaStart, E820Type::Reserved);
@@ -54,26 +55,26 @@ TEST_CASE("e820 map below the MMIO hole", "[unit][loader]")
 
 TEST_CASE("e820 map on both sides of the MMIO hole", "[unit][loader]")
 {
-    const auto map = build_e820_map(memory::GuestMemory::layout(3584 * kMiB));
+    const auto map = build_e820_map(arch::ram_regions(3584 * kMiB));
     REQUIRE(map.size() == 4);
     check_entry(map[0], 0, 0x9fc00, E820Type::Ram);
     check_entry(map[1], 0x9fc00, 0x60400, E820Type::Reserved);
     check_entry(map[2], 0x100000, 3 * kGiB - 0x100000, E820Type::Ram);
     check_entry(map[3], 4 * kGiB, 512 * kMiB, E820Type::Ram);
 
-    const auto exact = build_e820_map(memory::GuestMemory::layout(3 * kGiB));
+    const auto exact = build_e820_map(arch::ram_regions(3 * kGiB));
     REQUIRE(exact.size() == 3);
     check_entry(exact[2], 0x100000, 3 * kGiB - 0x100000, E820Type::Ram);
 }
 
 TEST_CASE("e820 map needs RAM above 1 MiB", "[unit][loader]")
 {
-    CHECK_THAT(config_error([] { (void)build_e820_map(memory::GuestMemory::layout(kMiB)); }), Contains("too small"));
+    CHECK_THAT(config_error([] { (void)build_e820_map(arch::ram_regions(kMiB)); }), Contains("too small"));
 }
 
 TEST_CASE("initrd placement", "[unit][loader]")
 {
-    auto memory = memory::GuestMemory::create(256 * kMiB);
+    auto memory = arch::create_guest_ram(256 * kMiB);
     SECTION("top of RAM, page aligned")
     {
         const memory::GuestAddress at =
@@ -108,7 +109,7 @@ TEST_CASE("initrd placement", "[unit][loader]")
     }
     SECTION("low RAM only, even with RAM above 4 GiB")
     {
-        auto big = memory::GuestMemory::create(4 * kGiB);
+        auto big = arch::create_guest_ram(4 * kGiB);
         const memory::GuestAddress at = place_initrd(big, kMiB, memory::GuestAddress(20 * kMiB), ~uint64_t{0});
         CHECK(at == memory::GuestAddress(arch::kMmioHoleStart - kMiB));
     }
@@ -124,7 +125,7 @@ TEST_CASE("detect_kernel_format rejects garbage", "[unit][loader]")
     CHECK(config_error([&] { (void)detect_kernel_format(garbage); }) == expected);
     CHECK(config_error([&] { (void)detect_kernel_format({}); }) == expected);
     CHECK(config_error([&] { (void)detect_kernel_format(std::span(garbage.data(), 3)); }) == expected);
-    auto memory = memory::GuestMemory::create(16 * kMiB);
+    auto memory = arch::create_guest_ram(16 * kMiB);
     CHECK(config_error([&] { (void)load_kernel(memory, {garbage, {}, "", std::nullopt}); }) == expected);
 
     std::vector<std::byte> elf_magic{std::byte{0x7f}, std::byte{'E'}, std::byte{'L'}, std::byte{'F'}};

@@ -1,5 +1,6 @@
 // bzImage loader tests on synthetic images (boot.rst "The Real-Mode Kernel Header").
 #include "loader/boot_params.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 #include "loader/bzimage.hpp"
 #include "loader/e820.hpp"
 #include "loader/kernel_loader.hpp"
@@ -102,7 +103,7 @@ void check_e820(const BootParams& bp, const std::vector<E820Entry>& expected)
 
 TEST_CASE("bzImage loads payload, boot_params and cmdline", "[unit][loader]")
 {
-    auto memory = memory::GuestMemory::create(512 * kMiB);
+    auto memory = arch::create_guest_ram(512 * kMiB);
     const auto image = make_bzimage();
     const std::string cmdline = "console=ttyS0 reboot=k panic=-1";
     const LoadedKernel k = load_kernel(memory, {image, {}, cmdline, memory::GuestAddress(0xe0000)});
@@ -140,7 +141,7 @@ TEST_CASE("bzImage loads payload, boot_params and cmdline", "[unit][loader]")
 
 TEST_CASE("bzImage e820 map above the MMIO hole", "[unit][loader]")
 {
-    auto memory = memory::GuestMemory::create(3584 * kMiB);
+    auto memory = arch::create_guest_ram(3584 * kMiB);
     const auto image = make_bzimage();
     const auto initrd = initrd_bytes(3 * kMiB + 123);
     const LoadedKernel k = load_kernel(memory, {image, initrd, "", std::nullopt});
@@ -165,7 +166,7 @@ TEST_CASE("bzImage e820 map above the MMIO hole", "[unit][loader]")
 
 TEST_CASE("bzImage initrd placement", "[unit][loader]")
 {
-    auto memory = memory::GuestMemory::create(512 * kMiB);
+    auto memory = arch::create_guest_ram(512 * kMiB);
     const auto initrd = initrd_bytes(5 * kMiB + 17);
 
     SECTION("top of low RAM")
@@ -216,7 +217,7 @@ TEST_CASE("bzImage rejects old boot protocols", "[unit][loader]")
     BzOptions o;
     o.version = 0x0205;
     const auto image = make_bzimage(o);
-    auto memory = memory::GuestMemory::create(64 * kMiB);
+    auto memory = arch::create_guest_ram(64 * kMiB);
     CHECK_THAT(config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); }),
                Contains("boot protocol 2.05 is too old") && Contains("2.06"));
     o.version = 0x0206; // the oldest accepted; no pref_address/init_size yet
@@ -228,7 +229,7 @@ TEST_CASE("bzImage rejects old boot protocols", "[unit][loader]")
 TEST_CASE("bzImage truncated anywhere is a ConfigError", "[unit][loader]")
 {
     const auto image = make_bzimage();
-    auto memory = memory::GuestMemory::create(64 * kMiB);
+    auto memory = arch::create_guest_ram(64 * kMiB);
     for (std::size_t cut : {std::size_t{0}, std::size_t{1}, std::size_t{0x1f0}, std::size_t{0x1ff}, std::size_t{0x205},
                             std::size_t{0x26b}, std::size_t{0x26c}, std::size_t{0x400}, std::size_t{5 * 512},
                             std::size_t{5 * 512 + 1}, image.size() - 16, image.size() - 1}) {
@@ -252,7 +253,7 @@ TEST_CASE("bzImage bad magic", "[unit][loader]")
         image[0x202] = std::byte{'X'};
         CHECK(config_error([&] { (void)parse_bzimage(image); }) ==
               "not a Linux kernel: no HdrS signature at offset 0x202");
-        auto memory = memory::GuestMemory::create(64 * kMiB);
+        auto memory = arch::create_guest_ram(64 * kMiB);
         CHECK_THAT(config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); }),
                    Contains("no HdrS signature"));
     }
@@ -309,7 +310,7 @@ TEST_CASE("bzImage hostile header fields", "[unit][loader]")
     {
         BzOptions o;
         o.pref_address = ~uint64_t{0} - 10;
-        auto memory = memory::GuestMemory::create(64 * kMiB);
+        auto memory = arch::create_guest_ram(64 * kMiB);
         const auto image = make_bzimage(o);
         CHECK_THAT(config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); }),
                    Contains("overflows"));
@@ -318,7 +319,7 @@ TEST_CASE("bzImage hostile header fields", "[unit][loader]")
     {
         BzOptions o;
         o.init_size = 0x1000'0000;
-        auto memory = memory::GuestMemory::create(64 * kMiB);
+        auto memory = arch::create_guest_ram(64 * kMiB);
         const auto image = make_bzimage(o);
         CHECK_THAT(config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); }),
                    Contains("kernel needs guest RAM up to 0x11000000") && Contains("give the guest more memory"));
@@ -328,7 +329,7 @@ TEST_CASE("bzImage hostile header fields", "[unit][loader]")
         BzOptions o;
         o.relocatable = 0;
         o.pref_address = 0xc000'0000;
-        auto memory = memory::GuestMemory::create(4096 * kMiB);
+        auto memory = arch::create_guest_ram(4096 * kMiB);
         const auto image = make_bzimage(o);
         CHECK_THAT(config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); }),
                    Contains("below the MMIO hole"));
@@ -340,7 +341,7 @@ TEST_CASE("bzImage command line limits", "[unit][loader]")
     BzOptions o;
     o.cmdline_size = 16;
     const auto image = make_bzimage(o);
-    auto memory = memory::GuestMemory::create(64 * kMiB);
+    auto memory = arch::create_guest_ram(64 * kMiB);
     CHECK_NOTHROW(load_kernel(memory, {image, {}, std::string(16, 'a'), std::nullopt}));
     CHECK(config_error([&] { (void)load_kernel(memory, {image, {}, std::string(17, 'a'), std::nullopt}); }) ==
           "kernel command line is 17 bytes long; the kernel accepts at most 16");
@@ -356,7 +357,7 @@ TEST_CASE("bzImage command line limits", "[unit][loader]")
 
 TEST_CASE("bzImage initrd too big", "[unit][loader]")
 {
-    auto memory = memory::GuestMemory::create(64 * kMiB);
+    auto memory = arch::create_guest_ram(64 * kMiB);
     const auto image = make_bzimage(); // needs RAM up to 20 MiB
     const std::vector<std::byte> initrd(60 * kMiB);
     const std::string message =

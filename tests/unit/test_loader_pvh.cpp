@@ -1,5 +1,6 @@
 // PVH ELF loader tests on synthetic ELF images (PT_NOTE with XEN_ELFNOTE_PHYS32_ENTRY + PT_LOADs).
 #include "loader/e820.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 #include "loader/hvm_start_info.hpp"
 #include "loader/kernel_loader.hpp"
 #include "loader/pvh_elf.hpp"
@@ -154,7 +155,7 @@ std::vector<Segment> two_segments()
 
 TEST_CASE("PVH ELF loads segments", "[unit][loader]")
 {
-    auto memory = memory::GuestMemory::create(512 * kMiB);
+    auto memory = arch::create_guest_ram(512 * kMiB);
     memory.fill(memory::GuestAddress(0x100000), 0x5000, std::byte{0xaa}); // the bss must be cleared
     const auto segments = two_segments();
     const auto image = make_elf64(segments, 0x100040);
@@ -179,7 +180,7 @@ TEST_CASE("PVH ELF loads segments", "[unit][loader]")
 TEST_CASE("PVH start_info, memmap and modlist", "[unit][loader]")
 {
     const uint64_t mem = GENERATE(512 * kMiB, 3584 * kMiB);
-    auto memory = memory::GuestMemory::create(mem);
+    auto memory = arch::create_guest_ram(mem);
     const auto image = make_elf64(two_segments(), 0x100040, 8);
     const auto initrd = pattern(2 * kMiB + 5, 9);
     const std::string cmdline = "root=/dev/vda rw";
@@ -225,7 +226,7 @@ TEST_CASE("PVH start_info, memmap and modlist", "[unit][loader]")
 
 TEST_CASE("PVH ELF32 image", "[unit][loader]")
 {
-    auto memory = memory::GuestMemory::create(64 * kMiB);
+    auto memory = arch::create_guest_ram(64 * kMiB);
     const auto image = make_elf<Elf32_Ehdr, Elf32_Phdr, uint32_t>(two_segments(), 0x100000, 4, EM_386);
     const LoadedKernel k = load_kernel(memory, {image, {}, "", std::nullopt});
     CHECK(k.entry == memory::GuestAddress(0x100000));
@@ -234,7 +235,7 @@ TEST_CASE("PVH ELF32 image", "[unit][loader]")
 
 TEST_CASE("PVH ELF rejects bad images", "[unit][loader]")
 {
-    auto memory = memory::GuestMemory::create(512 * kMiB);
+    auto memory = arch::create_guest_ram(512 * kMiB);
     const auto load = [&](const std::vector<std::byte>& image) {
         return config_error([&] { (void)load_kernel(memory, {image, {}, "", std::nullopt}); });
     };
@@ -262,7 +263,7 @@ TEST_CASE("PVH ELF rejects bad images", "[unit][loader]")
     }
     SECTION("segment in the MMIO hole")
     {
-        auto big = memory::GuestMemory::create(4096 * kMiB);
+        auto big = arch::create_guest_ram(4096 * kMiB);
         const auto image = make_elf64({{0xc000'0000, pattern(0x100, 1), 0}}, 0xc000'0000);
         CHECK_THAT(config_error([&] { (void)load_kernel(big, {image, {}, "", std::nullopt}); }),
                    Contains("below the MMIO hole"));

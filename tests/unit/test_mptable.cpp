@@ -1,5 +1,6 @@
 // MP table tests: parse what write_mptable put in guest memory as a guest would (MP spec 1.4 chapter 4).
 #include "arch/x86_64/mptable.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 #include "arch/x86_64/layout.hpp"
 
 #include <catch2/catch.hpp>
@@ -85,7 +86,7 @@ TEST_CASE("MP table for N vCPUs", "[unit][mptable]")
 {
     const uint32_t cpus = GENERATE(1u, 2u, 4u, 40u, 41u, 64u, 254u);
     INFO(cpus << " vCPUs");
-    auto memory = memory::GuestMemory::create(64 * kMiB);
+    auto memory = arch::create_guest_ram(64 * kMiB);
     const uint64_t written = arch::write_mptable(memory, cpus);
     CHECK(written == 16 + arch::mptable_config_size(cpus));
 
@@ -156,7 +157,7 @@ TEST_CASE("MP table for N vCPUs", "[unit][mptable]")
 
 TEST_CASE("MP table vCPU limits", "[unit][mptable]")
 {
-    auto memory = memory::GuestMemory::create(16 * kMiB);
+    auto memory = arch::create_guest_ram(16 * kMiB);
     CHECK_THROWS_AS(arch::write_mptable(memory, 0), ConfigError);
     CHECK_THROWS_AS(arch::write_mptable(memory, arch::kMpMaxCpus + 1), ConfigError);
     CHECK_THROWS_AS(arch::write_mptable(memory, 1024), ConfigError);

@@ -1,4 +1,5 @@
 #include "arch/x86_64/boot_state.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 #include <minivmm/vm_config.hpp>
 #include "arch/x86_64/cpuid.hpp"
 #include "arch/x86_64/layout.hpp"
@@ -70,7 +71,7 @@ TEST_CASE("CPUID gains the KVM signature leaf when missing", "[unit][cpuid]")
 
 TEST_CASE("64-bit boot state follows the Linux boot protocol", "[unit][boot]")
 {
-    auto memory = memory::GuestMemory::create(64 * kMiB);
+    auto memory = arch::create_guest_ram(64 * kMiB);
     arch::write_boot_tables(memory, arch::BootMode::Long64);
     // Identity map: PML4[0] -> PDPT, PDPT[0] -> PD, PD[n] = n * 2 MiB.
     CHECK((memory.read_obj<uint64_t>(memory::GuestAddress(arch::kPml4)) & ~0xfffULL) == arch::kPdpt);

@@ -1,5 +1,6 @@
 // Split virtqueue (virtio 1.2 section 2.7) driven by a tiny mock driver on heap-backed RAM.
 #include "devices/virtio/virtqueue.hpp"
+#include "arch/x86_64/guest_ram.hpp"
 
 #include <minivmm/vm_config.hpp>
 
@@ -21,7 +22,7 @@ constexpr uint16_t kSize = 8;
 
 // Plays the driver's part: writes descriptors and avail entries as a guest would.
 struct MockDriver {
-    memory::GuestMemory memory = memory::GuestMemory::create(16 * kMiB);
+    memory::GuestMemory memory = arch::create_guest_ram(16 * kMiB);
     virtio::VirtQueue queue{memory, 256};
     uint16_t avail_idx = 0;
 
@@ -67,7 +68,7 @@ struct MockDriver {
 
 TEST_CASE("virtqueue transport state is checked", "[unit][virtqueue]")
 {
-    auto memory = memory::GuestMemory::create(16 * kMiB);
+    auto memory = arch::create_guest_ram(16 * kMiB);
     virtio::VirtQueue queue(memory, 256);
     CHECK(queue.max_size() == 256);
     CHECK_FALSE(queue.set_size(0));

@@ -18,16 +18,21 @@ inline constexpr uint64_t kCmdline = 0x20000;
 inline constexpr uint64_t kCmdlineMax = 0x10000; // room before the next structure
 inline constexpr uint64_t kEbdaStart = 0x9fc00;  // MP floating pointer + config table
 inline constexpr uint64_t kBiosStart = 0xa0000;  // reserved from here to 1 MiB
-inline constexpr uint64_t kAcpiStart = 0xe0000;  // RSDP + ACPI tables
+inline constexpr uint64_t kAcpiStart = 0xe0000;  // RSDP + ACPI tables, up to kAcpiTablesEnd
+inline constexpr uint64_t kAcpiTablesEnd = 0xf0000;
+inline constexpr uint64_t kMpLargeTableBase = 0xf0000; // an MP table too large for the EBDA
 inline constexpr uint64_t kAcpiEnd = 0x100000;
 inline constexpr uint64_t kKernelStart = 0x100000;
+// RAM is [0, min(size, kMmioHoleStart)) and the rest from kHighRamStart up (guest_ram.hpp).
 inline constexpr uint64_t kMmioHoleStart = 0xc000'0000;
 inline constexpr uint64_t kMmioHoleEnd = 0x1'0000'0000;
+inline constexpr uint64_t kHighRamStart = kMmioHoleEnd;
 inline constexpr uint64_t kBootTimer = 0xc000'0000;
 inline constexpr uint64_t kVirtioMmioBase = 0xd000'0000;
 inline constexpr uint64_t kVirtioMmioStride = 0x1000;
 inline constexpr uint64_t kIoapicBase = 0xfec0'0000;
 inline constexpr uint64_t kLapicBase = 0xfee0'0000;
+static_assert(kAcpiTablesEnd <= kMpLargeTableBase, "the ACPI tables end where a large MP table may start");
 
 // Boot GDT selectors (Linux's __BOOT_CS / __BOOT_DS) and the TSS.
 inline constexpr uint16_t kBootTss = 0x08; // GDT: null, TSS, code, data (32 bytes: 0x500-0x51f)
@@ -64,8 +69,8 @@ inline constexpr uint16_t kPvPanicPort = 0x505; // as QEMU's ISA pvpanic; ACPI "
 // devices at most.
 inline constexpr uint32_t kVirtioGsis[] = {5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
 inline constexpr uint32_t kMaxVirtioDevices = sizeof(kVirtioGsis) / sizeof(kVirtioGsis[0]);
-[[nodiscard]] constexpr uint32_t virtio_mmio_gsi(uint32_t index) { return kVirtioGsis[index]; }
-[[nodiscard]] constexpr uint64_t virtio_mmio_base(uint32_t index) { return kVirtioMmioBase + index * kVirtioMmioStride; }
+// Where virtio-mmio device n lives; the builder numbers the devices (virtio_mmio_slots.hpp).
+static_assert(kVirtioMmioBase + kMaxVirtioDevices * kVirtioMmioStride <= kIoapicBase);
 
 // The byte a guest writes to the boot timer when its userland starts.
 inline constexpr uint8_t kBootTimerMagic = 123;

@@ -6,6 +6,7 @@
 // Not described: PCI buses (virtio-mmio needs none), the extended table.
 #pragma once
 
+#include "arch/x86_64/layout.hpp"
 #include "memory/guest_memory.hpp"
 
 #include <cstdint>
@@ -15,7 +16,6 @@ namespace minivmm::arch {
 // MP processor entries carry 8-bit APIC IDs, and the IOAPIC takes ID = number of vCPUs;
 // 0xff is the broadcast ID.
 inline constexpr uint32_t kMpMaxCpus = 254;
-inline constexpr uint64_t kMpLargeTableBase = 0xf0000;
 
 // Writes the floating pointer and configuration table for `num_cpus` vCPUs (APIC IDs
 // 0..num_cpus-1, CPU 0 the bootstrap processor). Returns the bytes written (floating
