@@ -14,8 +14,7 @@ namespace minivmm::fuzz {
 
 class NetFixture {
 public:
-    // A virtio-net device whose back end is one end of a fresh socket pair, or nullptr if
-    // the pair cannot be made.
+    // A virtio-net device whose back end is one end of a fresh socket pair.
     std::unique_ptr<virtio::VirtioDevice> make(memory::GuestMemory& memory);
     // The host side: sends `frame` (virtio-net header included) to the device, or with an
     // empty frame drains what the device sent.

@@ -9,6 +9,8 @@
 #include "devices/virtio/block/virtio_block.hpp"
 #include "support/virtio_driver.hpp"
 
+#include <minivmm/vm_config.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>

@@ -7,8 +7,11 @@
 #include "devices/virtio/net/net_header.hpp"
 #include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
+#include "devices/virtio/mmio_registers.hpp"
 #include "support/virtio_mmio_driver.hpp"
 #include "util/unique_fd.hpp"
+
+#include <minivmm/vm_config.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -1,6 +1,7 @@
 // virtio-console (virtio 1.2 section 5.3) behind the virtio-mmio transport: output, input
 // with back-pressure, emergency write, the config space.
 #include "devices/virtio/virtio_console.hpp"
+#include "devices/virtio/mmio_registers.hpp"
 #include "support/virtio_mmio_driver.hpp"
 
 #include <catch2/catch.hpp>

@@ -4,6 +4,8 @@
 #include "devices/virtio/net/net_header.hpp"
 #include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
+#include "support/socket_pair_backend.hpp"
+#include "devices/virtio/mmio_registers.hpp"
 #include "support/virtio_mmio_driver.hpp"
 #include "util/log_rate_limit.hpp"
 #include "util/unique_fd.hpp"
@@ -34,57 +36,9 @@ const backends::MacAddress kMac(backends::MacAddress::Bytes{0x52, 0x54, 0x00, 0x
 
 using Bytes = std::vector<uint8_t>;
 
-// A TAP stand-in: SOCK_SEQPACKET keeps frame boundaries and, like a TAP, cuts a frame to
-// the buffers it is read into. The test holds the other end, "the host".
-class SocketPairBackend final : public backends::PacketBackend {
-public:
-    SocketPairBackend(util::UniqueFd fd, std::shared_ptr<std::vector<backends::Offloads>> offloads)
-        : fd_(std::move(fd)), offloads_(std::move(offloads))
-    {
-    }
-    std::string name() const override { return "pair0"; }
-    int fd() const override { return fd_.get(); }
-    backends::IoResult read_frame(std::span<const iovec> iov) override
-    {
-        msghdr msg{};
-        msg.msg_iov = const_cast<iovec*>(iov.data());
-        msg.msg_iovlen = iov.size();
-        return result(::recvmsg(fd_.get(), &msg, MSG_DONTWAIT));
-    }
-    backends::IoResult write_frame(std::span<const iovec> iov) override
-    {
-        msghdr msg{};
-        msg.msg_iov = const_cast<iovec*>(iov.data());
-        msg.msg_iovlen = iov.size();
-        return result(::sendmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL));
-    }
-    bool set_offloads(backends::Offloads offloads) override
-    {
-        offloads_->push_back(offloads);
-        return true;
-    }
-
-private:
-    static backends::IoResult result(ssize_t n)
-    {
-        return n < 0 ? backends::IoResult{0, errno} : backends::IoResult{static_cast<size_t>(n), 0};
-    }
-
-    util::UniqueFd fd_;
-    std::shared_ptr<std::vector<backends::Offloads>> offloads_;
-};
-
-struct SocketPair {
-    util::UniqueFd device;
-    util::UniqueFd host;
-};
-
-SocketPair make_socket_pair()
-{
-    int fds[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
-    return {util::UniqueFd(fds[0]), util::UniqueFd(fds[1])};
-}
+using test::make_socket_pair;
+using test::SocketPair;
+using test::SocketPairBackend;
 
 Bytes payload(size_t len, uint8_t seed)
 {
