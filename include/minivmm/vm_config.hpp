@@ -53,6 +53,13 @@ enum class DiskCache {
     None,      // O_DIRECT: bypass the host page cache
 };
 
+// How the I/O thread does a disk's I/O.
+enum class DiskAio {
+    Auto,    // io_uring where the kernel allows it (said once at info), else synchronous
+    IoUring, // io_uring or refuse to start (where io_uring is disabled or filtered)
+    Sync,    // synchronous preadv/pwritev/fdatasync on the I/O thread
+};
+
 inline constexpr size_t kDiskSerialMax = 20; // virtio-blk GET_ID: VIRTIO_BLK_ID_BYTES
 
 // One virtio-blk disk backed by a raw image file.
@@ -61,6 +68,7 @@ struct DiskConfig {
     bool readonly = false;
     std::string serial; // VIRTIO_BLK_T_GET_ID answer (at most 20 bytes)
     DiskCache cache = DiskCache::Writeback;
+    DiskAio aio = DiskAio::Auto;
 };
 
 // One virtio-net interface backed by a host TAP device.

@@ -76,7 +76,8 @@ ParseResult parse_options(int argc, const char* const argv[])
         ->default_str("stdio");
     std::vector<std::string> disks;
     app.add_option("--disk", disks,
-                   "virtio-blk disk (repeatable): path=FILE[,readonly=on][,serial=STR][,cache=none|writeback]")
+                   "virtio-blk disk (repeatable): path=FILE[,readonly=on][,serial=STR][,cache=none|writeback]"
+                   "[,aio=auto|io_uring|sync]")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     std::vector<std::string> nets;
     app.add_option("--net", nets,

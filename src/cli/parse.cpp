@@ -153,8 +153,18 @@ Parsed<DiskConfig> parse_disk(std::string_view text)
                 return fmt::format("disk '{}': cache must be none or writeback, not '{}'", text, value);
             }
             disk.cache = value == "none" ? DiskCache::None : DiskCache::Writeback;
+        } else if (key == "aio") {
+            if (value == "auto") {
+                disk.aio = DiskAio::Auto;
+            } else if (value == "io_uring") {
+                disk.aio = DiskAio::IoUring;
+            } else if (value == "sync") {
+                disk.aio = DiskAio::Sync;
+            } else {
+                return fmt::format("disk '{}': aio must be auto, io_uring or sync, not '{}'", text, value);
+            }
         } else {
-            return fmt::format("disk '{}': unknown key '{}' (path, readonly, serial, cache)", text, key);
+            return fmt::format("disk '{}': unknown key '{}' (path, readonly, serial, cache, aio)", text, key);
         }
     }
     if (disk.path.empty()) {

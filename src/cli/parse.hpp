@@ -23,7 +23,7 @@ using Parsed = std::variant<T, std::string>;
 // Comma-separated: the device ("serial", the default, or "virtio") and the host side
 // ("stdio", the default, "stdout", "none", "file:PATH"): "virtio", "virtio,file:/tmp/c.log", "none".
 [[nodiscard]] Parsed<ConsoleConfig> parse_console(std::string_view text);
-// "path=FILE[,readonly=on|off][,serial=STR][,cache=none|writeback]"; a bare first word is
+// "path=FILE[,readonly=on|off][,serial=STR][,cache=none|writeback][,aio=auto|io_uring|sync]"; a bare first word is
 // the path ("disk.img,readonly=on").
 [[nodiscard]] Parsed<DiskConfig> parse_disk(std::string_view text);
 // "tap=NAME[,mac=52:54:00:12:34:56][,create=on|off]": the TAP interface (1-15 characters),

@@ -198,7 +198,10 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
     std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
     for (const auto& disk : impl.config.disks) {
         const backends::DiskOptions options{disk.path, disk.readonly, disk.serial, disk.cache == DiskCache::None};
-        devices.push_back(std::make_unique<virtio::VirtioBlock>(options, impl.memory));
+        const auto backend = disk.aio == DiskAio::IoUring ? backends::BlockBackendKind::IoUring
+                             : disk.aio == DiskAio::Sync  ? backends::BlockBackendKind::Synchronous
+                                                          : backends::BlockBackendKind::Auto;
+        devices.push_back(std::make_unique<virtio::VirtioBlock>(options, impl.memory, backend));
     }
     for (size_t i = 0; i < impl.config.nets.size(); ++i) {
         const NetConfig& nic = impl.config.nets[i];

@@ -154,8 +154,10 @@ build_outer() {
   local work
   rm -rf "$cache"/.build.*   # left by an interrupted build (we hold the lock)
   work=$(mktemp -d "$cache/.build.XXXXXX")
-  # virtio-9p for the host root, overlay for its writable view, kvm_amd, tun for TAP devices.
-  kpkg_modules virtio_pci 9pnet_virtio 9p kvm_amd overlay tun
+  # virtio-9p for the host root, overlay for its writable view, kvm_amd, tun for TAP devices,
+  # brd for RAM block devices (/dev/ram0..15, 8 MiB each by default), which take O_DIRECT where
+  # the tmpfs overlay does not (the cache=none disk tests).
+  kpkg_modules virtio_pci 9pnet_virtio 9p kvm_amd overlay tun brd
   mkdir -p "$work/root"/{proc,sys,dev,tmp,run,etc}
   kpkg_busybox "$work/root"
   kpkg_install_modules "$work/root"

@@ -98,6 +98,12 @@ TEST_CASE("disk specs", "[unit][cli]")
     CHECK_THAT(std::get<std::string>(parse_disk("readonly=on")), Catch::Contains("no path"));
     CHECK_THAT(std::get<std::string>(parse_disk("path=x,readonly=yes")), Catch::Contains("readonly"));
     CHECK_THAT(std::get<std::string>(parse_disk("path=x,cache=directsync")), Catch::Contains("cache"));
+    CHECK(std::get<DiskConfig>(parse_disk("x")).aio == DiskAio::Auto);
+    CHECK(std::get<DiskConfig>(parse_disk("x,aio=sync")).aio == DiskAio::Sync);
+    CHECK(std::get<DiskConfig>(parse_disk("x,aio=io_uring")).aio == DiskAio::IoUring);
+    CHECK(std::get<DiskConfig>(parse_disk("x,aio=auto")).aio == DiskAio::Auto);
+    CHECK_THAT(std::get<std::string>(parse_disk("path=x,aio=threads")),
+               Catch::Contains("aio must be auto, io_uring or sync, not 'threads'"));
     CHECK_THAT(std::get<std::string>(parse_disk("path=x,colour=red")), Catch::Contains("colour"));
     CHECK_THAT(std::get<std::string>(parse_disk("path=x,junk")), Catch::Contains("junk"));
 }

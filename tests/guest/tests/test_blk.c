@@ -7,6 +7,7 @@
 #include "cmdline.h"
 #include "crc32.h"
 #include "guest.h"
+#include "io.h"
 #include "virtio_blk.h"
 
 #define MULTI_SECTORS           8
@@ -104,6 +105,13 @@ static int write_pattern(const struct boot_info *bi, const char *test, bool need
     }
     printf("blk: wrote %lu sectors crc32=%08x\n", sectors, crc);
     rc = flush();
+    uint64_t hold = 0;
+    if (rc == 0 && cmdline_get_u64("hold", &hold) == 0 && hold) {
+        /* The durability test kills the VMM here: the flush has completed, so every byte
+         * written must already be in the image, whatever the VMM would have done at exit. */
+        puts("blk: holding after the flush");
+        cpu_halt_forever();
+    }
     blk_stop(&blk);
     return rc;
 }
