@@ -7,6 +7,7 @@
 #include "memory/guest_address.hpp"
 #include "memory/guest_memory.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -53,6 +54,7 @@ struct DescriptorBuffer {
     uint32_t len = 0;
     bool device_writable = false;
 };
+static_assert(sizeof(DescriptorBuffer) == 16);
 
 struct ChainResult;
 
@@ -70,6 +72,8 @@ public:
 
     [[nodiscard]] uint16_t head() const { return head_; }
     [[nodiscard]] std::span<const DescriptorBuffer> buffers() const { return buffers_; }
+    // Host bytes the buffer list occupies (its capacity), for memory accounting.
+    [[nodiscard]] size_t storage_bytes() const { return buffers_.capacity() * sizeof(DescriptorBuffer); }
     // Sum of all buffer lengths; fits in 32 bits by construction.
     [[nodiscard]] uint32_t total_len() const { return total_len_; }
     // The buffer list's storage, for the next walk (the chain is empty afterwards).
