@@ -125,7 +125,7 @@ TEST_CASE("virtio-net: the worst chains a driver may post stay under kMaxBytesHe
     CHECK(at_start <= VirtioNet::kMaxBytesHeld);
     for (uint32_t i = 0; i < kQ; ++i) {
         const bool last = i + 1 == kQ;
-        const uint16_t write = i >= kQ - kWritable ? kWrite : 0;
+        const auto write = static_cast<uint16_t>(i >= kQ - kWritable ? kWrite : 0);
         f.table_entry(kTable, i, kData + i, 1, static_cast<uint16_t>(write | (last ? 0 : kNext)),
                       static_cast<uint16_t>(i + 1));
     }

@@ -31,8 +31,10 @@ VirtioNet::VirtioNet(memory::GuestMemory& memory, std::unique_ptr<backends::Pack
     config_.status = kNetSLinkUp;
     config_.max_virtqueue_pairs = 1;
     // Sized for the common case up front, so frames move without allocating.
+    // Reserved at their largest (a header and a chain's at most kQueueSize buffers; IOV_MAX),
+    // so a guest cannot make them grow.
     tx_iov_.reserve(kQueueSize + 1);
-    rx_iov_.reserve(2 * kQueueSize);
+    rx_iov_.reserve(kMaxIovecs);
     rx_chains_.reserve(kQueueSize);
     rx_spare_storage_.reserve(kQueueSize + 1);
     rx_used_.reserve(kQueueSize);
@@ -106,7 +108,11 @@ void VirtioNet::reset()
     tx_blocked_ = false;
     tx_pending_.reset();
     release_receive_buffers(rx_chains_.size());
-    rx_pending_.clear(); // its buffers went with the reset
+    // Give back what the guest made the device allocate (buffer lists, a waiting frame): a
+    // reset returns the device to its footprint after construction.
+    rx_spare_storage_.clear();
+    tx_storage_ = std::vector<DescriptorBuffer>();
+    rx_pending_ = std::vector<std::byte>(); // its buffers went with the reset
     rx_polling_ = false;
     update_watch();
     // The TAP stays open; until the next activate() it hands over finished frames only.

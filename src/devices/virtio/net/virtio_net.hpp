@@ -13,7 +13,13 @@
 //    are suppressed, and the device waits for EPOLLOUT before retrying it.
 //  - RX: with no receive buffers the device stops polling the back end (no EPOLLIN),
 //    re-arms the driver's notifications and resumes on the next RX notification.
-// A received frame that does not fit the buffers the driver posted is dropped and counted.
+// A received frame that does not fit the buffers the driver posted is dropped and counted,
+// as is one larger than kMaxFrameRoom, the largest a driver must take (5.1.6.3.1).
+//
+// Host memory is bounded whatever the guest does (kMaxBytesHeld, below): chains are at most
+// the queue size long and zero-length descriptors cost nothing (descriptor_chain.hpp), the
+// device holds at most queue-size receive chains, and a reset frees what the guest made
+// it allocate.
 #pragma once
 
 #include "backends/net/mac_address.hpp"
@@ -127,6 +133,8 @@ private:
     // order, each with the bytes it gets (5.1.6.4). The held chains must have the room.
     void spread_over_held_chains(uint64_t bytes);
     void release_receive_buffers(size_t count);
+    // Counts and logs (warning, rate-limited) a received frame over kMaxFrameRoom.
+    void drop_oversized(uint64_t bytes);
 
     // Whether a guest-triggered drop may be logged now (debug level, rate-limited).
     [[nodiscard]] bool drop_log_allowed();
@@ -142,6 +150,7 @@ private:
     uint32_t watched_events_ = 0;
     NetStats stats_;
     util::LogRateLimit drop_log_;
+    util::LogRateLimit oversize_log_;
 
     // Transmit side: the chain the back end could not take yet (EAGAIN), and scratch that
     // keeps the hot path free of allocations once warm.
