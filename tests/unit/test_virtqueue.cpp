@@ -232,11 +232,13 @@ TEST_CASE("virtqueue rejects malformed chains with a typed error", "[unit][virtq
     }
     SECTION("total length overflows u32")
     {
-        // 8 * 15 MiB fits in a direct table; an indirect table of 300 such buffers does not.
+        // A chain has at most queue-size buffers, each inside the 16 MiB of RAM: a 256-entry
+        // queue's longest chain of whole-RAM buffers reaches 256 * 16 MiB = 4 GiB.
         MockDriver big(true);
-        const uint16_t entries = 300; // 300 * 15 MiB > 4 GiB
+        const uint16_t entries = 256;
+        REQUIRE(big.queue.set_size(entries));
         for (uint16_t i = 0; i < entries; ++i) {
-            big.desc(kIndirect, i, 0, static_cast<uint32_t>(15 * kMiB), i + 1 < entries ? virtio::kVirtqDescFNext : 0,
+            big.desc(kIndirect, i, 0, static_cast<uint32_t>(16 * kMiB), i + 1 < entries ? virtio::kVirtqDescFNext : 0,
                      static_cast<uint16_t>(i + 1));
         }
         big.desc(0, kIndirect.value(), uint32_t{entries} * 16, virtio::kVirtqDescFIndirect);
@@ -399,6 +401,72 @@ TEST_CASE("virtqueue pops into recycled storage", "[unit][virtqueue]")
     storage = std::move(*second).take_storage();
     CHECK_FALSE(d.queue.pop(storage).has_value()); // empty: storage kept
     CHECK(storage.data() == data);
+}
+
+TEST_CASE("virtqueue chains are at most the queue size and empty buffers cost no storage",
+          "[unit][virtqueue][bounds]")
+{
+    // An indirect table of `entries` one-byte buffers chained in order, named by descriptor
+    // `head`; `lens` of 0 make them empty.
+    const auto table = [](MockDriver& d, uint16_t entries, uint32_t len) {
+        for (uint16_t i = 0; i < entries; ++i) {
+            const bool last = i + 1 == entries;
+            d.desc(kIndirect, i, 0x10000 + i, len, last ? 0 : virtio::kVirtqDescFNext, static_cast<uint16_t>(i + 1));
+        }
+    };
+    SECTION("an indirect table of more entries than the queue size is a driver error")
+    {
+        // The chain itself is one buffer long; the table could still only hold an illegal one.
+        MockDriver d(true);
+        d.desc(kIndirect, 0, 0x10000, 1, 0);
+        d.desc(0, kIndirect.value(), (kSize + 1) * 16, virtio::kVirtqDescFIndirect);
+        d.offer(0);
+        CHECK(d.pop_error() == virtio::QueueError::BadIndirectLength);
+    }
+    SECTION("direct and indirect descriptors together longer than the queue size")
+    {
+        MockDriver d(true);
+        table(d, kSize, 1);
+        d.desc(0, 0x20000, 1, virtio::kVirtqDescFNext, 1);
+        d.desc(1, kIndirect.value(), kSize * 16, virtio::kVirtqDescFIndirect);
+        d.offer(0);
+        CHECK(d.pop_error() == virtio::QueueError::ChainTooLong);
+    }
+    SECTION("exactly the queue size, indirect entries included, is fine; its list is queue size x 16 bytes")
+    {
+        MockDriver d(true);
+        table(d, kSize - 1, 1);
+        d.desc(0, 0x20000, 1, virtio::kVirtqDescFNext, 1);
+        d.desc(1, kIndirect.value(), (kSize - 1) * 16, virtio::kVirtqDescFIndirect);
+        d.offer(0);
+        auto chain = d.queue.pop();
+        REQUIRE(chain);
+        CHECK(chain->buffers().size() == kSize);
+        CHECK(chain->storage_bytes() <= kSize * sizeof(virtio::DescriptorBuffer));
+    }
+    SECTION("zero-length descriptors are checked but not kept")
+    {
+        MockDriver d(true);
+        table(d, kSize, 0);
+        d.desc(kIndirect, kSize - 1, 0x30000, 16, virtio::kVirtqDescFWrite);
+        d.desc(0, kIndirect.value(), kSize * 16, virtio::kVirtqDescFIndirect);
+        d.offer(0);
+        auto chain = d.queue.pop();
+        REQUIRE(chain);
+        REQUIRE(chain->buffers().size() == 1);
+        CHECK(chain->buffers()[0].addr == memory::GuestAddress(0x30000));
+        CHECK(chain->buffers()[0].device_writable);
+        CHECK(chain->total_len() == 16);
+        CHECK(chain->storage_bytes() == sizeof(virtio::DescriptorBuffer));
+    }
+    SECTION("an empty descriptor outside RAM is still refused")
+    {
+        MockDriver d;
+        d.desc(0, 0x10000, 1, virtio::kVirtqDescFNext, 1);
+        d.desc(1, std::numeric_limits<uint64_t>::max(), 0, 0);
+        d.offer(0);
+        CHECK(d.pop_error() == virtio::QueueError::BufferOutsideMemory);
+    }
 }
 
 TEST_CASE("vring_need_event follows 2.7.10 with 16-bit wrap-around", "[unit][virtqueue]")

@@ -10,7 +10,7 @@ std::string_view to_string(QueueError error)
     case QueueError::AvailIdxJump: return "avail.idx moved forward by more than the queue size";
     case QueueError::HeadOutOfRange: return "avail ring head index out of range";
     case QueueError::NextOutOfRange: return "descriptor next index out of range";
-    case QueueError::ChainTooLong: return "descriptor chain loops or is longer than its table";
+    case QueueError::ChainTooLong: return "descriptor chain loops or is longer than the queue size";
     case QueueError::BufferOutsideMemory: return "descriptor buffer outside guest RAM";
     case QueueError::LengthOverflow: return "descriptor chain length overflows 32 bits";
     case QueueError::ReadAfterWrite: return "device-readable descriptor after a device-writable one";
@@ -26,9 +26,6 @@ std::string_view to_string(QueueError error)
 namespace {
 
 ChainResult fail(QueueError error) { return ChainResult{std::nullopt, error}; }
-
-// The largest table a 16-bit next index can address.
-constexpr uint64_t kMaxIndirectEntries = 65536;
 
 } // namespace
 
@@ -48,6 +45,7 @@ ChainResult DescriptorChain::walk(const memory::GuestMemory& memory, memory::Gue
     uint64_t table_size = queue_size;
     uint64_t index = head;
     uint64_t visited = 0;
+    uint64_t descriptors = 0; // buffer descriptors, direct and indirect: at most queue_size
     bool in_indirect = false;
     bool seen_writable = false;
     uint32_t total = 0;
@@ -76,8 +74,8 @@ ChainResult DescriptorChain::walk(const memory::GuestMemory& memory, memory::Gue
             if ((desc->flags & kVirtqDescFNext) != 0) {
                 return fail(QueueError::IndirectWithNext);
             }
-            if (desc->len == 0 || desc->len % sizeof(VirtqDesc) != 0 ||
-                desc->len / sizeof(VirtqDesc) > kMaxIndirectEntries) {
+            // A table longer than the queue size holds more than any chain may use (2.7.5.3.1).
+            if (desc->len == 0 || desc->len % sizeof(VirtqDesc) != 0 || desc->len / sizeof(VirtqDesc) > queue_size) {
                 return fail(QueueError::BadIndirectLength);
             }
             if (!memory.contains(memory::GuestAddress(desc->addr), desc->len)) {
@@ -92,6 +90,10 @@ ChainResult DescriptorChain::walk(const memory::GuestMemory& memory, memory::Gue
             continue;
         }
 
+        // 2.7.5.3.1: no chain longer than the queue size, indirect entries included.
+        if (++descriptors > queue_size) {
+            return fail(QueueError::ChainTooLong);
+        }
         if (!memory.contains(memory::GuestAddress(desc->addr), desc->len)) {
             return fail(QueueError::BufferOutsideMemory);
         }
@@ -103,7 +105,10 @@ ChainResult DescriptorChain::walk(const memory::GuestMemory& memory, memory::Gue
         if (__builtin_add_overflow(total, desc->len, &total)) {
             return fail(QueueError::LengthOverflow);
         }
-        buffers.push_back(DescriptorBuffer{memory::GuestAddress(desc->addr), desc->len, writable});
+        if (desc->len != 0) {
+            // An empty buffer carries nothing: checked like any other, but costs no storage.
+            buffers.push_back(DescriptorBuffer{memory::GuestAddress(desc->addr), desc->len, writable});
+        }
 
         if ((desc->flags & kVirtqDescFNext) == 0) {
             break;

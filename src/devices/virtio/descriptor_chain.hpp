@@ -2,11 +2,20 @@
 // 2.7.5.3 (indirect descriptors) and 2.7.4.2 (readable before writable). A chain is walked
 // and checked as a whole when popped, so a device only ever sees a well-formed chain.
 // Every guest value is hostile: indexes, lengths and addresses are bounded and checked.
+//
+// Host memory: a chain holds at most queue_size buffers (2.7.5.3.1: "A driver MUST NOT
+// create a descriptor chain longer than the Queue Size of the device"; a longer one is
+// ChainTooLong, and an indirect table of more than queue_size entries, which only such a
+// chain could fill, is BadIndirectLength: both need a reset, as in QEMU, which refuses
+// chains of more than 1024), and zero-length descriptors are checked but not kept. So a chain's buffer list
+// is at most queue_size x sizeof(DescriptorBuffer) = queue_size x 16 bytes (4 KiB for a
+// 256-entry queue) whatever the guest writes; tables are read entry by entry, never copied.
 #pragma once
 
 #include "memory/guest_address.hpp"
 #include "memory/guest_memory.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -22,14 +31,14 @@ enum class QueueError {
     AvailIdxJump,           // avail.idx moved forward by more than the queue size
     HeadOutOfRange,         // avail ring head index >= queue size
     NextOutOfRange,         // desc.next >= queue size (or indirect table entries)
-    ChainTooLong,           // more descriptors than the table holds: a loop or overlong chain
+    ChainTooLong,           // a loop, or more descriptors than the queue size (2.7.5.3.1)
     BufferOutsideMemory,    // a buffer (or indirect table) does not lie in RAM
     LengthOverflow,         // the chain's total length does not fit in 32 bits
     ReadAfterWrite,         // device-readable descriptor after a device-writable one (2.7.4.2)
     IndirectNotNegotiated,  // VIRTQ_DESC_F_INDIRECT without VIRTIO_F_INDIRECT_DESC
     NestedIndirect,         // INDIRECT inside an indirect table (2.7.5.3.1)
     IndirectWithNext,       // INDIRECT and NEXT both set (2.7.5.3.1)
-    BadIndirectLength,      // indirect table length zero, not a multiple of 16, or too large
+    BadIndirectLength,      // indirect table length zero, not a multiple of 16, or > queue size entries
     UsedHeadOutOfRange,     // the device tried to return a head >= queue size
 };
 
@@ -53,6 +62,7 @@ struct DescriptorBuffer {
     uint32_t len = 0;
     bool device_writable = false;
 };
+static_assert(sizeof(DescriptorBuffer) == 16);
 
 struct ChainResult;
 
@@ -69,7 +79,10 @@ public:
                                           std::vector<DescriptorBuffer>& storage);
 
     [[nodiscard]] uint16_t head() const { return head_; }
+    // The chain's non-empty buffers, in order (zero-length descriptors are left out).
     [[nodiscard]] std::span<const DescriptorBuffer> buffers() const { return buffers_; }
+    // Host bytes the buffer list occupies (its capacity), for memory accounting.
+    [[nodiscard]] size_t storage_bytes() const { return buffers_.capacity() * sizeof(DescriptorBuffer); }
     // Sum of all buffer lengths; fits in 32 bits by construction.
     [[nodiscard]] uint32_t total_len() const { return total_len_; }
     // The buffer list's storage, for the next walk (the chain is empty afterwards).

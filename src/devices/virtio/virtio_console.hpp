@@ -6,6 +6,12 @@
 // on any thread, is kept in a bounded buffer and moved into the guest's receive buffers on
 // the I/O thread (an eventfd wakes it). Input stays buffered while the guest has no
 // receive buffers posted; the pump stops reading once the buffer is full.
+//
+// Host memory a guest can make the device hold: one chain's buffer list at a time, at
+// most kQueueSize x 16 bytes (4 KiB; descriptor_chain.hpp), freed before the next chain is
+// popped; chains are answered at once, none is held. The input buffer (at most
+// kInputBufferLimit, 64 KiB) is filled by the host side, not the guest. Output is handed to
+// the ConsoleOutput as it is read from guest memory.
 #pragma once
 
 #include "devices/console_input.hpp"

@@ -4,6 +4,16 @@
 // as the guest knows: FLUSH makes writes durable), MQ, SECURE_ERASE, LIFETIME, ZONED.
 // Requests run asynchronously on a BlockBackend (io_uring, or synchronous I/O as the
 // fallback); completions come back through VirtioContext::watch() on the I/O thread.
+//
+// Host memory a guest can make the device hold, with Q = kQueueSize, S = the slots
+// (min(backend capacity, Q)) and a chain of at most Q buffers (descriptor_chain.hpp):
+//   S x (Q x 16 + Q x 16)          per request in flight, its data pieces and their iovecs
+//   + S x kMaxDiscardSeg x 16      DISCARD / WRITE_ZEROES segments (16 per request)
+//   + Q x 16                       the one chain being parsed (freed after parsing)
+//   + kBounceBuffers x kMaxBounceBytes  bounce buffers, cache=none only, grown on first use
+// = 2.1 MiB + 32 MiB of bounce buffers for Q = S = 256. Slots are popped only while one is
+// free, so a driver offering more requests than the queue holds gets no more in flight.
+// The slots' vectors and the bounce buffers are kept across a reset, for reuse.
 #pragma once
 
 #include "backends/block/block_backend.hpp"

@@ -20,11 +20,6 @@ namespace {
 constexpr uint32_t kReadable = EPOLLIN;
 constexpr uint32_t kWritable = EPOLLOUT;
 constexpr uint32_t kBroken = EPOLLERR | EPOLLHUP;
-// Catches the part of a received frame beyond the guest's buffers: a TAP cuts a frame to
-// the buffers it is read into, so without this room an oversized frame would arrive
-// truncated instead of being seen and dropped. Larger than anything a TAP hands over
-// (its MTU is at most 65521 and its GSO frames at most 64 KiB).
-constexpr size_t kOverflowRoom = 64 * 1024 + 4096;
 
 } // namespace
 
@@ -36,8 +31,10 @@ VirtioNet::VirtioNet(memory::GuestMemory& memory, std::unique_ptr<backends::Pack
     config_.status = kNetSLinkUp;
     config_.max_virtqueue_pairs = 1;
     // Sized for the common case up front, so frames move without allocating.
+    // Reserved at their largest (a header and a chain's at most kQueueSize buffers; IOV_MAX),
+    // so a guest cannot make them grow.
     tx_iov_.reserve(kQueueSize + 1);
-    rx_iov_.reserve(2 * kQueueSize);
+    rx_iov_.reserve(kMaxIovecs);
     rx_chains_.reserve(kQueueSize);
     rx_spare_storage_.reserve(kQueueSize + 1);
     rx_used_.reserve(kQueueSize);
@@ -111,7 +108,11 @@ void VirtioNet::reset()
     tx_blocked_ = false;
     tx_pending_.reset();
     release_receive_buffers(rx_chains_.size());
-    rx_pending_.clear(); // its buffers went with the reset
+    // Give back what the guest made the device allocate (buffer lists, a waiting frame): a
+    // reset returns the device to its footprint after construction.
+    rx_spare_storage_.clear();
+    tx_storage_ = std::vector<DescriptorBuffer>();
+    rx_pending_ = std::vector<std::byte>(); // its buffers went with the reset
     rx_polling_ = false;
     update_watch();
     // The TAP stays open; until the next activate() it hands over finished frames only.
@@ -175,6 +176,28 @@ void VirtioNet::update_watch()
         return;
     }
     watched_events_ = events;
+}
+
+uint64_t VirtioNet::bytes_held() const
+{
+    const auto list = [](const std::vector<DescriptorBuffer>& buffers) {
+        return buffers.capacity() * sizeof(DescriptorBuffer);
+    };
+    uint64_t bytes = rx_chains_.capacity() * sizeof(DescriptorChain) +
+                     rx_spare_storage_.capacity() * sizeof(std::vector<DescriptorBuffer>) +
+                     (rx_iov_.capacity() + tx_iov_.capacity()) * sizeof(iovec) +
+                     rx_used_.capacity() * sizeof(UsedElement) + rx_pending_.capacity() + rx_overflow_.capacity() +
+                     list(tx_storage_);
+    for (const DescriptorChain& chain : rx_chains_) {
+        bytes += chain.storage_bytes();
+    }
+    for (const auto& spare : rx_spare_storage_) {
+        bytes += list(spare);
+    }
+    if (tx_pending_) {
+        bytes += tx_pending_->storage_bytes();
+    }
+    return bytes;
 }
 
 bool VirtioNet::drop_log_allowed()

@@ -13,7 +13,13 @@
 //    are suppressed, and the device waits for EPOLLOUT before retrying it.
 //  - RX: with no receive buffers the device stops polling the back end (no EPOLLIN),
 //    re-arms the driver's notifications and resumes on the next RX notification.
-// A received frame that does not fit the buffers the driver posted is dropped and counted.
+// A received frame that does not fit the buffers the driver posted is dropped and counted,
+// as is one larger than kMaxFrameRoom, the largest a driver must take (5.1.6.3.1).
+//
+// Host memory is bounded whatever the guest does (kMaxBytesHeld, below): chains are at most
+// the queue size long and zero-length descriptors cost nothing (descriptor_chain.hpp), the
+// device holds at most queue-size receive chains, and a reset frees what the guest made
+// it allocate.
 #pragma once
 
 #include "backends/net/mac_address.hpp"
@@ -57,6 +63,28 @@ public:
     static constexpr uint32_t kMaxFrameRoom = 65562;
     // Frames moved per back-end wake-up, so one busy interface cannot starve the I/O thread.
     static constexpr unsigned kReceiveBurst = 64;
+    // Catches the part of a received frame beyond the guest's buffers: a TAP cuts a frame to
+    // the buffers it is read into, so without this room an oversized frame would arrive
+    // truncated instead of being seen and dropped. Larger than anything a TAP hands over
+    // (its MTU is at most 65521 and its GSO frames at most 64 KiB).
+    static constexpr size_t kOverflowRoom = 64 * 1024 + 4096;
+    // readv/writev take at most IOV_MAX buffers; a chain may have more (indirect tables).
+    static constexpr size_t kMaxIovecs = IOV_MAX;
+    // The most host memory a guest can make one NIC hold (bytes_held()), with Q = kQueueSize
+    // and a buffer list of at most Q x 16 bytes per chain (descriptor_chain.hpp):
+    //   (Q + 2) buffer lists x Q x 16     RX: Q held chains + 1 spare; TX: the one in progress
+    //   + Q x sizeof(DescriptorChain)     the held RX chains
+    //   + (Q + 1) x sizeof(vector)        the RX buffer lists' handles
+    //   + IOV_MAX x 16 + (Q + 1) x 16     RX and TX iovecs
+    //   + Q x 8                           used elements of one frame
+    //   + kMaxFrameRoom + kOverflowRoom   a frame waiting for buffers; the overflow tail
+    // = 1.2 MiB for Q = 256, whatever the guest writes; a reset frees the buffer lists and
+    // the waiting frame. Guest RAM itself is not counted: buffers are read and written in
+    // place. The back end's own queue (the TAP's) is the kernel's, bounded by it.
+    static constexpr uint64_t kMaxBytesHeld =
+        (uint64_t{kQueueSize} + 2) * kQueueSize * sizeof(DescriptorBuffer) + kQueueSize * sizeof(DescriptorChain) +
+        (uint64_t{kQueueSize} + 1) * sizeof(std::vector<DescriptorBuffer>) + kMaxIovecs * sizeof(iovec) +
+        (uint64_t{kQueueSize} + 1) * sizeof(iovec) + kQueueSize * sizeof(UsedElement) + kMaxFrameRoom + kOverflowRoom;
 
     VirtioNet(memory::GuestMemory& memory, std::unique_ptr<backends::PacketBackend> backend, backends::MacAddress mac);
 
@@ -73,6 +101,8 @@ public:
     void reset() override;
 
     [[nodiscard]] const NetStats& stats() const { return stats_; }
+    // Host bytes the device holds on the guest's behalf now: at most kMaxBytesHeld.
+    [[nodiscard]] uint64_t bytes_held() const;
     [[nodiscard]] backends::MacAddress mac() const { return backends::MacAddress(config_.mac); }
     // The back end's offloads follow the GUEST_* features: what the driver can receive.
     [[nodiscard]] static backends::Offloads guest_offloads(uint64_t features);
@@ -80,8 +110,6 @@ public:
 private:
     enum class Step { Done, Dropped, Blocked, Stopped };
     static constexpr uint64_t kHeaderSize = sizeof(NetHeader);
-    // readv/writev take at most IOV_MAX buffers; a chain may have more (indirect tables).
-    static constexpr size_t kMaxIovecs = IOV_MAX;
     [[nodiscard]] static bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
     // Moves rx_pending_ into the guest's buffers: Done, or Stopped (not enough buffers yet,
     // or a protocol error in the queue).
@@ -105,6 +133,8 @@ private:
     // order, each with the bytes it gets (5.1.6.4). The held chains must have the room.
     void spread_over_held_chains(uint64_t bytes);
     void release_receive_buffers(size_t count);
+    // Counts and logs (warning, rate-limited) a received frame over kMaxFrameRoom.
+    void drop_oversized(uint64_t bytes);
 
     // Whether a guest-triggered drop may be logged now (debug level, rate-limited).
     [[nodiscard]] bool drop_log_allowed();
@@ -120,6 +150,7 @@ private:
     uint32_t watched_events_ = 0;
     NetStats stats_;
     util::LogRateLimit drop_log_;
+    util::LogRateLimit oversize_log_;
 
     // Transmit side: the chain the back end could not take yet (EAGAIN), and scratch that
     // keeps the hot path free of allocations once warm.

@@ -46,7 +46,8 @@ void VirtioNet::receive()
     bool used = false;
     for (unsigned n = 0; n < kReceiveBurst; ++n) {
         if (!rx_pending_.empty()) {
-            if (deliver_pending(queue) == Step::Stopped) {
+            const Step step = deliver_pending(queue);
+            if (step == Step::Stopped) {
                 if (queue.error()) {
                     return;
                 }
@@ -54,7 +55,7 @@ void VirtioNet::receive()
                 update_watch();
                 break;
             }
-            used = true;
+            used = used || step == Step::Done;
             continue;
         }
         if (hold_receive_buffers(queue) == Step::Stopped) {
@@ -85,6 +86,12 @@ VirtioNet::Step VirtioNet::hold_receive_buffers(VirtQueue& queue)
         // Without MRG_RXBUF a frame goes into one chain, which the driver sized for the
         // largest frame it can receive (5.1.6.3.1); with it, into as many as it takes.
         if (mergeable ? rx_room_ >= kMaxFrameRoom : !rx_chains_.empty()) {
+            return Step::Done;
+        }
+        // A driver has at most queue-size chains in flight (each needs a head of its own):
+        // with that many held, a new avail entry re-uses a head the device holds. Hold no
+        // more, so a hostile driver cannot make the device hold more than that.
+        if (rx_chains_.size() >= queue.size()) {
             return Step::Done;
         }
         std::vector<DescriptorBuffer> storage;
@@ -149,6 +156,13 @@ VirtioNet::Step VirtioNet::receive_frame(VirtQueue& queue)
         spdlog::warn("{}: read from the back end failed: {}", name(), util::errno_text(result.error));
         backend_lost();
         return Step::Blocked;
+    }
+    if (result.bytes > kMaxFrameRoom) {
+        // Larger than any frame the driver must take (5.1.6.3.1): no buffers it may post
+        // would ever be enough, so waiting for them would stall receive for good. The
+        // read consumed it (the back end cut it to the buffers and the overflow tail).
+        drop_oversized(result.bytes);
+        return Step::Dropped;
     }
     const bool mergeable = (features_ & kNetFMrgRxbuf) != 0;
     if (mergeable && result.bytes > room && result.bytes <= room + rx_overflow_.size()) {
@@ -217,6 +231,17 @@ VirtioNet::Step VirtioNet::deliver_pending(VirtQueue& queue)
         if (rx_room_ >= rx_pending_.size()) {
             break;
         }
+        if (rx_chains_.size() >= queue.size()) {
+            // Every chain the driver may have in flight is held, and together they are too
+            // small for the frame: it can never be delivered.
+            ++stats_.rx_dropped;
+            if (drop_log_allowed()) {
+                spdlog::debug("{}: RX frame of {} bytes dropped: {} bytes in {} receive buffers", name(),
+                              rx_pending_.size(), rx_room_, rx_chains_.size());
+            }
+            rx_pending_.clear();
+            return Step::Dropped;
+        }
         // The queue is empty and the frame needs more: ask to be told of new buffers, and
         // take the ones that raced in (2.7.10).
         if (!queue.rearm_notifications()) {
@@ -242,6 +267,18 @@ VirtioNet::Step VirtioNet::deliver_pending(VirtQueue& queue)
     release_receive_buffers(rx_used_.size());
     rx_pending_.clear();
     return Step::Done;
+}
+
+void VirtioNet::drop_oversized(uint64_t bytes)
+{
+    ++stats_.rx_dropped;
+    // The peer decides these, not the guest, but a peer can be as hostile: rate-limited.
+    uint64_t suppressed = 0;
+    if (oversize_log_.allow(suppressed)) {
+        spdlog::warn("{}: RX frame of {} bytes or more dropped: larger than {} bytes with its header ({} more not "
+                     "logged)",
+                     name(), bytes, kMaxFrameRoom, suppressed);
+    }
 }
 
 void VirtioNet::spread_over_held_chains(uint64_t bytes)
