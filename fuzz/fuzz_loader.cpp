@@ -8,13 +8,11 @@
 // A hostile image must end in ConfigError (the user's file is bad) or be loaded inside RAM;
 // never a crash, an out-of-bounds access (ASan) or a HostError.
 #include "arch/x86_64/guest_ram.hpp"
+#include "fuzz_support.hpp"
 #include "loader/kernel_loader.hpp"
 
 #include <minivmm/error.hpp>
 
-#include <spdlog/spdlog.h>
-
-#include <cstring>
 #include <string_view>
 
 using namespace minivmm;
@@ -23,38 +21,16 @@ namespace {
 
 constexpr uint64_t kRamSizes[] = {2ULL << 20, 16ULL << 20, 64ULL << 20, (3ULL << 30) + (16ULL << 20)};
 
-template <typename T>
-T take(std::span<const uint8_t>& in)
-{
-    T value{};
-    const size_t n = std::min(sizeof(T), in.size());
-    std::memcpy(&value, in.data(), n);
-    in = in.subspan(n);
-    return value;
-}
-
-std::span<const uint8_t> take_bytes(std::span<const uint8_t>& in, size_t n)
-{
-    n = std::min(n, in.size());
-    const auto out = in.first(n);
-    in = in.subspan(n);
-    return out;
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
-    static const bool quiet = [] {
-        spdlog::set_level(spdlog::level::off);
-        return true;
-    }();
-    (void)quiet;
-    std::span<const uint8_t> in(data, size);
-    const uint64_t ram = kRamSizes[take<uint8_t>(in) % 4];
-    const auto cmdline = take_bytes(in, take<uint16_t>(in));
-    const auto initrd = take_bytes(in, take<uint32_t>(in));
-    const auto kernel = in;
+    fuzz::silence_logs();
+    fuzz::Input in(data, size);
+    const uint64_t ram = kRamSizes[in.take<uint8_t>() % 4];
+    const auto cmdline = in.bytes(in.take<uint16_t>());
+    const auto initrd = in.bytes(in.take<uint32_t>());
+    const auto kernel = in.rest();
     memory::GuestMemory memory = arch::create_guest_ram(ram);
     const loader::BootSpec spec{std::as_bytes(kernel), std::as_bytes(initrd),
                                 std::string_view(reinterpret_cast<const char*>(cmdline.data()), cmdline.size()),

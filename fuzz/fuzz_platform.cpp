@@ -18,8 +18,7 @@
 #include "devices/ignored_ports.hpp"
 #include "devices/pvpanic.hpp"
 #include "devices/serial.hpp"
-
-#include <spdlog/spdlog.h>
+#include "fuzz_support.hpp"
 
 #include <chrono>
 #include <cstring>
@@ -33,31 +32,13 @@ struct NullIrq final : devices::IrqLine {
     void set_level(bool) override {}
 };
 
-struct NullOutput final : devices::ConsoleOutput {
-    void write(std::span<const uint8_t>) override {}
-};
-
-template <typename T>
-T take(std::span<const uint8_t>& in)
-{
-    T value{};
-    const size_t n = std::min(sizeof(T), in.size());
-    std::memcpy(&value, in.data(), n);
-    in = in.subspan(n);
-    return value;
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
-    static const bool quiet = [] {
-        spdlog::set_level(spdlog::level::off);
-        return true;
-    }();
-    (void)quiet;
-    std::span<const uint8_t> in(data, size);
-    NullOutput output;
+    fuzz::silence_logs();
+    fuzz::Input in(data, size);
+    fuzz::NullOutput output;
     auto clock_now = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
     devices::Bus pio("pio");
     auto serial = std::make_shared<devices::Serial8250>(std::make_shared<NullIrq>(), output);
@@ -73,32 +54,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             "debug-exit");
     devices::add_ignored_ports(pio);
     for (int steps = 0; !in.empty() && steps < 512; ++steps) {
-        switch (take<uint8_t>(in) % 4) {
+        switch (in.take<uint8_t>() % 4) {
         case 0: {
-            const uint16_t port = take<uint16_t>(in) % 0x1000;
+            const uint16_t port = in.take<uint16_t>() % 0x1000;
             const uint8_t sizes[] = {1, 2, 4};
-            const uint8_t len = sizes[take<uint8_t>(in) % 3];
-            const uint32_t value = take<uint32_t>(in);
+            const uint8_t len = sizes[in.take<uint8_t>() % 3];
+            const uint32_t value = in.take<uint32_t>();
             uint8_t bytes[4];
             std::memcpy(bytes, &value, 4);
             (void)pio.write(port, std::span<const uint8_t>(bytes, len));
             break;
         }
         case 1: {
-            const uint16_t port = take<uint16_t>(in) % 0x1000;
+            const uint16_t port = in.take<uint16_t>() % 0x1000;
             const uint8_t sizes[] = {1, 2, 4};
             uint8_t bytes[4] = {};
-            (void)pio.read(port, std::span<uint8_t>(bytes, sizes[take<uint8_t>(in) % 3]));
+            (void)pio.read(port, std::span<uint8_t>(bytes, sizes[in.take<uint8_t>() % 3]));
             break;
         }
         case 2: {
-            const size_t n = std::min<size_t>(take<uint8_t>(in), in.size());
-            (void)serial->receive(in.first(n));
-            in = in.subspan(n);
+            (void)serial->receive(in.bytes(in.take<uint8_t>()));
             break;
         }
         default:
-            clock_now += std::chrono::milliseconds(take<uint32_t>(in) % 10'000);
+            clock_now += std::chrono::milliseconds(in.take<uint32_t>() % 10'000);
             rtc->tick();
             break;
         }

@@ -14,11 +14,8 @@
 #include "devices/virtio/virtio_console.hpp"
 #include "fuzz_block_device.hpp"
 #include "fuzz_net_device.hpp"
+#include "fuzz_support.hpp"
 #include "support/virtio_mmio_driver.hpp"
-
-#include <spdlog/spdlog.h>
-
-#include <cstring>
 
 using namespace minivmm;
 
@@ -27,50 +24,15 @@ namespace {
 constexpr uint64_t kRam = 4ULL << 20;
 constexpr uint64_t kRingBase = 0x10000;
 
-class Input {
-public:
-    Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-    [[nodiscard]] bool empty() const { return pos_ >= size_; }
-    template <typename T>
-    T take()
-    {
-        T value{};
-        const size_t n = std::min(sizeof(T), size_ - std::min(size_, pos_));
-        std::memcpy(&value, data_ + pos_, n);
-        pos_ += sizeof(T);
-        return value;
-    }
-    std::span<const uint8_t> bytes(size_t n)
-    {
-        const size_t start = std::min(pos_, size_);
-        const size_t len = std::min(n, size_ - start);
-        pos_ += n;
-        return {data_ + start, len};
-    }
-
-private:
-    const uint8_t* data_;
-    size_t size_;
-    size_t pos_ = 0;
-};
-
-struct NullOutput final : devices::ConsoleOutput {
-    void write(std::span<const uint8_t>) override {}
-};
-
 void reg_write(test::MmioDriver& driver, uint64_t offset, uint32_t value) { driver.set(offset & 0x1ff, value); }
 
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
-    static const bool quiet = [] {
-        spdlog::set_level(spdlog::level::off);
-        return true;
-    }();
-    (void)quiet;
-    Input in(data, size);
-    auto output = std::make_shared<NullOutput>();
+    fuzz::silence_logs();
+    fuzz::Input in(data, size);
+    auto output = std::make_shared<fuzz::NullOutput>();
     virtio::VirtioConsole* console = nullptr;
     fuzz::BlockFixture block;
     fuzz::NetFixture net;
