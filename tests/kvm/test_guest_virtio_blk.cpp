@@ -218,17 +218,6 @@ std::optional<std::filesystem::path> direct_io_dir_or_device()
     return std::nullopt;
 }
 
-std::vector<std::byte> read_at(const std::filesystem::path& path, uint64_t offset, size_t len)
-{
-    std::vector<std::byte> out(len);
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    REQUIRE(fd >= 0);
-    const ssize_t n = ::pread(fd, out.data(), len, static_cast<off_t>(offset));
-    ::close(fd);
-    REQUIRE(n == static_cast<ssize_t>(len));
-    return out;
-}
-
 } // namespace
 
 TEST_CASE("virtio-blk: what the guest flushed is in the image even when minivmm is killed at once",
@@ -288,5 +277,5 @@ TEST_CASE("virtio-blk: what the guest flushed is in the image even when minivmm 
     REQUIRE_THAT(result.out, Catch::Contains("blk: flush status=0"));
     CHECK(result.exit_code == 128 + SIGKILL);
     const auto expected = xorshift_pattern(seed, sectors * kSector);
-    CHECK(read_at(disk, start * kSector, expected.size()) == expected);
+    CHECK(read_file_range(disk, start * kSector, expected.size()) == expected);
 }

@@ -25,6 +25,18 @@
 
 namespace minivmm::test {
 
+// `len` bytes at `offset` of a file or block device.
+inline std::vector<std::byte> read_file_range(const std::filesystem::path& path, uint64_t offset, std::size_t len)
+{
+    std::vector<std::byte> out(len);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    const ssize_t n = ::pread(fd, out.data(), len, static_cast<off_t>(offset));
+    ::close(fd);
+    REQUIRE(n == static_cast<ssize_t>(len));
+    return out;
+}
+
 // A file of `size` bytes in `dir`, removed when the object goes.
 class TempImage {
 public:
@@ -43,13 +55,7 @@ public:
 
     [[nodiscard]] std::vector<std::byte> read(uint64_t offset, std::size_t len) const
     {
-        std::vector<std::byte> out(len);
-        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        REQUIRE(fd >= 0);
-        const ssize_t n = ::pread(fd, out.data(), len, static_cast<off_t>(offset));
-        ::close(fd);
-        REQUIRE(n == static_cast<ssize_t>(len));
-        return out;
+        return read_file_range(path, offset, len);
     }
     void write(uint64_t offset, std::span<const std::byte> data) const
     {

@@ -1,3 +1,4 @@
+#include "support/captured_output.hpp"
 #include "devices/serial.hpp"
 
 #include "devices/bus.hpp"
@@ -24,10 +25,7 @@ struct RecordingIrq final : devices::IrqLine {
     }
 };
 
-struct CapturedOutput final : devices::ConsoleOutput {
-    std::string text;
-    void write(std::span<const uint8_t> bytes) override { text.append(bytes.begin(), bytes.end()); }
-};
+using test::CapturedOutput;
 
 // Register offsets and bits as Linux's include/uapi/linux/serial_reg.h names them.
 constexpr uint8_t RX = 0, TX = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6,

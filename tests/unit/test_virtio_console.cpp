@@ -1,5 +1,6 @@
 // virtio-console (virtio 1.2 section 5.3) behind the virtio-mmio transport: output, input
 // with back-pressure, emergency write, the config space.
+#include "support/captured_output.hpp"
 #include "devices/virtio/virtio_console.hpp"
 #include "devices/virtio/mmio_registers.hpp"
 #include "support/virtio_mmio_driver.hpp"
@@ -14,10 +15,7 @@ using minivmm::test::MmioDriver;
 
 namespace {
 
-struct CapturedOutput final : devices::ConsoleOutput {
-    void write(std::span<const uint8_t> bytes) override { text.append(bytes.begin(), bytes.end()); }
-    std::string text;
-};
+using test::CapturedOutput;
 
 constexpr uint16_t kNext = 1;
 constexpr uint16_t kWrite = 2;

@@ -1,5 +1,6 @@
 // virtio-console against a hostile driver: a chain costs the host at most queue-size
 // buffers (the bound in virtio_console.hpp), so a longer one is refused, not buffered.
+#include "support/captured_output.hpp"
 #include "devices/virtio/mmio_registers.hpp"
 #include "devices/virtio/virtio_console.hpp"
 #include "support/virtio_mmio_driver.hpp"
@@ -13,10 +14,7 @@ using minivmm::test::MmioDriver;
 
 namespace {
 
-struct CapturedOutput final : devices::ConsoleOutput {
-    void write(std::span<const uint8_t> bytes) override { text.append(bytes.begin(), bytes.end()); }
-    std::string text;
-};
+using test::CapturedOutput;
 
 constexpr uint16_t kNext = 1;
 constexpr uint16_t kIndirect = 4;
