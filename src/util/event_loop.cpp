@@ -4,8 +4,11 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <vector>
 
 namespace minivmm::util {
 
@@ -54,25 +57,116 @@ void EventLoop::remove(int fd)
     handlers_.erase(fd);
 }
 
-void EventLoop::set_tick(std::chrono::milliseconds period, std::function<void()> tick)
+EventLoop::TimerId EventLoop::add_timer(Clock::time_point when, std::function<void()> callback)
+{
+    TimerId id = 0;
+    bool earliest = false;
+    {
+        std::lock_guard lock(mutex_);
+        id = next_timer_id_++;
+        earliest = timers_.empty() || when < timers_.begin()->first;
+        timers_.emplace(when, Timer{id, std::move(callback)});
+        timer_deadlines_.emplace(id, when);
+    }
+    if (earliest) {
+        wake(); // a loop blocked in epoll_wait recomputes its timeout
+    }
+    return id;
+}
+
+void EventLoop::cancel_timer(TimerId id)
 {
     std::lock_guard lock(mutex_);
-    tick_period_ = period;
-    tick_ = std::move(tick);
+    auto deadline = timer_deadlines_.find(id);
+    if (deadline == timer_deadlines_.end()) {
+        return;
+    }
+    auto [first, last] = timers_.equal_range(deadline->second);
+    for (auto it = first; it != last; ++it) {
+        if (it->second.id == id) {
+            timers_.erase(it);
+            break;
+        }
+    }
+    timer_deadlines_.erase(deadline);
+}
+
+void EventLoop::set_tick(std::chrono::milliseconds period, std::function<void()> tick)
+{
+    TimerId old = 0;
+    {
+        std::lock_guard lock(mutex_);
+        tick_period_ = period;
+        tick_ = std::move(tick);
+        old = tick_timer_;
+        tick_timer_ = 0;
+    }
+    cancel_timer(old);
+    arm_tick(Clock::now());
+}
+
+void EventLoop::arm_tick(Clock::time_point now)
+{
+    std::chrono::milliseconds period{0};
+    {
+        std::lock_guard lock(mutex_);
+        if (!tick_ || tick_period_.count() <= 0) {
+            return;
+        }
+        period = tick_period_;
+    }
+    const TimerId id = add_timer(now + period, [this] {
+        std::function<void()> tick;
+        {
+            std::lock_guard lock(mutex_);
+            tick = tick_;
+            tick_timer_ = 0;
+        }
+        arm_tick(Clock::now()); // the next one first: a tick that throws still ticks again
+        if (tick) {
+            tick();
+        }
+    });
+    std::lock_guard lock(mutex_);
+    tick_timer_ = id;
+}
+
+int EventLoop::run_due_timers(Clock::time_point now)
+{
+    std::vector<std::function<void()>> due;
+    int timeout_ms = -1;
+    {
+        std::lock_guard lock(mutex_);
+        while (!timers_.empty() && timers_.begin()->first <= now) {
+            auto node = timers_.extract(timers_.begin());
+            timer_deadlines_.erase(node.mapped().id);
+            due.push_back(std::move(node.mapped().callback));
+        }
+    }
+    for (auto& callback : due) {
+        callback();
+    }
+    std::lock_guard lock(mutex_);
+    if (!timers_.empty()) {
+        const auto wait = timers_.begin()->first - Clock::now();
+        // Round up, so that the loop does not wake a little early and spin until the deadline.
+        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+        timeout_ms = static_cast<int>(std::clamp<int64_t>(ms, 0, 60'000));
+    }
+    return timeout_ms;
 }
 
 void EventLoop::run()
 {
     std::array<epoll_event, 16> events{};
     for (;;) {
-        int timeout = -1;
         {
             std::lock_guard lock(mutex_);
             if (stopping_) {
                 return;
             }
-            timeout = static_cast<int>(tick_period_.count());
         }
+        const int timeout = run_due_timers(Clock::now());
         const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout);
         if (n < 0) {
             if (errno == EINTR) {
@@ -80,21 +174,12 @@ void EventLoop::run()
             }
             throw_sys_error("epoll_wait");
         }
-        if (n == 0) {
-            std::function<void()> tick;
-            {
-                std::lock_guard lock(mutex_);
-                tick = tick_;
-            }
-            if (tick) {
-                tick();
-            }
-            continue;
-        }
         for (int i = 0; i < n; ++i) {
             const int fd = events[static_cast<size_t>(i)].data.fd;
             if (fd == wake_.get()) {
-                return;
+                uint64_t count = 0;
+                [[maybe_unused]] auto got = ::read(wake_.get(), &count, sizeof(count));
+                continue; // the top of the loop looks at stopping_ and the timers
             }
             Handler handler;
             {
@@ -110,14 +195,19 @@ void EventLoop::run()
     }
 }
 
+void EventLoop::wake()
+{
+    const uint64_t one = 1;
+    [[maybe_unused]] auto written = ::write(wake_.get(), &one, sizeof(one));
+}
+
 void EventLoop::stop()
 {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
     }
-    const uint64_t one = 1;
-    [[maybe_unused]] auto written = ::write(wake_.get(), &one, sizeof(one));
+    wake();
 }
 
 } // namespace minivmm::util

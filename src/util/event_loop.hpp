@@ -1,5 +1,9 @@
-// The VMM's one I/O thread: an epoll loop over host file descriptors (stdin, and later
-// TAP devices and block completions). Handlers run on the loop's thread only.
+// The VMM's one I/O thread: an epoll loop over host file descriptors (stdin, TAP devices,
+// block completions) and timers. Handlers and timers run on the loop's thread only.
+//
+// Timers are deadlines kept by the loop itself: every turn computes epoll_wait's timeout
+// from the earliest deadline and runs whatever is due, whether or not a descriptor fired, so
+// a descriptor that fires all the time cannot starve them (docs/architecture.md, "I/O thread").
 #pragma once
 
 #include "util/fd_poller.hpp"
@@ -8,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 
@@ -15,13 +20,22 @@ namespace minivmm::util {
 
 class EventLoop final : public FdPoller {
 public:
+    using Clock = std::chrono::steady_clock;
+    using TimerId = uint64_t;
+
     EventLoop();
     // Watches `fd` for `events` (EPOLLIN...). Returns false if the fd cannot be polled
     // (e.g. a regular file or a closed descriptor), so the caller can fall back.
     [[nodiscard]] bool add(int fd, uint32_t events, Handler handler) override;
     [[nodiscard]] bool modify(int fd, uint32_t events) override;
     void remove(int fd) override;
-    // A callback run on the loop thread every `period` (one at most).
+
+    // Runs `callback` once on the loop thread at `when` (or on the next turn if it is past).
+    // Safe from any thread; a callback may add and cancel timers.
+    TimerId add_timer(Clock::time_point when, std::function<void()> callback);
+    // Forgets a timer that has not run yet; no effect on one that ran or was cancelled.
+    void cancel_timer(TimerId id);
+    // A callback run on the loop thread every `period` (one at most; a later call replaces it).
     void set_tick(std::chrono::milliseconds period, std::function<void()> tick);
 
     // Runs until stop() is called.
@@ -30,12 +44,26 @@ public:
     void stop();
 
 private:
+    void wake();
+    // Runs the timers due at `now`; returns the time until the next one (-1: none).
+    int run_due_timers(Clock::time_point now);
+    void arm_tick(Clock::time_point now);
+
+    struct Timer {
+        TimerId id;
+        std::function<void()> callback;
+    };
+
     UniqueFd epoll_;
-    UniqueFd wake_; // eventfd that stop() signals
+    UniqueFd wake_; // eventfd: stop(), or a timer added from another thread
     std::mutex mutex_;
     std::unordered_map<int, Handler> handlers_;
-    std::chrono::milliseconds tick_period_{-1};
+    std::multimap<Clock::time_point, Timer> timers_;
+    std::unordered_map<TimerId, Clock::time_point> timer_deadlines_;
+    TimerId next_timer_id_ = 1;
+    std::chrono::milliseconds tick_period_{0};
     std::function<void()> tick_;
+    TimerId tick_timer_ = 0;
     bool stopping_ = false;
 };
 
