@@ -12,8 +12,8 @@
 #pragma once
 
 #include "devices/bus_device.hpp"
+#include "util/guest_log.hpp"
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -46,7 +46,7 @@ private:
 
     const std::function<void()> power_off_;
     const std::function<void()> reset_;
-    std::atomic<bool> unsupported_sleep_logged_{false};
+    util::GuestLog log_{"ACPI"};
 };
 
 } // namespace minivmm::devices

@@ -4,26 +4,25 @@
 #pragma once
 
 #include "devices/bus_device.hpp"
+#include "util/guest_log.hpp"
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 namespace minivmm::devices {
 
 class Bus final {
 public:
-    explicit Bus(std::string name) : name_(std::move(name)) {}
+    explicit Bus(std::string name) : name_(std::move(name)), log_(name_ + " bus") {}
 
     // Throws HostError on a zero-length, wrapping or overlapping range.
     void add(uint64_t base, uint64_t length, std::shared_ptr<BusDevice> device, std::string device_name);
 
     // Dispatch. An access that no device covers reads as all-ones and is ignored on
-    // write; each such address is logged once (debug level). Returns whether a device
+    // write, and logged (debug level, through the bus's GuestLog: guests probe ports in loops). Returns whether a device
     // handled it. An access straddling the end of a device's range is also unhandled.
     bool read(uint64_t address, std::span<uint8_t> data) const;
     bool write(uint64_t address, std::span<const uint8_t> data) const;
@@ -42,8 +41,7 @@ private:
 
     std::string name_;
     std::vector<Range> ranges_; // sorted by base
-    mutable std::mutex unhandled_mutex_;
-    mutable std::unordered_set<uint64_t> unhandled_seen_;
+    mutable util::GuestLog log_;
 };
 
 } // namespace minivmm::devices

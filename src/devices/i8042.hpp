@@ -12,8 +12,8 @@
 #pragma once
 
 #include "devices/bus_device.hpp"
+#include "util/guest_log.hpp"
 
-#include <bitset>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -61,7 +61,7 @@ private:
     uint8_t last_output_ = 0;
     std::optional<uint8_t> pending_command_; // a command waiting for its data byte
     bool last_write_was_command_ = false;
-    std::bitset<256> unknown_commands_seen_;
+    util::GuestLog log_{"i8042"};
 };
 
 } // namespace minivmm::devices

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "devices/bus_device.hpp"
+#include "util/guest_log.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -25,6 +26,7 @@ public:
 
 private:
     std::function<void()> on_panic_;
+    util::GuestLog log_{"pvpanic"};
 };
 
 } // namespace minivmm::devices

@@ -42,7 +42,8 @@ void unblock_kick_signal()
 
 Vcpu::Vcpu(unsigned index, kvm::VcpuFd fd, const devices::Bus& pio, const devices::Bus& mmio,
            const memory::GuestMemory& memory, ExitRequest request_exit)
-    : index_(index), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), request_exit_(std::move(request_exit))
+    : index_(index), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), request_exit_(std::move(request_exit)),
+      log_(fmt::format("vCPU {}", index))
 {
     install_kick_handler();
 }
@@ -135,7 +136,7 @@ bool Vcpu::handle(const VcpuExit& exit)
                         VcpuStop{VcpuStop::Kind::GuestCrash, fmt::format("vCPU {} reported a guest crash", index_)});
                     return false;
                 default:
-                    spdlog::warn("vCPU {}: ignoring system event {}", index_, e.type);
+                    log_.warn("ignoring system event {}", e.type);
                     return true;
                 }
             } else if constexpr (std::is_same_v<T, exits::FailEntry>) {

@@ -7,6 +7,7 @@
 #include "memory/guest_memory.hpp"
 #include "vcpu/vcpu_exit.hpp"
 #include "kvm/vcpu_fd.hpp"
+#include "util/guest_log.hpp"
 
 #include <pthread.h>
 
@@ -65,6 +66,7 @@ private:
     const devices::Bus& mmio_;
     const memory::GuestMemory& memory_;
     ExitRequest request_exit_;
+    util::GuestLog log_;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
 };

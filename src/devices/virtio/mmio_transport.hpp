@@ -17,6 +17,7 @@
 #include "devices/virtio/virtio_device.hpp"
 #include "devices/virtio/virtqueue.hpp"
 #include "memory/guest_memory.hpp"
+#include "util/guest_log.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -83,6 +84,7 @@ private:
     util::FdPoller& poller_;
     NotifyHook notify_;
     std::string name_;
+    util::GuestLog log_; // every line a driver can provoke
     uint64_t offered_features_ = 0;
 
     mutable std::mutex mutex_;
@@ -94,7 +96,6 @@ private:
     uint32_t queue_sel_ = 0;
     uint32_t config_generation_ = 0;
     bool activated_ = false;
-    bool error_logged_ = false;
     std::vector<int> watched_fds_;
     std::atomic<uint32_t> interrupt_status_{0};
 };

@@ -19,7 +19,7 @@ namespace minivmm::virtio {
 
 VirtioBlock::VirtioBlock(const backends::DiskOptions& options, memory::GuestMemory& memory,
                          backends::BlockBackendKind backend)
-    : memory_(memory), image_(backends::DiskImage::open(options)), bounce_(kBounceBuffers, kMaxBounceBytes),
+    : memory_(memory), image_(backends::DiskImage::open(options)), log_(name()), bounce_(kBounceBuffers, kMaxBounceBytes),
       backend_(backends::make_block_backend(image_.fd(), kQueueSize, backend))
 {
     init();
@@ -27,7 +27,7 @@ VirtioBlock::VirtioBlock(const backends::DiskOptions& options, memory::GuestMemo
 
 VirtioBlock::VirtioBlock(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend,
                          memory::GuestMemory& memory)
-    : memory_(memory), image_(std::move(image)), bounce_(kBounceBuffers, kMaxBounceBytes), backend_(std::move(backend))
+    : memory_(memory), image_(std::move(image)), log_(name()), bounce_(kBounceBuffers, kMaxBounceBytes), backend_(std::move(backend))
 {
     if (!backend_) {
         throw HostError(fmt::format("virtio-blk {}: no disk backend", image_.path().string()));
@@ -255,9 +255,8 @@ void VirtioBlock::reset()
     features_ = 0;
     broken_ = false;
     used_added_ = false;
-    spdlog::debug("{}: reset; requests so far IN {} OUT {} FLUSH {} GET_ID {} DISCARD {} WRITE_ZEROES {}", name(),
-                  type_counts_[0], type_counts_[1], type_counts_[2], type_counts_[3], type_counts_[4],
-                  type_counts_[5]);
+    log_.debug("reset; requests so far IN {} OUT {} FLUSH {} GET_ID {} DISCARD {} WRITE_ZEROES {}", type_counts_[0],
+               type_counts_[1], type_counts_[2], type_counts_[3], type_counts_[4], type_counts_[5]);
 }
 
 void VirtioBlock::quiesce()
@@ -288,7 +287,7 @@ void VirtioBlock::guest_error(BlockRequestError why)
     const auto bit = static_cast<std::size_t>(why);
     if (!warned_.test(bit)) {
         warned_.set(bit);
-        spdlog::warn("{}: guest error: {} (reported once)", name(), to_string(why));
+        log_.warn("guest error: {} (reported once)", to_string(why));
     }
 }
 

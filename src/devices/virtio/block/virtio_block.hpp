@@ -21,6 +21,7 @@
 #include "backends/block/bounce_pool.hpp"
 #include "backends/block/disk_image.hpp"
 #include "devices/virtio/virtio_device.hpp"
+#include "util/guest_log.hpp"
 
 
 #include <sys/uio.h>
@@ -114,6 +115,7 @@ private:
 
     memory::GuestMemory& memory_;
     backends::DiskImage image_;
+    util::GuestLog log_; // every line a driver can provoke (after image_: named after it)
     backends::BouncePool bounce_;
     std::vector<Slot> slots_;
     std::vector<std::size_t> free_slots_;
