@@ -87,8 +87,11 @@ int main(int argc, char** argv)
             print_console_tail(vm->console());
         }
         if (status.code != 0 || status.reason == minivmm::ExitReason::Crash) {
-            spdlog::log(status.reason == minivmm::ExitReason::DebugExit ? spdlog::level::info
-                                                                         : spdlog::level::err,
+            // A guest verdict is not an error; one that had to be capped is worth a warning.
+            const bool capped = status.reason == minivmm::ExitReason::DebugExit && status.guest_value != status.code;
+            spdlog::log(status.reason != minivmm::ExitReason::DebugExit ? spdlog::level::err
+                        : capped                                        ? spdlog::level::warn
+                                                                        : spdlog::level::info,
                         "{} (exit code {})", status.detail, status.code);
         } else {
             spdlog::info("{}", status.detail);

@@ -13,7 +13,8 @@ namespace {
 constexpr const char* kFooter = R"(Exit codes:
   0        the guest powered off or rebooted, or wrote 0 to the debug-exit port, or a
            console line matched --exit-on
-  1-123    the guest wrote that value to the debug-exit port (I/O port 0xf4)
+  1-123    the guest wrote that value to the debug-exit port (I/O port 0xf4); a value
+           of 123-255 gives 123 (124-255 are minivmm's own codes)
   124      --timeout ran out (the last console lines are printed on stderr)
   125      minivmm failed: bad configuration or input, or a KVM/device failure
   126      the guest crashed: triple fault, KVM internal/emulation error, guest panic;

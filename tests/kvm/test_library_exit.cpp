@@ -39,6 +39,18 @@ TEST_CASE("library: the debug-exit port gives ExitReason::DebugExit and the gues
     const auto status = run_to_end(test_guest_config("test=exit code=42"));
     CHECK(status.reason == ExitReason::DebugExit);
     CHECK(status.code == 42);
+    CHECK(status.guest_value == 42);
+}
+
+TEST_CASE("library: a debug-exit value above 123 gives code 123 and keeps the value", "[kvm]")
+{
+    if (!kvm_available()) {
+        return;
+    }
+    const auto status = run_to_end(test_guest_config("test=exit code=200"));
+    CHECK(status.reason == ExitReason::DebugExit);
+    CHECK(status.code == 123);
+    CHECK(status.guest_value == 200);
 }
 
 TEST_CASE("library: a triple fault is ExitReason::Crash, code 126", "[kvm]")
