@@ -88,6 +88,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
             break;
         }
     }
-    driver.transport.quiesce();
+    (void)driver.transport.quiesce();
     return 0;
 }

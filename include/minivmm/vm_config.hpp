@@ -69,6 +69,11 @@ struct DiskConfig {
     std::string serial; // VIRTIO_BLK_T_GET_ID answer (at most 20 bytes)
     DiskCache cache = DiskCache::Writeback;
     DiskAio aio = DiskAio::Auto;
+    // Lock the image (F_OFD_SETLK: shared when readonly, exclusive otherwise) so that two
+    // VMMs cannot use it at once; a lock the filesystem refuses (ENOLCK on NFS...) refuses the
+    // disk. false (lock=off): no lock, for filesystems without locks; then nothing stops a
+    // second writer.
+    bool lock = true;
 };
 
 // One virtio-net interface backed by a host TAP device.

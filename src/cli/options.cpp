@@ -16,7 +16,8 @@ constexpr const char* kFooter = R"(Exit codes:
   1-123    the guest wrote that value to the debug-exit port (I/O port 0xf4); a value
            of 123-255 gives 123 (124-255 are minivmm's own codes)
   124      --timeout ran out (the last console lines are printed on stderr)
-  125      minivmm failed: bad configuration or input, or a KVM/device failure
+  125      minivmm failed: bad configuration or input, or a KVM/device failure, or a
+           disk's final fdatasync failed (whatever the guest said)
   126      the guest crashed: triple fault, KVM internal/emulation error, guest panic;
            or a console line matched --fail-on
   128+N    minivmm was stopped by signal N
@@ -78,7 +79,7 @@ ParseResult parse_options(int argc, const char* const argv[])
     std::vector<std::string> disks;
     app.add_option("--disk", disks,
                    "virtio-blk disk (repeatable): path=FILE[,readonly=on][,serial=STR][,cache=none|writeback]"
-                   "[,aio=auto|io_uring|sync]")
+                   "[,aio=auto|io_uring|sync][,lock=off]")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     std::vector<std::string> nets;
     app.add_option("--net", nets,

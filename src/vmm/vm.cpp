@@ -1,6 +1,7 @@
 // The lifecycle of a VM: start the threads, wait for the first exit reason, tear down.
 #include "vmm/vm_impl.hpp"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 namespace minivmm {
@@ -111,8 +112,21 @@ void Vm::Impl::quiesce_devices()
 {
     // Every thread is gone: nothing races the devices now. Make disk data durable.
     for (auto& slot : virtio) {
-        slot->transport().quiesce();
+        if (auto failure = slot->transport().quiesce()) {
+            spdlog::error("{}", *failure);
+            data_loss.push_back(std::move(*failure));
+        }
     }
+}
+
+ExitStatus Vm::Impl::final_status(const ExitStatus& status) const
+{
+    if (data_loss.empty()) {
+        return status;
+    }
+    // Whatever the guest said, unsafe data is not a success (docs/architecture.md "Exit codes").
+    return ExitStatus::host_failure(
+        fmt::format("{} (the run had ended: {}, exit code {})", fmt::join(data_loss, "; "), status.detail, status.code));
 }
 
 std::unique_ptr<Vm> Vm::create(const VmConfig& config) { return std::unique_ptr<Vm>(new Vm(build_vm(config))); }
@@ -136,7 +150,7 @@ ExitStatus Vm::wait()
         status = impl_->exit.wait();
     }
     impl_->shut_down();
-    return status;
+    return impl_->final_status(status);
 }
 
 std::optional<ExitStatus> Vm::wait_for(std::chrono::milliseconds timeout)

@@ -197,7 +197,8 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
 {
     std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
     for (const auto& disk : impl.config.disks) {
-        const backends::DiskOptions options{disk.path, disk.readonly, disk.serial, disk.cache == DiskCache::None};
+        const backends::DiskOptions options{disk.path, disk.readonly, disk.serial, disk.cache == DiskCache::None,
+                                            disk.lock};
         const auto backend = disk.aio == DiskAio::IoUring ? backends::BlockBackendKind::IoUring
                              : disk.aio == DiskAio::Sync  ? backends::BlockBackendKind::Synchronous
                                                           : backends::BlockBackendKind::Auto;

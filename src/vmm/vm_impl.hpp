@@ -42,8 +42,11 @@ struct Vm::Impl {
     // owner (Vm) calls it.
     void shut_down();
     // Makes device data durable once no thread runs any more: VirtioDevice::quiesce() of
-    // every virtio device (a disk flushes).
+    // every virtio device (a disk flushes). Records in `data_loss` what failed.
     void quiesce_devices();
+    // How the run ended, `status` unless a device could not make the guest's data durable:
+    // then a HostFailure (125) that says so and what the run had ended with.
+    [[nodiscard]] ExitStatus final_status(const ExitStatus& status) const;
 
     VmConfig config;
     std::chrono::steady_clock::time_point created_at = std::chrono::steady_clock::now();
@@ -66,6 +69,7 @@ struct Vm::Impl {
     std::mutex threads_mutex; // orders kicks against teardown
     bool started = false;
     bool torn_down = false;
+    std::vector<std::string> data_loss; // quiesce_devices(): why guest data may not be durable
     std::thread io_thread;
 };
 

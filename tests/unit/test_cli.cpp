@@ -104,6 +104,11 @@ TEST_CASE("disk specs", "[unit][cli]")
     CHECK(std::get<DiskConfig>(parse_disk("x,aio=auto")).aio == DiskAio::Auto);
     CHECK_THAT(std::get<std::string>(parse_disk("path=x,aio=threads")),
                Catch::Contains("aio must be auto, io_uring or sync, not 'threads'"));
+    CHECK(std::get<DiskConfig>(parse_disk("x")).lock);
+    CHECK_FALSE(std::get<DiskConfig>(parse_disk("x,lock=off")).lock);
+    CHECK(std::get<DiskConfig>(parse_disk("x,lock=on")).lock);
+    CHECK_THAT(std::get<std::string>(parse_disk("path=x,lock=maybe")),
+               Catch::Contains("lock must be on or off, not 'maybe'"));
     CHECK_THAT(std::get<std::string>(parse_disk("path=x,colour=red")), Catch::Contains("colour"));
     CHECK_THAT(std::get<std::string>(parse_disk("path=x,junk")), Catch::Contains("junk"));
 }

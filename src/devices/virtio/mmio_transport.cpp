@@ -312,10 +312,10 @@ void MmioTransport::process_notify(unsigned queue)
     after_device_call();
 }
 
-void MmioTransport::quiesce()
+std::optional<std::string> MmioTransport::quiesce()
 {
     std::lock_guard lock(mutex_);
-    device_->quiesce();
+    return device_->quiesce();
 }
 
 VirtQueue* MmioTransport::selected_queue() { return queue_sel_ < queues_.size() ? &queues_[queue_sel_] : nullptr; }

@@ -48,7 +48,7 @@ public:
     // The driver notified `queue` (I/O thread).
     void process_notify(unsigned queue);
     // VM shutdown: let the device make its data durable.
-    void quiesce();
+    [[nodiscard]] std::optional<std::string> quiesce();
 
     [[nodiscard]] std::string name() const { return name_; }
     [[nodiscard]] unsigned queue_count() const { return static_cast<unsigned>(queues_.size()); }

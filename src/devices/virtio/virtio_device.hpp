@@ -10,6 +10,7 @@
 #include "devices/virtio/virtqueue.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -75,8 +76,10 @@ public:
     // Device reset (status 0, 4.2.3.1) or VM teardown: finish or cancel in-flight work so
     // that, when this returns, the device will not touch guest memory until activate().
     virtual void reset() = 0;
-    // The VM is stopping: make data durable (e.g. flush a disk). Default: nothing.
-    virtual void quiesce() {}
+    // The VM is stopping: make data durable (e.g. flush a disk). Returns why data the guest
+    // wrote may not have reached stable storage (a failed fdatasync...), if it may not: the
+    // run then does not end in success (docs/architecture.md "Exit codes"). Default: nothing.
+    [[nodiscard]] virtual std::optional<std::string> quiesce() { return std::nullopt; }
 };
 
 } // namespace minivmm::virtio

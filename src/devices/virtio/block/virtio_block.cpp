@@ -5,6 +5,8 @@
 
 #include <minivmm/error.hpp>
 
+#include "util/sys_error.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -259,16 +261,18 @@ void VirtioBlock::reset()
                type_counts_[1], type_counts_[2], type_counts_[3], type_counts_[4], type_counts_[5]);
 }
 
-void VirtioBlock::quiesce()
+std::optional<std::string> VirtioBlock::quiesce()
 {
     settle();
     if (used_added_ && active_) {
         used_added_ = false;
         context_->notify_used(0);
     }
-    if (!image_.readonly() && ::fdatasync(image_.fd()) != 0) {
-        spdlog::warn("{}: fdatasync at shutdown failed: {}", name(), std::strerror(errno));
+    if (image_.readonly() || ::fdatasync(image_.fd()) == 0) {
+        return std::nullopt;
     }
+    return fmt::format("disk '{}': fdatasync at shutdown failed: {}; what the guest wrote may not be on the disk",
+                       image_.path().string(), util::errno_text(errno));
 }
 
 void VirtioBlock::fail(std::string_view why)

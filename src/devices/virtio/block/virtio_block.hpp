@@ -73,8 +73,9 @@ public:
     // Waits for every request in flight and drops its result: nothing is written to guest
     // memory afterwards. Stops watching the backend's completion fd.
     void reset() override;
-    // Completes every request in flight, then fdatasync()s the image.
-    void quiesce() override;
+    // Completes every request in flight, then fdatasync()s a writable image; says so if
+    // that failed (what the guest wrote may then be lost).
+    [[nodiscard]] std::optional<std::string> quiesce() override;
 
     [[nodiscard]] const backends::DiskImage& image() const { return image_; }
     [[nodiscard]] const backends::BlockBackend& backend() const { return *backend_; }
