@@ -64,6 +64,9 @@ int main(int argc, char** argv)
     }
     const auto& options = std::get<minivmm::cli::Options>(parsed);
     setup_logging(options.log_level);
+    // A reader that goes away (`minivmm ... | head -1`) must not kill us before the guest's
+    // verdict, the devices' teardown and the disks' flush: writes fail with EPIPE instead.
+    std::signal(SIGPIPE, SIG_IGN);
 
     // Block the stop signals in every thread (the VM's threads inherit the mask); one
     // thread takes them with sigwait and asks the VM to stop.

@@ -1,6 +1,8 @@
 // The lifecycle of a VM: start the threads, wait for the first exit reason, tear down.
 #include "vmm/vm_impl.hpp"
 
+#include "util/sigpipe.hpp"
+
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
@@ -53,6 +55,8 @@ void Vm::Impl::start()
         }
     });
     io_thread = std::thread([this] {
+        // A console reader that went away makes writes fail with EPIPE, never kills us.
+        util::block_sigpipe_in_this_thread();
         try {
             events.run();
         } catch (const std::exception& e) {
@@ -106,6 +110,10 @@ void Vm::Impl::shut_down()
         console->close(exit.get().value_or(ExitStatus::stopped()));
     }
     quiesce_devices();
+    if (console) {
+        // After the disks: a console nobody reads costs the run at most its grace period.
+        console->finish();
+    }
 }
 
 void Vm::Impl::quiesce_devices()
