@@ -9,6 +9,8 @@
 // guest clearing WAK_STS) are ignored. Reset: writing arch::kAcpiResetValue resets the
 // VM; other values are ignored. Wider accesses use their first byte; reads of sleep
 // control and reset read 0.
+// Host memory a guest can make it hold: none beyond its fixed state (sizeof(AcpiPm)); tested
+// with every platform device in tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"

@@ -1,6 +1,9 @@
 // An address space (port I/O or MMIO) mapping ranges to devices.
 // Ranges are registered up front by the VM builder; overlapping or wrapping ranges are
 // rejected. Lookups after the VM starts are lock-free reads of an immutable table.
+// Host memory a guest can make it hold: none (the table is fixed before the VM starts and
+// unhandled accesses are logged through a rate limit, not remembered); tested with the
+// platform devices in tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"

@@ -13,6 +13,8 @@
 // (SQWE is stored), time bases other than 32.768 kHz (divider values other than "reset"
 // run the clock normally), the day-of-week counter (derived from the date; writes to it
 // are ignored), sub-second phase of guest-set time (the seconds tick with the host's).
+// Host memory a guest can make it hold: none beyond its fixed state (the 128-byte CMOS
+// array and registers, sizeof(CmosRtc)); tested in tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"

@@ -9,6 +9,8 @@
 // for its 500 ms command timeouts: there is a controller, its AUX port fails its tests,
 // and atkbd finds no keyboard (asynchronously). With ACPI, a FADT without the 8042 boot
 // flag makes Linux skip the controller altogether.
+// Host memory a guest can make it hold: none beyond its fixed state (sizeof(I8042)); tested
+// in tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"

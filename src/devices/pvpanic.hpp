@@ -3,6 +3,8 @@
 // device "QEMU0001"). Reads return the events this device understands; a write with the
 // "panicked" bit ends the run as a guest crash, before the kernel's own panic action
 // (with panic=-1: an immediate reboot, which would otherwise look like a clean reboot).
+// Host memory a guest can make it hold: none (stateless; its log lines are rate-limited);
+// tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"

@@ -8,6 +8,10 @@
 // events are handled on the I/O thread (process_notify, watch handlers). One mutex
 // serialises every call into the device. InterruptStatus reads and InterruptACK writes
 // are lock-free, so a guest's interrupt handler never waits for a device that is busy.
+//
+// Host memory a guest can make it hold: none beyond its fixed state (one VirtQueue per queue,
+// made at construction; register writes only change values); the device behind it has its
+// own bound (kMaxBytesHeld of each device); log lines are rate-limited (util::GuestLog).
 #pragma once
 
 #include "devices/bus_device.hpp"

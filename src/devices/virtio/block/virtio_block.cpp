@@ -50,6 +50,20 @@ void VirtioBlock::init()
 
 VirtioBlock::~VirtioBlock() = default;
 
+uint64_t VirtioBlock::bytes_held() const
+{
+    static_assert(sizeof(Slot) <= kSlotBytes);
+    static_assert(sizeof(DescriptorBuffer) == 16 && sizeof(iovec) == 16 && sizeof(BlkDiscardSegment) == 16);
+    static_assert(sizeof(backends::BlockBackend::Completion) <= 8);
+    uint64_t bytes = slots_.capacity() * sizeof(Slot) + free_slots_.capacity() * sizeof(std::size_t) +
+                     completions_.capacity() * sizeof(backends::BlockBackend::Completion) + bounce_.bytes_held();
+    for (const Slot& slot : slots_) {
+        bytes += slot.request.data.capacity() * sizeof(DescriptorBuffer) +
+                 slot.request.segments.capacity() * sizeof(BlkDiscardSegment) + slot.iov.capacity() * sizeof(iovec);
+    }
+    return bytes;
+}
+
 std::string VirtioBlock::name() const { return "virtio-blk " + image_.path().string(); }
 
 uint64_t VirtioBlock::device_features() const
