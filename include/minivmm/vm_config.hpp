@@ -107,6 +107,9 @@ struct VmConfig {
     // Off: only the MP table, for kernels booted with acpi=off or without ACPI support.
     bool acpi = true;
     std::optional<std::chrono::milliseconds> timeout; // the run ends with ExitReason::Timeout
+    // seccomp-bpf allow-lists on minivmm's threads (docs/architecture.md "Seccomp"): a system
+    // call outside its thread's list ends the process with one line naming it, exit 125.
+    bool seccomp = true;
 
     // Every problem found, one line each (empty: valid). Checks what can be checked
     // without KVM: files exist and are readable, sizes and counts in range. Image contents

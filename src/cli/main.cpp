@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <thread>
 
 namespace {
@@ -67,6 +68,9 @@ int main(int argc, char** argv)
     // A reader that goes away (`minivmm ... | head -1`) must not kill us before the guest's
     // verdict, the devices' teardown and the disks' flush: writes fail with EPIPE instead.
     std::signal(SIGPIPE, SIG_IGN);
+    // Nothing minivmm runs may gain privileges (setuid programs, file capabilities): it
+    // executes no program, and a compromised thread must not either.
+    ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 
     // Block the stop signals in every thread (the VM's threads inherit the mask); one
     // thread takes them with sigwait and asks the VM to stop.
@@ -75,13 +79,17 @@ int main(int argc, char** argv)
 
     try {
         auto vm = minivmm::Vm::create(options.vm);
+        vm->start();
+        // From here this thread only waits, stops and tears down (VmConfig::seccomp); the
+        // signal thread, started after, inherits its allow-list. A stop signal that comes
+        // before sigwait() stays pending until then: it is blocked everywhere.
+        vm->confine_calling_thread();
         std::thread signal_thread([&vm, signals] {
             int signo = 0;
             if (sigwait(&signals, &signo) == 0 && signo != 0) {
                 vm->stop(minivmm::ExitStatus::signal(signo));
             }
         });
-        vm->start();
         const auto status = vm->wait();
         // Release the signal thread: a stop signal to ourselves after the run is over.
         pthread_kill(signal_thread.native_handle(), SIGHUP);

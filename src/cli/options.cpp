@@ -17,7 +17,8 @@ constexpr const char* kFooter = R"(Exit codes:
            of 123-255 gives 123 (124-255 are minivmm's own codes)
   124      --timeout ran out (the last console lines are printed on stderr)
   125      minivmm failed: bad configuration or input, or a KVM/device failure, or a
-           disk's final fdatasync failed (whatever the guest said)
+           disk's final fdatasync failed (whatever the guest said), or a minivmm thread
+           made a system call its seccomp allow-list forbids (named on stderr)
   126      the guest crashed: triple fault, KVM internal/emulation error, guest panic;
            or a console line matched --fail-on
   128+N    minivmm was stopped by signal N
@@ -96,6 +97,11 @@ ParseResult parse_options(int argc, const char* const argv[])
     app.add_option("--fail-on", fail_on, "End the run with exit code 126 when a console line matches REGEX");
     app.add_option("--log-level", log_level, "Log level: trace, debug, info, warn, error, critical, off")
         ->default_str("warn");
+    std::string seccomp = "on";
+    app.add_option("--seccomp", seccomp,
+                   "on: every minivmm thread runs under a seccomp allow-list (a forbidden system call ends the run "
+                   "with exit code 125, naming it); off: no filter")
+        ->default_str("on");
 
     try {
         app.parse(argc, argv);
@@ -139,6 +145,11 @@ ParseResult parse_options(int argc, const char* const argv[])
     }
     if (app.count("--fail-on") > 0) {
         options.vm.console.fail_on = fail_on;
+    }
+    if (seccomp == "on" || seccomp == "off") {
+        options.vm.seccomp = seccomp == "on";
+    } else {
+        error = error.value_or(fmt::format("--seccomp must be on or off, not '{}'", seccomp));
     }
     const auto level = spdlog::level::from_str(log_level);
     if (level == spdlog::level::off && log_level != "off") {

@@ -54,11 +54,14 @@ Vcpu::~Vcpu()
     join();
 }
 
-void Vcpu::start()
+void Vcpu::start(std::function<void()> on_start)
 {
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, on_start = std::move(on_start)] {
         unblock_kick_signal();
         try {
+            if (on_start) {
+                on_start();
+            }
             run_loop();
         } catch (const std::exception& e) {
             request_exit_(VcpuStop{VcpuStop::Kind::HostFailure, fmt::format("vCPU {}: {}", index_, e.what())});

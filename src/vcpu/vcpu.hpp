@@ -47,7 +47,9 @@ public:
     [[nodiscard]] const kvm::VcpuFd& fd() const { return fd_; }
     [[nodiscard]] unsigned index() const { return index_; }
 
-    void start();
+    // Starts the thread; it runs `on_start` first (its seccomp filter), and an exception from
+    // it ends the run as a host failure.
+    void start(std::function<void()> on_start = {});
     // Asks the thread to leave KVM_RUN and end; idempotent. Called by the owner of the
     // Vcpu (never concurrently with join()).
     void stop();

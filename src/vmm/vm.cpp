@@ -58,13 +58,21 @@ void Vm::Impl::start()
         // A console reader that went away makes writes fail with EPIPE, never kills us.
         util::block_sigpipe_in_this_thread();
         try {
+            confine(util::ThreadKind::Io);
             events.run();
         } catch (const std::exception& e) {
             request_exit(ExitStatus::host_failure(fmt::format("I/O thread: {}", e.what())));
         }
     });
     for (auto& vcpu : vcpus) {
-        vcpu->start();
+        vcpu->start([this] { confine(util::ThreadKind::Vcpu); });
+    }
+}
+
+void Vm::Impl::confine(util::ThreadKind kind) const
+{
+    if (config.seccomp) {
+        util::install_seccomp_filter(seccomp, kind);
     }
 }
 
@@ -177,6 +185,8 @@ std::optional<ExitStatus> Vm::wait_for(std::chrono::milliseconds timeout)
 }
 
 void Vm::stop(ExitStatus why) { impl_->request_exit(std::move(why)); }
+
+void Vm::confine_calling_thread() { impl_->confine(util::ThreadKind::Main); }
 
 Console& Vm::console() { return impl_->console->console(); }
 

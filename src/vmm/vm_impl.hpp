@@ -11,6 +11,7 @@
 #include "vmm/exit_latch.hpp"
 #include "kvm/kvm.hpp"
 #include "vmm/virtio_slot.hpp"
+#include "util/seccomp_filter.hpp"
 
 #include <minivmm/vm.hpp>
 
@@ -44,6 +45,8 @@ struct Vm::Impl {
     // Makes device data durable once no thread runs any more: VirtioDevice::quiesce() of
     // every virtio device (a disk flushes). Records in `data_loss` what failed.
     void quiesce_devices();
+    // The calling thread (of `kind`) takes its seccomp allow-list, when the VM has seccomp on.
+    void confine(util::ThreadKind kind) const;
     // How the run ended, `status` unless a device could not make the guest's data durable:
     // then a HostFailure (125) that says so and what the run had ended with.
     [[nodiscard]] ExitStatus final_status(const ExitStatus& status) const;
@@ -53,6 +56,7 @@ struct Vm::Impl {
     std::chrono::steady_clock::time_point started_at = created_at;
     std::atomic<int64_t> boot_time_us{-1};
 
+    util::SeccompPolicy seccomp; // the allow-lists, when config.seccomp; complete once built
     kvm::Kvm kvm;
     kvm::VmFd vm;
     memory::GuestMemory memory;

@@ -111,6 +111,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
                 }
             }
             if (send.signal != 0 && !signalled && result.out.find(send.after_output) != std::string::npos) {
+                if (send.inspect) {
+                    send.inspect(pid);
+                }
                 ::kill(pid, send.signal);
                 signalled = true;
             }

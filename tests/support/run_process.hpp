@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,10 +17,12 @@ struct ProcessResult {
     std::chrono::milliseconds elapsed{0};
 };
 
-// A signal to send once stdout contains `after_output` (e.g. SIGTERM once a guest is up).
+// A signal to send once stdout contains `after_output` (e.g. SIGTERM once a guest is up);
+// `inspect`, if set, is called with the child's pid first (to look at it while it runs).
 struct SignalOnOutput {
     std::string after_output;
     int signal = 0;
+    std::function<void(int pid)> inspect = {};
 };
 
 [[nodiscard]] ProcessResult run_process(const std::vector<std::string>& argv,

@@ -256,3 +256,15 @@ TEST_CASE("--help documents the exit codes", "[unit][cli]")
     CHECK_THAT(print.text, Catch::Contains("--exit-on") && Catch::Contains("--fail-on") &&
                                Catch::Contains("--console-log") && Catch::Contains("console line matched --fail-on"));
 }
+
+TEST_CASE("--seccomp on|off", "[unit][cli][seccomp]")
+{
+    auto result = parse({"--kernel", "k"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    CHECK(std::get<Options>(result).vm.seccomp);
+    result = parse({"--kernel", "k", "--seccomp", "off"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    CHECK_FALSE(std::get<Options>(result).vm.seccomp);
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--seccomp", "maybe"})),
+               Catch::Contains("--seccomp must be on or off, not 'maybe'"));
+}

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "util/fd_poller.hpp"
+#include "util/seccomp_filter.hpp"
 #include "devices/virtio/virtqueue.hpp"
 
 #include <cstdint>
@@ -80,6 +81,11 @@ public:
     // wrote may not have reached stable storage (a failed fdatasync...), if it may not: the
     // run then does not end in success (docs/architecture.md "Exit codes"). Default: nothing.
     [[nodiscard]] virtual std::optional<std::string> quiesce() { return std::nullopt; }
+    // The system calls this device and its back end make beyond the base lists of
+    // vmm/seccomp_lists.cpp, on the threads that run them (util::kDeviceThreads: its code
+    // runs on vCPU threads, the I/O thread and, at teardown, the main thread). Called once
+    // when the VM is built with seccomp on (docs/architecture.md "Seccomp").
+    virtual void add_syscalls(util::SeccompPolicy& /*policy*/) const {}
 };
 
 } // namespace minivmm::virtio

@@ -275,6 +275,12 @@ void VirtioBlock::reset()
                type_counts_[1], type_counts_[2], type_counts_[3], type_counts_[4], type_counts_[5]);
 }
 
+void VirtioBlock::add_syscalls(util::SeccompPolicy& policy) const
+{
+    backend_->add_syscalls(policy);
+    policy.allow({util::ThreadKind::Main}, {"fdatasync"});
+}
+
 std::optional<std::string> VirtioBlock::quiesce()
 {
     settle();

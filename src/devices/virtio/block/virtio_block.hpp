@@ -86,6 +86,8 @@ public:
     // Completes every request in flight, then fdatasync()s a writable image; says so if
     // that failed (what the guest wrote may then be lost).
     [[nodiscard]] std::optional<std::string> quiesce() override;
+    // The backend's, and fdatasync at teardown (quiesce).
+    void add_syscalls(util::SeccompPolicy& policy) const override;
 
     [[nodiscard]] const backends::DiskImage& image() const { return image_; }
     [[nodiscard]] const backends::BlockBackend& backend() const { return *backend_; }

@@ -99,6 +99,7 @@ public:
     void activate(uint64_t features, std::span<VirtQueue> queues) override;
     void queue_notify(unsigned index) override;
     void reset() override;
+    void add_syscalls(util::SeccompPolicy& policy) const override { backend_->add_syscalls(policy); }
 
     [[nodiscard]] const NetStats& stats() const { return stats_; }
     // Host bytes the device holds on the guest's behalf now: at most kMaxBytesHeld.
