@@ -2,9 +2,11 @@
 
 #include "devices/virtio/block/virtio_block.hpp"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 
 namespace minivmm::fuzz {
@@ -29,14 +31,34 @@ const std::filesystem::path& image_path()
 
 } // namespace
 
-std::unique_ptr<virtio::VirtioDevice> BlockFixture::make(memory::GuestMemory& memory)
+std::unique_ptr<virtio::VirtioDevice> BlockFixture::make(memory::GuestMemory& memory, bool io_uring)
 {
     backends::DiskOptions config;
     config.path = image_path();
     config.serial = "fuzz";
-    // Synchronous I/O: every completion is ready when the fuzzer runs the handlers, so runs
-    // are deterministic. The io_uring backend shares the request parsing and completion code.
-    return std::make_unique<virtio::VirtioBlock>(config, memory, backends::BlockBackendKind::Synchronous);
+    // Synchronous I/O: every completion is ready when the fuzzer runs the handlers. io_uring:
+    // settle() waits for the completions before the handlers run, so runs repeat too.
+    auto device = std::make_unique<virtio::VirtioBlock>(
+        config, memory, io_uring ? backends::BlockBackendKind::Auto : backends::BlockBackendKind::Synchronous);
+    device_ = device.get();
+    return device;
+}
+
+void BlockFixture::settle(test::FakePoller& poller) const
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+    while (device_ != nullptr && device_->backend().in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+        if (const int fd = device_->backend().completion_fd(); fd >= 0) {
+            pollfd p{fd, POLLIN, 0};
+            (void)::poll(&p, 1, 10);
+        }
+        poller.run_ready();
+    }
+}
+
+bool BlockFixture::within_bound() const
+{
+    return device_ == nullptr || device_->bytes_held() <= virtio::VirtioBlock::kMaxBytesHeld;
 }
 
 } // namespace minivmm::fuzz

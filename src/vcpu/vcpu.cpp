@@ -91,7 +91,7 @@ void Vcpu::run_loop()
         if (fd_.run() < 0) {
             continue; // EINTR/EAGAIN: a kick, or a signal; the loop condition decides
         }
-        if (!handle(decode_exit(fd_))) {
+        if (!dispatch_exit()) {
             return;
         }
     }

@@ -55,6 +55,11 @@ public:
     void stop();
     void join();
 
+    // The run loop's body after KVM_RUN: decodes the exit left in kvm_run and dispatches it to
+    // the buses; false when the vCPU should stop (its stop reason reported). Public for the
+    // fuzz target, which writes kvm_run itself.
+    [[nodiscard]] bool dispatch_exit() { return handle(decode_exit(fd_)); }
+
 private:
     void run_loop();
     // Returns false when the vCPU should stop.

@@ -1,5 +1,7 @@
 #include "vmm/seccomp_lists.hpp"
 
+#include "util/sanitizers.hpp"
+
 namespace minivmm::vmm {
 
 namespace {
@@ -7,18 +9,6 @@ namespace {
 using util::ThreadKind;
 
 constexpr auto kAll = {ThreadKind::Main, ThreadKind::Vcpu, ThreadKind::Io, ThreadKind::Timer};
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
 
 } // namespace
 
@@ -47,7 +37,7 @@ util::SeccompPolicy base_seccomp_policy()
     policy.allow_thread_creation(ThreadKind::Main);
     // The RTC's timer thread: KVM_IRQ_LINE for the periodic, alarm and update interrupts.
     policy.allow({ThreadKind::Timer}, {"ioctl"});
-    if (kAsan) {
+    if (util::kAddressSanitizer) {
         // The sanitizer runtimes (ASan builds only): their allocator, reports (which read
         // /proc/self/maps and may start a symbolizer) and LeakSanitizer at exit (a tracer
         // task that stops every thread with ptrace).

@@ -4,15 +4,13 @@
 #include "console/guest_console.hpp"
 #include "devices/virtio/virtio_console.hpp"
 #include "memory/byte_span.hpp"
+#include "support/process_memory.hpp"
 #include "support/virtio_mmio_driver.hpp"
 
 #include <minivmm/vm_config.hpp>
 
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -20,16 +18,6 @@ using namespace minivmm;
 using minivmm::test::MmioDriver;
 
 namespace {
-
-// Resident memory of this process now (/proc/self/statm), in bytes.
-uint64_t resident_bytes()
-{
-    std::ifstream statm("/proc/self/statm");
-    uint64_t size = 0;
-    uint64_t resident = 0;
-    statm >> size >> resident;
-    return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-}
 
 std::span<const uint8_t> as_u8(const std::string& s) { return memory::as_u8(std::as_bytes(std::span(s))); }
 
@@ -96,10 +84,10 @@ TEST_CASE("a 512 MiB virtio-console write leaves the process within the capture 
     // One descriptor of 512 MiB of guest RAM (never touched by the guest: it reads as zeros).
     driver.desc(1, 0, kData, static_cast<uint32_t>(kWrite), 0);
     driver.offer(1, 0);
-    const uint64_t before = resident_bytes();
+    const uint64_t before = test::resident_bytes();
     driver.kick(1);
     REQUIRE(driver.used_idx(1) == 1);
-    const uint64_t grown = resident_bytes() - std::min(resident_bytes(), before);
+    const uint64_t grown = test::resident_bytes() - std::min(test::resident_bytes(), before);
     INFO("resident memory grew by " << (grown >> 20) << " MiB; capture limit " << (config.capture_limit >> 20)
                                     << " MiB");
     CHECK(grown <= config.capture_limit + (16 << 20));

@@ -1,7 +1,7 @@
 // The platform devices hold a fixed amount of host memory whatever the guest does (the
 // "Host memory" line of each one's header): a million random port accesses of a hostile
 // guest, at every log level, leave the heap where it was.
-#include "support/heap_usage.hpp"
+#include "support/process_memory.hpp"
 #include "support/platform_bus.hpp"
 
 #include <catch2/catch.hpp>

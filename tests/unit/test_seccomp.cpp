@@ -4,6 +4,7 @@
 // memory. The probe installs the real lists (vmm/seccomp_lists.cpp) and makes the call on
 // purpose; run under the default build and the ASan build alike.
 #include "support/run_process.hpp"
+#include "util/sanitizers.hpp"
 #include "util/seccomp_filter.hpp"
 #include "vmm/seccomp_lists.hpp"
 
@@ -36,17 +37,7 @@ std::string forbidden_line(const std::string& thread, const std::string& call, i
                        thread, call, nr);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
+constexpr bool kAsan = util::kAddressSanitizer;
 
 } // namespace
 

@@ -41,18 +41,24 @@ static int post_rx(uint64_t buf)
     return 0;
 }
 
-static int send(const char *s)
+/* One transmit buffer, sent and waited for. */
+static int send_buffer(uint64_t addr, uint32_t len)
 {
-    size_t n = strnlen(s, VCON_TX_BYTES);
-    memcpy((void *)(uintptr_t)VCON_TX_BASE, s, n);
-    struct virtq_buf b = {VCON_TX_BASE, (uint32_t)n, false};
+    struct virtq_buf b = {addr, len, false};
     int head = virtq_add_chain(&txq, &b, 1);
     if (head < 0)
         return EXIT_VIRTIO_QUEUE;
     virtq_publish(&txq, (uint16_t)head);
     virtio_kick(&dev, &txq);
-    uint32_t id, len;
-    return virtio_wait_used(&dev, &txq, &id, &len, VIRTIO_TIMEOUT_TSC);
+    uint32_t id, used_len;
+    return virtio_wait_used(&dev, &txq, &id, &used_len, VIRTIO_TIMEOUT_TSC);
+}
+
+static int send(const char *s)
+{
+    size_t n = strnlen(s, VCON_TX_BYTES);
+    memcpy((void *)(uintptr_t)VCON_TX_BASE, s, n);
+    return send_buffer(VCON_TX_BASE, (uint32_t)n);
 }
 
 /* Reads until '\n' into line[]; returns 0 or an exit code. */
@@ -89,7 +95,8 @@ static int read_line(void)
     }
 }
 
-static int test_vcon_echo(const struct boot_info *bi)
+/* Finds the virtio-console, sets up receiveq and transmitq, DRIVER_OK; 0 or an exit code. */
+static int vcon_setup(const struct boot_info *bi)
 {
     int rc = virtio_dma_check(bi);
     if (rc || (rc = virtio_find(bi, VIRTIO_ID_CONSOLE, 0, &dev)) != 0 ||
@@ -101,6 +108,14 @@ static int test_vcon_echo(const struct boot_info *bi)
         return rc;
     }
     virtio_driver_ok(&dev);
+    return 0;
+}
+
+static int test_vcon_echo(const struct boot_info *bi)
+{
+    int rc = vcon_setup(bi);
+    if (rc)
+        return rc;
     printf("vcon: device at 0x%lx irq %u, features 0x%016lx, queues %u+%u\n", dev.base, dev.irq,
            dev.driver_features, rxq.size, txq.size);
     for (unsigned i = 0; i < rxq.size; i++)
@@ -134,18 +149,6 @@ GUEST_TEST(vcon_echo, "vcon-echo", test_vcon_echo);
 #define VCON_FLOOD_CHUNK        0x10000u
 #define VCON_FLOOD_LINE         64u
 
-static int send_chunk(uint64_t addr, uint32_t len)
-{
-    struct virtq_buf b = {addr, len, false};
-    int head = virtq_add_chain(&txq, &b, 1);
-    if (head < 0)
-        return EXIT_VIRTIO_QUEUE;
-    virtq_publish(&txq, (uint16_t)head);
-    virtio_kick(&dev, &txq);
-    uint32_t id, used_len;
-    return virtio_wait_used(&dev, &txq, &id, &used_len, VIRTIO_TIMEOUT_TSC);
-}
-
 static int test_vcon_flood(const struct boot_info *bi)
 {
     uint64_t total, code = 0;
@@ -154,16 +157,9 @@ static int test_vcon_flood(const struct boot_info *bi)
         puts("vcon-flood: error: need bytes=N (0: forever) and code=C in 0..255");
         return EXIT_BAD_ARGUMENT;
     }
-    int rc = virtio_dma_check(bi);
-    if (rc || (rc = virtio_find(bi, VIRTIO_ID_CONSOLE, 0, &dev)) != 0 ||
-        (rc = virtio_init(&dev, virtio_optional_features())) != 0)
+    int rc = vcon_setup(bi);
+    if (rc)
         return rc;
-    if ((rc = virtio_queue_setup(&dev, &rxq, VCON_RECEIVEQ, VCON_RX_BUFFERS, 0)) != 0 ||
-        (rc = virtio_queue_setup(&dev, &txq, VCON_TRANSMITQ, 16, 1)) != 0) {
-        virtio_set_failed(&dev);
-        return rc;
-    }
-    virtio_driver_ok(&dev);
     char *text = (char *)(uintptr_t)VCON_FLOOD_BASE;
     for (uint32_t i = 0; i < VCON_FLOOD_CHUNK / VCON_FLOOD_LINE; i++) {
         char *line_at = text + i * VCON_FLOOD_LINE;
@@ -177,7 +173,7 @@ static int test_vcon_flood(const struct boot_info *bi)
         uint32_t len = VCON_FLOOD_CHUNK;
         if (total != 0 && total - sent < len)
             len = (uint32_t)(total - sent);
-        if ((rc = send_chunk(VCON_FLOOD_BASE, len)) != 0)
+        if ((rc = send_buffer(VCON_FLOOD_BASE, len)) != 0)
             return rc;
         sent += len;
     }
