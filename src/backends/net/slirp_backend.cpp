@@ -202,27 +202,26 @@ void SlirpBackend::add_forwards()
             continue;
         }
         const int err = errno;
-        const std::string where =
-            fmt::format("{} port {}{}", forward.udp ? "UDP" : "TCP", forward.host_port,
-                        forward.host_address == Ipv4Address{} ? "" : " on " + address_text(forward.host_address));
+        const std::string host = forward.host_address == Ipv4Address{} ? "" : address_text(forward.host_address);
         std::string why;
         switch (err) {
         case EADDRINUSE:
-            why = "it is in use on the host";
+            why = "the port is in use on the host";
             break;
         case EACCES:
         case EPERM:
-            why = "this user may not listen on it (ports below net.ipv4.ip_unprivileged_port_start need privileges)";
+            why = fmt::format("this user may not listen on port {} (below net.ipv4.ip_unprivileged_port_start)",
+                              forward.host_port);
             break;
         case EADDRNOTAVAIL:
-            why = "the address is not one of this host's";
+            why = fmt::format("{} is not an address of this host", host);
             break;
         default:
-            why = util::errno_text(err);
+            why = fmt::format("cannot listen on the host: {}", util::errno_text(err));
             break;
         }
-        throw ConfigError(fmt::format("net {}: hostfwd of host {}: {} ({})", options_.name, where, why,
-                                      util::errno_text(err)));
+        throw ConfigError(fmt::format("net {}: hostfwd {}:{}:{}: {}", options_.name, forward.udp ? "udp" : "tcp", host,
+                                      forward.host_port, why));
     }
 }
 
