@@ -121,7 +121,7 @@ struct NetConfig {
     std::optional<std::array<uint8_t, 6>> mac; // random locally-administered when empty
     bool create = false;                       // create the TAP (and remove it on exit)
     NetMode mode = NetMode::Tap;               // User: `user` applies and `tap` stays empty
-    UserNetConfig user;
+    UserNetConfig user{};
 };
 
 using MacAddressBytes = std::array<uint8_t, 6>;

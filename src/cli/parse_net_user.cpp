@@ -121,6 +121,9 @@ Parsed<HostForward> parse_host_forward(std::string_view spec)
     // (QEMU's syntax; port ranges are minivmm's). An IPv4 address has no '-', so the guest part
     // starts after the last '-' before the last ':'.
     HostForward forward;
+    if (spec.find('[') != std::string_view::npos) {
+        return fmt::format("hostfwd '{}': IPv6 forwards are not supported (IPv4 addresses only)", spec);
+    }
     const auto first_colon = spec.find(':');
     const auto second_colon = first_colon == std::string_view::npos ? first_colon : spec.find(':', first_colon + 1);
     const auto last_colon = spec.rfind(':');
