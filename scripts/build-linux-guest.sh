@@ -14,6 +14,7 @@
 #   minivmm.run=CMD   run CMD with sh -c (quote it: minivmm.run="a b"), print "minivmm-guest: run exit=N",
 #                     write N to the debug-exit port 0xf4, then do the action
 #   minivmm.ip=ADDR/PREFIX   configure eth0
+#   MODULE.PARAM=VALUE       passed to insmod of that module (e.g. virtio_net.csum=0), as modprobe does
 #   minivmm.net=dhcp         configure eth0 by DHCP (busybox udhcpc: address, default route, resolv.conf)
 #                            and print "minivmm-guest: dhcp eth0 ADDR/PREFIX router R dns D"
 # Env: MINIVMM_KERNEL_CACHE (download cache), CC (compiler for the tiny debug-exit helper), FORCE=1.
@@ -120,7 +121,11 @@ INIT
   kpkg_init_param_fn
   cat <<'INIT'
 for m in $(cat /etc/modules); do
-  insmod "/lib/modules/$m.ko" 2>/dev/null || echo "minivmm-guest: warning: insmod $m failed"
+  # MODULE.PARAM=VALUE words of the command line go to that module, as modprobe would pass them
+  # (e.g. virtio_net.csum=0); module names match with '-' and '_' alike.
+  args=$(tr ' ' '\n' </proc/cmdline | sed -n "s/^$(echo "$m" | tr - _)\.//p")
+  # shellcheck disable=SC2086 # one word per parameter
+  insmod "/lib/modules/$m.ko" $args 2>/dev/null || echo "minivmm-guest: warning: insmod $m failed"
 done
 # With console=hvc0 (minivmm --console virtio) the console exists only once virtio_console
 # is loaded: move this script's stdio onto it.

@@ -399,3 +399,38 @@ TEST_CASE("slirp back end: malformed frames are refused, and the queue to the gu
     }
     CHECK(read == stats.rx_frames);
 }
+
+TEST_CASE("slirp back end: a host peer that went away does not end the process with SIGPIPE",
+          "[unit][user-net][slirp]")
+{
+    const HostSocket listener(SOCK_STREAM);
+    Network net;
+    net.introduce();
+    net.send(guest_tcp(listener.port, 1000, 0, packet::kTcpSyn));
+    const auto syn_ack = net.receive_tcp();
+    REQUIRE(syn_ack);
+    const uint32_t host_seq = syn_ack->segment.sequence + 1;
+    net.send(guest_tcp(listener.port, 1001, host_seq, packet::kTcpAck));
+    REQUIRE(listener.readable(5000));
+    const int conn = ::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    REQUIRE(conn >= 0);
+    ::close(conn);
+    std::this_thread::sleep_for(100ms); // libslirp reads the FIN
+    // Back to back: the first write is answered by a reset, the second fails with ECONNRESET,
+    // the third with EPIPE, which raises SIGPIPE in the thread that wrote.
+    uint32_t seq = 1001;
+    for (int i = 0; i < 6; ++i) {
+        net.send(guest_tcp(listener.port, seq, host_seq, packet::kTcpAck | packet::kTcpPsh, pattern(1000, 6)));
+        seq += 1000;
+    }
+    std::this_thread::sleep_for(200ms);
+    // Still here (SIGPIPE's default action would have ended the test run): libslirp saw EPIPE
+    // and closed the connection towards the guest.
+    bool closed = false;
+    while (const auto tcp = net.receive_tcp(2s)) {
+        if ((tcp->segment.flags & (packet::kTcpFin | packet::kTcpRst)) != 0) {
+            closed = true;
+        }
+    }
+    CHECK(closed);
+}

@@ -12,9 +12,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <array>
@@ -93,6 +96,24 @@ RestrictPolicy make_restrict_policy(const UserNetOptions& options)
         }
     }
     return policy;
+}
+
+// libslirp writes to its sockets with send() and no MSG_NOSIGNAL: a host peer that closed its
+// end raises SIGPIPE, which would end the whole process (QEMU ignores SIGPIPE process-wide; a
+// library must not change the process's signal dispositions). SIGPIPE from a write is sent to
+// the thread that wrote, so each thread that calls into libslirp (the I/O thread, a vCPU thread
+// at DRIVER_OK) blocks it for itself, once: the write then fails with EPIPE, which libslirp
+// handles, and the blocked signal stays pending on that thread without effect.
+void block_sigpipe_in_this_thread()
+{
+    thread_local bool blocked = false;
+    if (!blocked) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        ::pthread_sigmask(SIG_BLOCK, &set, nullptr);
+        blocked = true;
+    }
 }
 
 // Copies `bytes` into `iov` from byte `offset` of the iovec list on; returns the bytes copied.
@@ -261,6 +282,7 @@ IoResult SlirpBackend::write_frame(std::span<const iovec> iov)
     std::memcpy(&header, tx_frame_.data(), sizeof(header));
     static_assert(sizeof(header) == kVnetHeaderSize);
     const std::span<uint8_t> frame = std::span(tx_frame_).subspan(kVnetHeaderSize);
+    block_sigpipe_in_this_thread();
     {
         std::lock_guard lock(mutex_);
         ++stats_.tx_frames;
@@ -364,6 +386,7 @@ UserNetStats SlirpBackend::stats() const
 
 std::optional<std::chrono::milliseconds> SlirpBackend::prepare()
 {
+    block_sigpipe_in_this_thread();
     std::lock_guard lock(mutex_);
     ++turn_;
     polled_.clear();
@@ -421,6 +444,7 @@ int SlirpBackend::add_poll(int fd, int slirp_events)
 
 void SlirpBackend::dispatch()
 {
+    block_sigpipe_in_this_thread();
     std::lock_guard lock(mutex_);
     if (poll_ready_) {
         poll_ready_ = false;
@@ -458,6 +482,7 @@ void SlirpBackend::arm(Timer& timer)
     const auto deadline = util::EventLoop::Clock::time_point(std::chrono::milliseconds(*timer.expire_ms));
     Timer* raw = &timer;
     timer.loop_timer = loop_->add_timer(deadline, [this, raw, generation] {
+        block_sigpipe_in_this_thread();
         std::lock_guard lock(mutex_);
         const auto it = timers_.find(raw);
         if (it == timers_.end() || it->second->generation != generation) {
