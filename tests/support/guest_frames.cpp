@@ -121,21 +121,66 @@ Bytes tcp4(const Mac& src_mac, const Mac& dst_mac, const Ipv4& src, const Ipv4& 
     return ipv4_frame(src_mac, dst_mac, src, dst, 6, tcp);
 }
 
+Bytes ipv6_frame(const Mac& src_mac, const Mac& dst_mac, const Ipv6& src, const Ipv6& dst, uint8_t protocol,
+                 uint8_t hop_limit, const Bytes& l4)
+{
+    Bytes frame = ethernet(src_mac, dst_mac, 0x86dd);
+    Bytes ip(40);
+    ip[0] = 0x60;
+    put16(ip, 4, static_cast<uint16_t>(l4.size()));
+    ip[6] = protocol;
+    ip[7] = hop_limit;
+    std::copy(src.begin(), src.end(), ip.begin() + 8);
+    std::copy(dst.begin(), dst.end(), ip.begin() + 24);
+    frame.insert(frame.end(), ip.begin(), ip.end());
+    frame.insert(frame.end(), l4.begin(), l4.end());
+    return frame;
+}
+
 Bytes tcp6(const Mac& src_mac, const Mac& dst_mac, const Ipv6& src, const Ipv6& dst, const TcpSegment& segment)
 {
     Bytes tcp = tcp_header(segment);
     put16(tcp, 16, fold(sum16(tcp, pseudo_sum(src, dst, 6, static_cast<uint32_t>(tcp.size())))));
-    Bytes frame = ethernet(src_mac, dst_mac, 0x86dd);
-    Bytes ip(40);
-    ip[0] = 0x60;
-    put16(ip, 4, static_cast<uint16_t>(tcp.size()));
-    ip[6] = 6;
-    ip[7] = 64;
-    std::copy(src.begin(), src.end(), ip.begin() + 8);
-    std::copy(dst.begin(), dst.end(), ip.begin() + 24);
-    frame.insert(frame.end(), ip.begin(), ip.end());
-    frame.insert(frame.end(), tcp.begin(), tcp.end());
-    return frame;
+    return ipv6_frame(src_mac, dst_mac, src, dst, 6, 64, tcp);
+}
+
+Bytes router_solicitation(const Mac& mac, const Ipv6& source)
+{
+    const Ipv6 all_routers{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+    Bytes icmp{133, 0, 0, 0, 0, 0, 0, 0, 1, 1}; // type, code, checksum, reserved; source link-layer option
+    icmp.insert(icmp.end(), mac.begin(), mac.end());
+    put16(icmp, 2, fold(sum16(icmp, pseudo_sum(source, all_routers, 58, static_cast<uint32_t>(icmp.size())))));
+    return ipv6_frame(mac, Mac{0x33, 0x33, 0, 0, 0, 2}, source, all_routers, 58, 255, icmp);
+}
+
+std::optional<ReceivedTcp6> parse_tcp6(std::span<const uint8_t> frame)
+{
+    if (frame.size() < 74 || get16(frame, 12) != 0x86dd || frame[20] != 6) {
+        return std::nullopt;
+    }
+    const size_t length = get16(frame, 18);
+    if (frame.size() < 54 + length || length < 20) {
+        return std::nullopt;
+    }
+    Ipv6 src{};
+    Ipv6 dst{};
+    std::copy_n(frame.begin() + 22, 16, src.begin());
+    std::copy_n(frame.begin() + 38, 16, dst.begin());
+    const size_t header = static_cast<size_t>(frame[54 + 12] >> 4) * 4;
+    if (header < 20 || header > length) {
+        return std::nullopt;
+    }
+    ReceivedTcp6 tcp;
+    tcp.segment.source_port = get16(frame, 54);
+    tcp.segment.destination_port = get16(frame, 56);
+    tcp.segment.sequence = get32(frame, 58);
+    tcp.segment.acknowledgment = get32(frame, 62);
+    tcp.segment.flags = frame[54 + 13];
+    tcp.segment.payload.assign(frame.begin() + static_cast<std::ptrdiff_t>(54 + header),
+                               frame.begin() + static_cast<std::ptrdiff_t>(54 + length));
+    tcp.checksum_ok =
+        fold(sum16(frame.subspan(54, length), pseudo_sum(src, dst, 6, static_cast<uint32_t>(length)))) == 0;
+    return tcp;
 }
 
 void make_checksum_partial(Bytes& frame, bool gso_length_zero)

@@ -45,6 +45,9 @@ struct TcpSegment {
                          const TcpSegment& segment);
 [[nodiscard]] Bytes tcp6(const Mac& src_mac, const Mac& dst_mac, const Ipv6& src, const Ipv6& dst,
                          const TcpSegment& segment);
+// ICMPv6 router solicitation (RFC 4861 4.1) from `source`: libslirp learns the guest's MAC
+// address for `source` from it, as from ARP for IPv4.
+[[nodiscard]] Bytes router_solicitation(const Mac& mac, const Ipv6& source);
 // The TCP or UDP checksum field replaced by the pseudo-header sum only, as a driver leaves it
 // for VIRTIO_NET_HDR_F_NEEDS_CSUM (csum_start = the TCP/UDP header, csum_offset = 16 or 6). With
 // `gso_length_zero` the length in that sum is 0, as Linux fills it for a TSO frame.
@@ -74,6 +77,13 @@ struct ReceivedTcp {
     bool checksum_ok = false;
 };
 [[nodiscard]] std::optional<ReceivedTcp> parse_tcp4(std::span<const uint8_t> frame);
+
+// A TCP segment to the guest over IPv6, checksum verified.
+struct ReceivedTcp6 {
+    TcpSegment segment;
+    bool checksum_ok = false;
+};
+[[nodiscard]] std::optional<ReceivedTcp6> parse_tcp6(std::span<const uint8_t> frame);
 
 struct ReceivedUdp {
     Ipv4 source{};

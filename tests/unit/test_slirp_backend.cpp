@@ -256,7 +256,7 @@ TEST_CASE("slirp back end: TCP to the gateway reaches the host's loopback, TSO a
         got.insert(got.end(), buffer, buffer + n);
     }
     CHECK(got == data);
-    CHECK(net.backend.stats().tx_packets >= 2 + 14); // the TSO frame became 14 packets
+    CHECK(net.backend.stats().tx_packets == 4); // ARP, SYN, ACK, and the TSO frame as one IPv4 packet
     CHECK(net.backend.stats().tx_malformed == 0);
 
     // And the other way: the host writes, the guest receives intact segments marked DATA_VALID.
@@ -433,4 +433,77 @@ TEST_CASE("slirp back end: a host peer that went away does not end the process w
         }
     }
     CHECK(closed);
+}
+
+TEST_CASE("slirp back end: a TSO frame over IPv6 arrives as segments libslirp takes", "[unit][user-net][slirp]")
+{
+    // A listener on the host's ::1, which the guest reaches as fec0::2.
+    const int listener = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_in6 addr{};
+    addr.sin6_family = AF_INET6;
+    addr.sin6_addr = in6addr_loopback;
+    if (::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) { // sockaddr_in6 is a sockaddr
+        ::close(listener);
+        WARN("SKIPPED: no IPv6 loopback here");
+        return;
+    }
+    REQUIRE(::listen(listener, 1) == 0);
+    socklen_t len = sizeof(addr);
+    REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    const uint16_t port = ntohs(addr.sin6_port);
+
+    const frames::Ipv6 guest{0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x15};
+    const frames::Ipv6 host{0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02};
+    const frames::Mac host_mac{0x52, 0x56, 0, 0, 0, 2}; // any: libslirp does not look at it
+    Network net;
+    net.send(frames::router_solicitation(frames::kGuestMac, guest)); // libslirp learns our MAC
+    const auto tcp6 = [&](uint32_t seq, uint32_t ack, uint8_t flags, frames::Bytes payload = {}) {
+        return frames::tcp6(frames::kGuestMac, host_mac, guest, host, {40000, port, seq, ack, flags, 65535, payload});
+    };
+    const auto receive_tcp6 = [&]() -> std::optional<frames::ReceivedTcp6> {
+        while (const auto frame = net.receive()) {
+            if (auto tcp = frames::parse_tcp6(*frame)) {
+                return tcp;
+            }
+        }
+        return std::nullopt;
+    };
+    net.send(tcp6(100, 0, packet::kTcpSyn));
+    const auto syn_ack = receive_tcp6();
+    REQUIRE(syn_ack);
+    CHECK(syn_ack->checksum_ok);
+    REQUIRE(syn_ack->segment.flags == (packet::kTcpSyn | packet::kTcpAck));
+    const uint32_t host_seq = syn_ack->segment.sequence + 1;
+    net.send(tcp6(101, host_seq, packet::kTcpAck));
+    pollfd pfd{listener, POLLIN, 0};
+    REQUIRE(::poll(&pfd, 1, 5000) == 1);
+    const int conn = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    REQUIRE(conn >= 0);
+
+    const auto data = pattern(9000, 7);
+    auto tso = tcp6(101, host_seq, packet::kTcpAck | packet::kTcpPsh, data);
+    frames::make_checksum_partial(tso, true);
+    VnetHeader header{};
+    header.flags = kVnetFlagNeedsCsum;
+    header.gso_type = kVnetGsoTcpv6;
+    header.gso_size = 1428;
+    header.hdr_len = 74;
+    header.csum_start = 54;
+    header.csum_offset = 16;
+    const auto before = net.backend.stats().tx_packets;
+    net.send(tso, header);
+    CHECK(net.backend.stats().tx_packets - before == 7); // 6 x 1428 + 432: libslirp's IPv6 takes no more than its MTU
+    frames::Bytes got;
+    while (got.size() < data.size()) {
+        pollfd c{conn, POLLIN, 0};
+        REQUIRE(::poll(&c, 1, 5000) == 1);
+        uint8_t buffer[65536];
+        const ssize_t n = ::read(conn, buffer, sizeof(buffer));
+        REQUIRE(n > 0);
+        got.insert(got.end(), buffer, buffer + n);
+    }
+    CHECK(got == data);
+    ::close(conn);
+    ::close(listener);
 }

@@ -296,9 +296,9 @@ IoResult SlirpBackend::write_frame(std::span<const iovec> iov)
                 return {total, 0}; // sent, as far as the guest can tell
             }
         }
-        const auto result = finish_transmit(header, frame, tx_segment_, [this](std::span<const uint8_t> packet) {
-            input(packet);
-        });
+        // IPv4 TSO segments go in whole (transmit_offload.hpp says why), IPv6 ones segmented.
+        const auto result = finish_transmit(
+            header, frame, tx_segment_, [this](std::span<const uint8_t> packet) { input(packet); }, true);
         if (result != TransmitOffloadResult::Done) {
             ++stats_.tx_malformed;
             uint64_t suppressed = 0;

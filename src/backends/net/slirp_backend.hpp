@@ -13,8 +13,9 @@
 // (a hostfwd's listening socket), and a descriptor number it gave up may be reused by another
 // part of minivmm, whose watch in the loop must never be touched from here.
 //
-// Frames: write_frame() finishes the offloads the driver negotiated (transmit_offload.hpp),
-// applies restrict=on, and passes each frame to slirp_input. Frames the stack sends to the
+// Frames: write_frame() applies restrict=on, finishes the offloads the driver negotiated
+// (transmit_offload.hpp: checksums; TSO over IPv4 as one packet, over IPv6 as segments) and
+// passes each packet to slirp_input. Frames the stack sends to the
 // guest wait in a bounded queue (kMaxQueuedFrames/kMaxQueuedBytes; beyond that they are
 // dropped and counted, as a full TAP queue drops, and TCP resends them) until the device
 // reads them; an eventfd, fd(), is readable while the queue is not empty. Received frames are

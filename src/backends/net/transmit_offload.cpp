@@ -57,8 +57,21 @@ void build_segment(std::span<const uint8_t> frame, const IpPacket& ip, const Tcp
     write_be16(segment, tcp.offset + kTcpChecksum, checksum_finish(sum));
 }
 
+// The TSO segment as one packet: IPv4 header checksum and TCP checksum completed in place.
+void finish_whole(std::span<uint8_t> frame, const IpPacket& ip, const TcpHeader& tcp)
+{
+    const size_t l3 = ip.l3_offset;
+    const size_t ip_header = tcp.offset - l3;
+    write_be16(frame, l3 + kIpv4Checksum, 0);
+    write_be16(frame, l3 + kIpv4Checksum, checksum_finish(checksum_add(frame.subspan(l3, ip_header))));
+    const auto tcp_length = static_cast<uint32_t>(ip.end - tcp.offset);
+    write_be16(frame, tcp.offset + kTcpChecksum, 0);
+    const uint32_t sum = checksum_add(frame.subspan(tcp.offset, tcp_length), pseudo_header_sum(ip, tcp_length));
+    write_be16(frame, tcp.offset + kTcpChecksum, checksum_finish(sum));
+}
+
 TransmitOffloadResult segment_tcp(const VnetHeader& header, std::span<uint8_t> frame,
-                                  std::vector<uint8_t>& scratch, const FrameSink& emit)
+                                  std::vector<uint8_t>& scratch, const FrameSink& emit, bool whole_ipv4)
 {
     const uint8_t type = header.gso_type & ~kVnetGsoEcn;
     if (type != kVnetGsoTcpv4 && type != kVnetGsoTcpv6) {
@@ -75,6 +88,11 @@ TransmitOffloadResult segment_tcp(const VnetHeader& header, std::span<uint8_t> f
     const auto tcp = parse_tcp(frame, *ip);
     if (!tcp) {
         return TransmitOffloadResult::NotTcp;
+    }
+    if (whole_ipv4 && !ip->ipv6) {
+        finish_whole(frame, *ip, *tcp);
+        emit(frame.first(ip->end));
+        return TransmitOffloadResult::Done;
     }
     const size_t payload = ip->end - tcp->offset - tcp->header_size;
     if (payload == 0) {
@@ -111,10 +129,10 @@ std::string_view to_string(TransmitOffloadResult result)
 }
 
 TransmitOffloadResult finish_transmit(const VnetHeader& header, std::span<uint8_t> frame,
-                                      std::vector<uint8_t>& scratch, const FrameSink& emit)
+                                      std::vector<uint8_t>& scratch, const FrameSink& emit, bool whole_ipv4_tso)
 {
     if (header.gso_type != kVnetGsoNone) {
-        return segment_tcp(header, frame, scratch, emit);
+        return segment_tcp(header, frame, scratch, emit, whole_ipv4_tso);
     }
     if ((header.flags & kVnetFlagNeedsCsum) != 0) {
         const auto result = complete_checksum(header, frame);
