@@ -232,24 +232,50 @@ Bytes dhcp_message(const Mac& client, uint32_t xid, std::optional<Ipv4> requeste
     return udp4(client, kBroadcastMac, Ipv4{}, Ipv4{255, 255, 255, 255}, 68, 67, bootp);
 }
 
-std::optional<ReceivedUdp> parse_udp4(std::span<const uint8_t> frame)
+namespace {
+
+// The IPv4 packet of `protocol` in `frame`: its addresses and where its payload lies.
+struct Ipv4Payload {
+    Ipv4 source{};
+    Ipv4 destination{};
+    size_t offset = 0;
+    size_t length = 0;
+};
+
+std::optional<Ipv4Payload> ipv4_payload(std::span<const uint8_t> frame, uint8_t protocol, size_t min_length)
 {
-    if (frame.size() < 42 || get16(frame, 12) != 0x0800 || frame[23] != 17) {
+    if (frame.size() < 34 || get16(frame, 12) != 0x0800 || frame[23] != protocol) {
         return std::nullopt;
     }
     const size_t ihl = size_t{frame[14] & 0x0fU} * 4;
-    const size_t l4 = 14 + ihl;
     const size_t total = get16(frame, 16);
-    if (frame.size() < 14 + total || total < ihl + 8) {
+    if (ihl < 20 || frame.size() < 14 + total || total < ihl + min_length) {
         return std::nullopt;
     }
+    Ipv4Payload p;
+    std::copy_n(frame.begin() + 26, 4, p.source.begin());
+    std::copy_n(frame.begin() + 30, 4, p.destination.begin());
+    p.offset = 14 + ihl;
+    p.length = total - ihl;
+    return p;
+}
+
+} // namespace
+
+std::optional<ReceivedUdp> parse_udp4(std::span<const uint8_t> frame)
+{
+    const auto ip = ipv4_payload(frame, 17, 8);
+    if (!ip) {
+        return std::nullopt;
+    }
+    const size_t l4 = ip->offset;
     ReceivedUdp udp;
-    std::copy_n(frame.begin() + 26, 4, udp.source.begin());
-    std::copy_n(frame.begin() + 30, 4, udp.destination.begin());
+    udp.source = ip->source;
+    udp.destination = ip->destination;
     udp.source_port = get16(frame, l4);
     udp.destination_port = get16(frame, l4 + 2);
     const size_t length = get16(frame, l4 + 4);
-    if (length < 8 || l4 + length > frame.size()) {
+    if (length < 8 || length > ip->length) {
         return std::nullopt;
     }
     udp.payload.assign(frame.begin() + static_cast<std::ptrdiff_t>(l4 + 8),
@@ -309,23 +335,19 @@ std::optional<DhcpReply> parse_dhcp_reply(std::span<const uint8_t> frame)
 
 std::optional<ReceivedTcp> parse_tcp4(std::span<const uint8_t> frame)
 {
-    if (frame.size() < 54 || get16(frame, 12) != 0x0800 || frame[23] != 6) {
+    const auto ip = ipv4_payload(frame, 6, 20);
+    if (!ip) {
         return std::nullopt;
     }
-    const size_t ihl = size_t{frame[14] & 0x0fU} * 4;
-    const size_t l4 = 14 + ihl;
-    const size_t total = get16(frame, 16);
-    if (frame.size() < 14 + total || total < ihl + 20) {
-        return std::nullopt;
-    }
-    ReceivedTcp tcp;
-    std::copy_n(frame.begin() + 26, 4, tcp.source.begin());
-    std::copy_n(frame.begin() + 30, 4, tcp.destination.begin());
-    const size_t length = total - ihl;
+    const size_t l4 = ip->offset;
+    const size_t length = ip->length;
     const size_t header = static_cast<size_t>(frame[l4 + 12] >> 4) * 4;
     if (header < 20 || header > length) {
         return std::nullopt;
     }
+    ReceivedTcp tcp;
+    tcp.source = ip->source;
+    tcp.destination = ip->destination;
     tcp.segment.source_port = get16(frame, l4);
     tcp.segment.destination_port = get16(frame, l4 + 2);
     tcp.segment.sequence = get32(frame, l4 + 4);

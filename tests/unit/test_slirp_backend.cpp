@@ -5,6 +5,7 @@
 #include "backends/net/slirp_backend.hpp"
 #include "backends/net/vnet_header.hpp"
 #include "support/guest_frames.hpp"
+#include "support/loopback_socket.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -112,37 +113,12 @@ public:
     std::thread thread;
 };
 
-// A socket on 127.0.0.1 at a port the kernel picks.
-struct HostSocket {
-    explicit HostSocket(int type)
-    {
-        fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
-        REQUIRE(fd >= 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0); // sockaddr_in is a sockaddr
-        socklen_t len = sizeof(addr);
-        REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-        port = ntohs(addr.sin_port);
-        if (type == SOCK_STREAM) {
-            REQUIRE(::listen(fd, 4) == 0);
-        }
-    }
-    ~HostSocket() { ::close(fd); }
-    bool readable(int ms) const
-    {
-        pollfd pfd{fd, POLLIN, 0};
-        return ::poll(&pfd, 1, ms) == 1;
-    }
-    int fd = -1;
-    uint16_t port = 0;
-};
+using HostSocket = test::LoopbackSocket;
 
 uint16_t free_port()
 {
     const HostSocket probe(SOCK_STREAM);
-    return probe.port; // closed again: free for the back end's forward (unless the race is lost)
+    return probe.port(); // closed again: free for the back end's forward (unless the race is lost)
 }
 
 frames::Bytes pattern(size_t size, unsigned seed)
@@ -219,7 +195,7 @@ TEST_CASE("slirp back end: TCP to the gateway reaches the host's loopback, TSO a
 
     // Handshake, as the guest.
     const uint32_t isn = 1000;
-    net.send(guest_tcp(listener.port, isn, 0, packet::kTcpSyn));
+    net.send(guest_tcp(listener.port(), isn, 0, packet::kTcpSyn));
     const auto syn_ack = net.receive_tcp();
     REQUIRE(syn_ack);
     CHECK(syn_ack->checksum_ok);
@@ -227,16 +203,16 @@ TEST_CASE("slirp back end: TCP to the gateway reaches the host's loopback, TSO a
     CHECK(syn_ack->segment.acknowledgment == isn + 1);
     CHECK(syn_ack->source == frames::kHostIp);
     const uint32_t host_isn = syn_ack->segment.sequence;
-    net.send(guest_tcp(listener.port, isn + 1, host_isn + 1, packet::kTcpAck));
+    net.send(guest_tcp(listener.port(), isn + 1, host_isn + 1, packet::kTcpAck));
     REQUIRE(listener.readable(5000));
-    const int conn = ::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    const int conn = ::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC);
     REQUIRE(conn >= 0);
 
     // 20000 bytes as one TSO frame with a partial checksum (what Linux's virtio_net driver
     // sends with HOST_TSO4): libslirp checks every checksum, so the bytes arrive only if the
     // segments were built right.
     const auto data = pattern(20000, 1);
-    auto tso = guest_tcp(listener.port, isn + 1, host_isn + 1, packet::kTcpAck | packet::kTcpPsh, data);
+    auto tso = guest_tcp(listener.port(), isn + 1, host_isn + 1, packet::kTcpAck | packet::kTcpPsh, data);
     frames::make_checksum_partial(tso, true);
     VnetHeader header{};
     header.flags = kVnetFlagNeedsCsum;
@@ -246,16 +222,7 @@ TEST_CASE("slirp back end: TCP to the gateway reaches the host's loopback, TSO a
     header.csum_start = 34;
     header.csum_offset = 16;
     net.send(tso, header);
-    frames::Bytes got;
-    while (got.size() < data.size()) {
-        pollfd pfd{conn, POLLIN, 0};
-        REQUIRE(::poll(&pfd, 1, 5000) == 1);
-        uint8_t buffer[65536];
-        const ssize_t n = ::read(conn, buffer, sizeof(buffer));
-        REQUIRE(n > 0);
-        got.insert(got.end(), buffer, buffer + n);
-    }
-    CHECK(got == data);
+    CHECK(HostSocket::read_exactly(conn, data.size()) == data);
     CHECK(net.backend.stats().tx_packets == 4); // ARP, SYN, ACK, and the TSO frame as one IPv4 packet
     CHECK(net.backend.stats().tx_malformed == 0);
 
@@ -279,7 +246,7 @@ TEST_CASE("slirp back end: TCP to the gateway reaches the host's loopback, TSO a
         REQUIRE(tcp->segment.sequence == next);
         received.insert(received.end(), tcp->segment.payload.begin(), tcp->segment.payload.end());
         next += static_cast<uint32_t>(tcp->segment.payload.size());
-        net.send(guest_tcp(listener.port, isn + 1 + static_cast<uint32_t>(data.size()), next, packet::kTcpAck));
+        net.send(guest_tcp(listener.port(), isn + 1 + static_cast<uint32_t>(data.size()), next, packet::kTcpAck));
     }
     CHECK(received == reply);
     ::close(conn);
@@ -291,18 +258,18 @@ TEST_CASE("slirp back end: UDP to the gateway reaches the host's loopback and ba
     Network net;
     net.introduce();
     const auto ping = pattern(500, 3);
-    net.send(frames::udp4(frames::kGuestMac, kGatewayMac, frames::kGuestIp, frames::kHostIp, 40001, server.port, ping));
+    net.send(frames::udp4(frames::kGuestMac, kGatewayMac, frames::kGuestIp, frames::kHostIp, 40001, server.port(), ping));
     REQUIRE(server.readable(5000));
     uint8_t buffer[2048];
     sockaddr_in from{};
     socklen_t from_len = sizeof(from);
-    const ssize_t n = ::recvfrom(server.fd, buffer, sizeof(buffer), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+    const ssize_t n = ::recvfrom(server.fd(), buffer, sizeof(buffer), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
     REQUIRE(n == static_cast<ssize_t>(ping.size()));
     CHECK(std::equal(ping.begin(), ping.end(), buffer));
     CHECK(from.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
 
     const auto pong = pattern(700, 4);
-    REQUIRE(::sendto(server.fd, pong.data(), pong.size(), 0, reinterpret_cast<sockaddr*>(&from), from_len) ==
+    REQUIRE(::sendto(server.fd(), pong.data(), pong.size(), 0, reinterpret_cast<sockaddr*>(&from), from_len) ==
             static_cast<ssize_t>(pong.size()));
     for (;;) {
         const auto frame = net.receive();
@@ -313,7 +280,7 @@ TEST_CASE("slirp back end: UDP to the gateway reaches the host's loopback and ba
         }
         CHECK(udp->checksum_ok);
         CHECK(udp->source == frames::kHostIp);
-        CHECK(udp->source_port == server.port);
+        CHECK(udp->source_port == server.port());
         CHECK(udp->destination_port == 40001);
         CHECK(udp->payload == pong);
         break;
@@ -362,7 +329,7 @@ TEST_CASE("slirp back end: restrict=on resets connections elsewhere, lets the ho
     net.send(frames::udp4(frames::kGuestMac, kGatewayMac, frames::kGuestIp, frames::kDnsIp, 40002, 53, pattern(30, 5)));
     CHECK(net.backend.stats().tx_restricted == 2);
 
-    net.send(guest_tcp(listener.port, 6000, 0, packet::kTcpSyn));
+    net.send(guest_tcp(listener.port(), 6000, 0, packet::kTcpSyn));
     const auto syn_ack = net.receive_tcp();
     REQUIRE(syn_ack);
     CHECK(syn_ack->segment.flags == (packet::kTcpSyn | packet::kTcpAck));
@@ -406,13 +373,13 @@ TEST_CASE("slirp back end: a host peer that went away does not end the process w
     const HostSocket listener(SOCK_STREAM);
     Network net;
     net.introduce();
-    net.send(guest_tcp(listener.port, 1000, 0, packet::kTcpSyn));
+    net.send(guest_tcp(listener.port(), 1000, 0, packet::kTcpSyn));
     const auto syn_ack = net.receive_tcp();
     REQUIRE(syn_ack);
     const uint32_t host_seq = syn_ack->segment.sequence + 1;
-    net.send(guest_tcp(listener.port, 1001, host_seq, packet::kTcpAck));
+    net.send(guest_tcp(listener.port(), 1001, host_seq, packet::kTcpAck));
     REQUIRE(listener.readable(5000));
-    const int conn = ::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    const int conn = ::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC);
     REQUIRE(conn >= 0);
     ::close(conn);
     std::this_thread::sleep_for(100ms); // libslirp reads the FIN
@@ -420,7 +387,7 @@ TEST_CASE("slirp back end: a host peer that went away does not end the process w
     // the third with EPIPE, which raises SIGPIPE in the thread that wrote.
     uint32_t seq = 1001;
     for (int i = 0; i < 6; ++i) {
-        net.send(guest_tcp(listener.port, seq, host_seq, packet::kTcpAck | packet::kTcpPsh, pattern(1000, 6)));
+        net.send(guest_tcp(listener.port(), seq, host_seq, packet::kTcpAck | packet::kTcpPsh, pattern(1000, 6)));
         seq += 1000;
     }
     std::this_thread::sleep_for(200ms);
@@ -494,16 +461,7 @@ TEST_CASE("slirp back end: a TSO frame over IPv6 arrives as segments libslirp ta
     const auto before = net.backend.stats().tx_packets;
     net.send(tso, header);
     CHECK(net.backend.stats().tx_packets - before == 7); // 6 x 1428 + 432: libslirp's IPv6 takes no more than its MTU
-    frames::Bytes got;
-    while (got.size() < data.size()) {
-        pollfd c{conn, POLLIN, 0};
-        REQUIRE(::poll(&c, 1, 5000) == 1);
-        uint8_t buffer[65536];
-        const ssize_t n = ::read(conn, buffer, sizeof(buffer));
-        REQUIRE(n > 0);
-        got.insert(got.end(), buffer, buffer + n);
-    }
-    CHECK(got == data);
+    CHECK(HostSocket::read_exactly(conn, data.size()) == data);
     ::close(conn);
     ::close(listener);
 }

@@ -3,6 +3,7 @@
 // bad specs: hostfwd without ports, overlapping ranges, a port in use, a non-CIDR net.
 #include "cli/options.hpp"
 #include "cli/parse.hpp"
+#include "support/loopback_socket.hpp"
 #include "support/run_process.hpp"
 #include "vmm/user_net_config.hpp"
 
@@ -50,28 +51,6 @@ bool mentions(const std::vector<std::string>& problems, const std::string& text)
     return std::any_of(problems.begin(), problems.end(),
                        [&](const std::string& p) { return p.find(text) != std::string::npos; });
 }
-
-// A TCP or UDP socket listening (bound) on 127.0.0.1 at a port the kernel picked.
-struct BoundPort {
-    explicit BoundPort(int type)
-    {
-        fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
-        REQUIRE(fd >= 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0); // sockaddr_in is a sockaddr
-        if (type == SOCK_STREAM) {
-            REQUIRE(::listen(fd, 1) == 0);
-        }
-        socklen_t len = sizeof(addr);
-        REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
-        port = ntohs(addr.sin_port);
-    }
-    ~BoundPort() { ::close(fd); }
-    int fd = -1;
-    uint16_t port = 0;
-};
 
 } // namespace
 
@@ -240,12 +219,12 @@ TEST_CASE("user net: bad specs exit 125 with one line, before the guest starts",
     expect_error("user,net=10.0.2.0", "not a network in CIDR form");
     expect_error("user,net=10.0.2.1/24", "is not a network address");
     // A port some other socket holds: found when the stack binds it, before KVM is touched.
-    const BoundPort tcp(SOCK_STREAM);
-    expect_error(fmt::format("user,hostfwd=tcp:127.0.0.1:{}-:22", tcp.port),
-                 fmt::format("hostfwd tcp:127.0.0.1:{}: the port is in use on the host", tcp.port));
-    const BoundPort udp(SOCK_DGRAM);
-    expect_error(fmt::format("user,hostfwd=udp:127.0.0.1:{}-:53", udp.port),
-                 fmt::format("hostfwd udp:127.0.0.1:{}: the port is in use on the host", udp.port));
+    const test::LoopbackSocket tcp(SOCK_STREAM);
+    expect_error(fmt::format("user,hostfwd=tcp:127.0.0.1:{}-:22", tcp.port()),
+                 fmt::format("hostfwd tcp:127.0.0.1:{}: the port is in use on the host", tcp.port()));
+    const test::LoopbackSocket udp(SOCK_DGRAM);
+    expect_error(fmt::format("user,hostfwd=udp:127.0.0.1:{}-:53", udp.port()),
+                 fmt::format("hostfwd udp:127.0.0.1:{}: the port is in use on the host", udp.port()));
     // An address that is not the host's.
     expect_error("user,hostfwd=tcp:192.0.2.1:2222-:22", "192.0.2.1 is not an address of this host");
 }
