@@ -144,6 +144,18 @@ Bytes tcp6(const Mac& src_mac, const Mac& dst_mac, const Ipv6& src, const Ipv6& 
     return ipv6_frame(src_mac, dst_mac, src, dst, 6, 64, tcp);
 }
 
+backends::VnetHeader tso_header(uint8_t type, uint16_t mss, size_t l4_offset)
+{
+    backends::VnetHeader h{};
+    h.flags = backends::kVnetFlagNeedsCsum;
+    h.gso_type = type;
+    h.gso_size = mss;
+    h.csum_start = static_cast<uint16_t>(l4_offset);
+    h.csum_offset = 16;
+    h.hdr_len = static_cast<uint16_t>(l4_offset + 20);
+    return h;
+}
+
 Bytes router_solicitation(const Mac& mac, const Ipv6& source)
 {
     const Ipv6 all_routers{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};

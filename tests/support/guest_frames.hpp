@@ -4,6 +4,8 @@
 // a builder says otherwise; libslirp checks them, so a wrong one fails the test that sends it.
 #pragma once
 
+#include "backends/net/vnet_header.hpp"
+
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -45,6 +47,10 @@ struct TcpSegment {
                          const TcpSegment& segment);
 [[nodiscard]] Bytes tcp6(const Mac& src_mac, const Mac& dst_mac, const Ipv6& src, const Ipv6& dst,
                          const TcpSegment& segment);
+// The virtio-net header of a TSO frame (type kVnetGsoTcpv4/6) whose TCP header starts at
+// `l4_offset`, with a partial checksum (make_checksum_partial), as Linux's driver sends it.
+[[nodiscard]] backends::VnetHeader tso_header(uint8_t type, uint16_t mss, size_t l4_offset);
+
 // ICMPv6 router solicitation (RFC 4861 4.1) from `source`: libslirp learns the guest's MAC
 // address for `source` from it, as from ARP for IPv4.
 [[nodiscard]] Bytes router_solicitation(const Mac& mac, const Ipv6& source);

@@ -214,14 +214,7 @@ TEST_CASE("slirp back end: TCP to the gateway reaches the host's loopback, TSO a
     const auto data = pattern(20000, 1);
     auto tso = guest_tcp(listener.port(), isn + 1, host_isn + 1, packet::kTcpAck | packet::kTcpPsh, data);
     frames::make_checksum_partial(tso, true);
-    VnetHeader header{};
-    header.flags = kVnetFlagNeedsCsum;
-    header.gso_type = kVnetGsoTcpv4;
-    header.gso_size = 1448;
-    header.hdr_len = 54;
-    header.csum_start = 34;
-    header.csum_offset = 16;
-    net.send(tso, header);
+    net.send(tso, frames::tso_header(kVnetGsoTcpv4, 1448, 34));
     CHECK(HostSocket::read_exactly(conn, data.size()) == data);
     CHECK(net.backend.stats().tx_packets == 4); // ARP, SYN, ACK, and the TSO frame as one IPv4 packet
     CHECK(net.backend.stats().tx_malformed == 0);
@@ -451,15 +444,8 @@ TEST_CASE("slirp back end: a TSO frame over IPv6 arrives as segments libslirp ta
     const auto data = pattern(9000, 7);
     auto tso = tcp6(101, host_seq, packet::kTcpAck | packet::kTcpPsh, data);
     frames::make_checksum_partial(tso, true);
-    VnetHeader header{};
-    header.flags = kVnetFlagNeedsCsum;
-    header.gso_type = kVnetGsoTcpv6;
-    header.gso_size = 1428;
-    header.hdr_len = 74;
-    header.csum_start = 54;
-    header.csum_offset = 16;
     const auto before = net.backend.stats().tx_packets;
-    net.send(tso, header);
+    net.send(tso, frames::tso_header(kVnetGsoTcpv6, 1428, 54));
     CHECK(net.backend.stats().tx_packets - before == 7); // 6 x 1428 + 432: libslirp's IPv6 takes no more than its MTU
     CHECK(HostSocket::read_exactly(conn, data.size()) == data);
     ::close(conn);

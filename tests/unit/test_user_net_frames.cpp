@@ -39,18 +39,6 @@ std::vector<frames::Bytes> finish(const VnetHeader& header, frames::Bytes frame,
     return out;
 }
 
-VnetHeader tso_header(uint8_t type, uint16_t mss, size_t csum_start)
-{
-    VnetHeader h{};
-    h.flags = kVnetFlagNeedsCsum;
-    h.gso_type = type;
-    h.gso_size = mss;
-    h.csum_start = static_cast<uint16_t>(csum_start);
-    h.csum_offset = 16;
-    h.hdr_len = static_cast<uint16_t>(csum_start + 20);
-    return h;
-}
-
 } // namespace
 
 TEST_CASE("Internet checksum: RFC 1071's example and odd lengths", "[unit][user-net]")
@@ -172,7 +160,7 @@ TEST_CASE("TX offload: a TSO frame becomes the segments the guest's stack would 
     frames::make_checksum_partial(frame, true);
     frame[14 + 4] = 0x12; // IP id 0x1200 + ...
     frame[14 + 5] = 0x00;
-    const auto out = finish(tso_header(kVnetGsoTcpv4, 1448, 34), frame);
+    const auto out = finish(frames::tso_header(kVnetGsoTcpv4, 1448, 34), frame);
     REQUIRE(out.size() == 7); // 6 x 1448 + 1312
     frames::Bytes joined;
     for (size_t i = 0; i < out.size(); ++i) {
@@ -208,7 +196,7 @@ TEST_CASE("TX offload: a TSO frame over IPv4 can stay one packet, its checksums 
     std::vector<frames::Bytes> out;
     std::vector<uint8_t> scratch;
     const auto result = finish_transmit(
-        tso_header(kVnetGsoTcpv4, 1448, 34), tso, scratch,
+        frames::tso_header(kVnetGsoTcpv4, 1448, 34), tso, scratch,
         [&](std::span<const uint8_t> f) { out.emplace_back(f.begin(), f.end()); }, true);
     CHECK(result == TransmitOffloadResult::Done);
     REQUIRE(out.size() == 1);
@@ -220,7 +208,7 @@ TEST_CASE("TX offload: a TSO frame over IPv4 can stay one packet, its checksums 
     frames::make_checksum_partial(frame6, true);
     out.clear();
     CHECK(finish_transmit(
-              tso_header(kVnetGsoTcpv6, 1000, 54), frame6, scratch,
+              frames::tso_header(kVnetGsoTcpv6, 1000, 54), frame6, scratch,
               [&](std::span<const uint8_t> f) { out.emplace_back(f.begin(), f.end()); }, true) ==
           TransmitOffloadResult::Done);
     CHECK(out.size() == 3);
@@ -233,7 +221,7 @@ TEST_CASE("TX offload: TSO over IPv6, CWR on the first segment only, and refusal
     auto frame6 = frames::tcp6(frames::kGuestMac, kGatewayMac, a, b,
                                {5, 6, 1, 2, packet::kTcpAck | packet::kTcpCwr, 100, payload_of(3000)});
     frames::make_checksum_partial(frame6, true);
-    const auto out = finish(tso_header(kVnetGsoTcpv6 | kVnetGsoEcn, 1000, 54), frame6);
+    const auto out = finish(frames::tso_header(kVnetGsoTcpv6 | kVnetGsoEcn, 1000, 54), frame6);
     REQUIRE(out.size() == 3);
     for (size_t i = 0; i < out.size(); ++i) {
         const auto ip = packet::parse_ip(out[i]);
@@ -250,15 +238,15 @@ TEST_CASE("TX offload: TSO over IPv6, CWR on the first segment only, and refusal
     const auto plain = frames::tcp4(frames::kGuestMac, kGatewayMac, frames::kGuestIp, frames::kHostIp,
                                     {1, 2, 3, 4, packet::kTcpAck, 1, payload_of(3000)});
     // The type must match the packet, the segment size be sane, the type be TCP.
-    CHECK(finish(tso_header(kVnetGsoTcpv6, 1000, 34), plain, TransmitOffloadResult::NotTcp).empty());
-    CHECK(finish(tso_header(kVnetGsoTcpv4, 0, 34), plain, TransmitOffloadResult::BadSegmentSize).empty());
-    CHECK(finish(tso_header(kVnetGsoTcpv4, 47, 34), plain, TransmitOffloadResult::BadSegmentSize).empty());
-    CHECK(finish(tso_header(3 /* UFO */, 1000, 34), plain, TransmitOffloadResult::UnsupportedGso).empty());
+    CHECK(finish(frames::tso_header(kVnetGsoTcpv6, 1000, 34), plain, TransmitOffloadResult::NotTcp).empty());
+    CHECK(finish(frames::tso_header(kVnetGsoTcpv4, 0, 34), plain, TransmitOffloadResult::BadSegmentSize).empty());
+    CHECK(finish(frames::tso_header(kVnetGsoTcpv4, 47, 34), plain, TransmitOffloadResult::BadSegmentSize).empty());
+    CHECK(finish(frames::tso_header(3 /* UFO */, 1000, 34), plain, TransmitOffloadResult::UnsupportedGso).empty());
     const auto udp = frames::udp4(frames::kGuestMac, kGatewayMac, frames::kGuestIp, frames::kHostIp, 1, 2,
                                   payload_of(3000));
-    CHECK(finish(tso_header(kVnetGsoTcpv4, 1000, 34), udp, TransmitOffloadResult::NotTcp).empty());
+    CHECK(finish(frames::tso_header(kVnetGsoTcpv4, 1000, 34), udp, TransmitOffloadResult::NotTcp).empty());
     // A TSO frame no longer than one segment is one (finished) segment.
-    const auto one = finish(tso_header(kVnetGsoTcpv4, 4000, 34), plain);
+    const auto one = finish(frames::tso_header(kVnetGsoTcpv4, 4000, 34), plain);
     REQUIRE(one.size() == 1);
     CHECK(frames::parse_tcp4(one[0])->checksum_ok);
 }
