@@ -451,3 +451,31 @@ TEST_CASE("slirp back end: a TSO frame over IPv6 arrives as segments libslirp ta
     ::close(conn);
     ::close(listener);
 }
+
+TEST_CASE("slirp back end: two stacks in one process, each on its own loop thread", "[unit][user-net][slirp]")
+{
+    // libslirp has process-wide state: the back ends serialise their calls into it.
+    const HostSocket server(SOCK_DGRAM);
+    Network first;
+    Network second;
+    const auto run = [&](Network& net, unsigned seed) {
+        for (int i = 0; i < 50; ++i) {
+            net.send(frames::udp4(frames::kGuestMac, kGatewayMac, frames::kGuestIp, frames::kHostIp,
+                                  static_cast<uint16_t>(41000 + seed), server.port(), pattern(100, seed)));
+        }
+    };
+    first.introduce();
+    second.introduce();
+    std::thread a([&] { run(first, 1); });
+    std::thread b([&] { run(second, 2); });
+    a.join();
+    b.join();
+    size_t datagrams = 0;
+    while (server.readable(1000)) {
+        uint8_t buffer[2048];
+        if (::recv(server.fd(), buffer, sizeof(buffer), 0) == 100) {
+            ++datagrams;
+        }
+    }
+    CHECK(datagrams == 100);
+}

@@ -98,6 +98,16 @@ RestrictPolicy make_restrict_policy(const UserNetOptions& options)
     return policy;
 }
 
+// libslirp keeps process-wide state besides its instances (4.7: `curtime`, the clock every
+// timer reads, written by each slirp_pollfds_poll; the resolver address cache), so calls into
+// any instance are serialised: several VMs of one process run their stacks from their own I/O
+// threads. The same mutex guards each back end's own state.
+std::mutex& libslirp_mutex()
+{
+    static std::mutex mutex;
+    return mutex;
+}
+
 // libslirp writes to its sockets with send() and no MSG_NOSIGNAL: a host peer that closed its
 // end raises SIGPIPE, which would end the whole process (QEMU ignores SIGPIPE process-wide; a
 // library must not change the process's signal dispositions). SIGPIPE from a write is sent to
@@ -195,7 +205,7 @@ SlirpBackend::SlirpBackend(UserNetOptions options)
     config.disable_host_loopback = false;
     config.enable_emu = false; // libslirp's FTP/IRC/... rewriting: "not safe", its header says
 
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(libslirp_mutex());
     slirp_.reset(lib.slirp_new(&config, &SlirpCallbacks::table(), this));
     if (!slirp_) {
         throw ConfigError(fmt::format("net {}: libslirp refused the configuration (network {}/{})", options_.name,
@@ -210,7 +220,7 @@ SlirpBackend::~SlirpBackend()
         loop_->remove_source(*this);
         loop_->remove(poll_epoll_.get());
     }
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(libslirp_mutex());
     slirp_.reset(); // its callbacks (timer_free, unregister_poll_fd) still find everything here
 }
 
@@ -253,7 +263,7 @@ void SlirpBackend::attach(util::EventLoop& loop)
         util::throw_sys_error(fmt::format("net {}: epoll_ctl (libslirp's sockets)", options_.name));
     }
     loop.add_source(*this);
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(libslirp_mutex());
     for (auto& [raw, timer] : timers_) {
         arm(*timer);
     }
@@ -268,7 +278,7 @@ IoResult SlirpBackend::write_frame(std::span<const iovec> iov)
         total += v.iov_len;
     }
     if (total < kVnetHeaderSize + packet::kEthernetHeaderSize || total > kVnetHeaderSize + kMaxFrameSize) {
-        std::lock_guard lock(mutex_);
+        std::lock_guard lock(libslirp_mutex());
         ++stats_.tx_malformed;
         return {0, EINVAL};
     }
@@ -284,7 +294,7 @@ IoResult SlirpBackend::write_frame(std::span<const iovec> iov)
     const std::span<uint8_t> frame = std::span(tx_frame_).subspan(kVnetHeaderSize);
     block_sigpipe_in_this_thread();
     {
-        std::lock_guard lock(mutex_);
+        std::lock_guard lock(libslirp_mutex());
         ++stats_.tx_frames;
         if (options_.restrict) {
             const auto verdict = restrict_policy_.judge(frame);
@@ -345,7 +355,7 @@ void SlirpBackend::queue_for_guest(std::span<const uint8_t> frame)
 
 IoResult SlirpBackend::read_frame(std::span<const iovec> iov)
 {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(libslirp_mutex());
     if (rx_queue_.empty()) {
         return {0, EAGAIN};
     }
@@ -371,14 +381,14 @@ bool SlirpBackend::set_offloads(Offloads offloads)
 {
     // What the driver can receive: libslirp's frames are finished and at most its MTU long,
     // so only the checksum flag has a use (DATA_VALID).
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(libslirp_mutex());
     rx_data_valid_ = offloads.csum;
     return true;
 }
 
 UserNetStats SlirpBackend::stats() const
 {
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(libslirp_mutex());
     return stats_;
 }
 
@@ -387,7 +397,7 @@ UserNetStats SlirpBackend::stats() const
 std::optional<std::chrono::milliseconds> SlirpBackend::prepare()
 {
     block_sigpipe_in_this_thread();
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(libslirp_mutex());
     ++turn_;
     polled_.clear();
     uint32_t timeout_ms = UINT32_MAX;
@@ -445,7 +455,7 @@ int SlirpBackend::add_poll(int fd, int slirp_events)
 void SlirpBackend::dispatch()
 {
     block_sigpipe_in_this_thread();
-    std::lock_guard lock(mutex_);
+    std::lock_guard lock(libslirp_mutex());
     if (poll_ready_) {
         poll_ready_ = false;
         std::array<epoll_event, kEpollBatch> events{};
@@ -483,7 +493,7 @@ void SlirpBackend::arm(Timer& timer)
     Timer* raw = &timer;
     timer.loop_timer = loop_->add_timer(deadline, [this, raw, generation] {
         block_sigpipe_in_this_thread();
-        std::lock_guard lock(mutex_);
+        std::lock_guard lock(libslirp_mutex());
         const auto it = timers_.find(raw);
         if (it == timers_.end() || it->second->generation != generation) {
             return; // freed, or re-armed since

@@ -22,8 +22,9 @@
 // finished frames; with the driver's GUEST_CSUM they are marked DATA_VALID (libslirp computed
 // every checksum), so the guest does not check them again.
 //
-// Every call into libslirp holds one mutex: the device calls in from the I/O thread and, at
-// DRIVER_OK, from a vCPU thread; libslirp's callbacks run inside those calls.
+// Every call into libslirp holds one mutex, process-wide: the device calls in from the I/O
+// thread and, at DRIVER_OK, from a vCPU thread; several VMs of one process each have an I/O
+// thread, and libslirp has process-wide state. libslirp's callbacks run inside those calls.
 #pragma once
 
 #include "backends/net/packet_backend.hpp"
@@ -95,7 +96,7 @@ private:
     void dispatch() override;
 
     void add_forwards();
-    void input(std::span<const uint8_t> frame); // with mutex_ held
+    void input(std::span<const uint8_t> frame); // with libslirp_mutex() held
     void queue_for_guest(std::span<const uint8_t> frame);
     int add_poll(int fd, int slirp_events);
     void forget_fd(int fd);
@@ -107,7 +108,6 @@ private:
     const UserNetOptions options_;
     RestrictPolicy restrict_policy_;
     util::EventLoop* loop_ = nullptr;
-    mutable std::mutex mutex_;
 
     util::UniqueFd rx_ready_;   // eventfd: readable while rx_queue_ holds frames
     util::UniqueFd poll_epoll_; // the sockets libslirp wants watched
