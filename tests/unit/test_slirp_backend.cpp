@@ -479,3 +479,29 @@ TEST_CASE("slirp back end: two stacks in one process, each on its own loop threa
     }
     CHECK(datagrams == 100);
 }
+
+TEST_CASE("slirp back end: the guest's host sockets are bounded; beyond, new connections are reset",
+          "[unit][user-net][slirp]")
+{
+    const HostSocket listener(SOCK_STREAM);
+    UserNetOptions options;
+    options.max_host_sockets = 3;
+    options.ipv6 = false;
+    Network net(options);
+    net.introduce();
+    std::vector<int> accepted;
+    for (uint16_t i = 0; i < 3; ++i) {
+        net.send(frames::tcp4(frames::kGuestMac, kGatewayMac, frames::kGuestIp, frames::kHostIp,
+                              {static_cast<uint16_t>(40100 + i), listener.port(), 1000, 0, packet::kTcpSyn, 65535, {}}));
+        const auto syn_ack = net.receive_tcp();
+        REQUIRE(syn_ack);
+        CHECK(syn_ack->segment.flags == (packet::kTcpSyn | packet::kTcpAck));
+    }
+    net.send(frames::tcp4(frames::kGuestMac, kGatewayMac, frames::kGuestIp, frames::kHostIp,
+                          {40200, listener.port(), 1000, 0, packet::kTcpSyn, 65535, {}}));
+    const auto reset = net.receive_tcp();
+    REQUIRE(reset);
+    CHECK(reset->segment.flags == (packet::kTcpRst | packet::kTcpAck));
+    CHECK(reset->segment.destination_port == 40200);
+    CHECK(net.backend.stats().tx_refused == 1);
+}

@@ -306,6 +306,10 @@ IoResult SlirpBackend::write_frame(std::span<const iovec> iov)
                 return {total, 0}; // sent, as far as the guest can tell
             }
         }
+        if (refuse_new_connection(frame)) {
+            ++stats_.tx_refused;
+            return {total, 0};
+        }
         // IPv4 TSO segments go in whole (transmit_offload.hpp says why), IPv6 ones segmented.
         const auto result = finish_transmit(
             header, frame, tx_segment_, [this](std::span<const uint8_t> packet) { input(packet); }, true);
@@ -323,6 +327,27 @@ IoResult SlirpBackend::write_frame(std::span<const iovec> iov)
         loop_->wake(); // from a vCPU thread (DRIVER_OK): the loop must look at the sockets again
     }
     return {total, 0};
+}
+
+bool SlirpBackend::refuse_new_connection(std::span<const uint8_t> frame)
+{
+    if (host_sockets_.size() < options_.max_host_sockets) {
+        return false;
+    }
+    const auto ip = packet::parse_ip(frame);
+    const auto tcp = ip ? packet::parse_tcp(frame, *ip) : std::nullopt;
+    if (!tcp || (tcp->flags & (packet::kTcpSyn | packet::kTcpAck | packet::kTcpRst)) != packet::kTcpSyn) {
+        return false;
+    }
+    uint64_t suppressed = 0;
+    if (guest_log_.allow(suppressed)) {
+        spdlog::warn("net {}: the guest holds {} host sockets: a new TCP connection is refused ({} more not logged)",
+                     options_.name, host_sockets_.size(), suppressed);
+    }
+    if (make_tcp_reset(frame, tx_reset_)) {
+        queue_for_guest(tx_reset_);
+    }
+    return true;
 }
 
 void SlirpBackend::input(std::span<const uint8_t> frame)
@@ -473,6 +498,7 @@ void SlirpBackend::dispatch()
 
 void SlirpBackend::forget_fd(int fd)
 {
+    host_sockets_.erase(fd);
     const auto it = watches_.find(fd);
     if (it != watches_.end()) {
         ::epoll_ctl(poll_epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); // still open: libslirp closes it next
@@ -562,9 +588,12 @@ void SlirpCallbacks::timer_mod(void* timer, int64_t expire_time_ms, void* opaque
     self->arm(*it->second);
 }
 
-void SlirpCallbacks::register_poll_fd(int, void*)
+void SlirpCallbacks::register_poll_fd(int fd, void* opaque)
 {
-    // Nothing: the sockets to watch are the ones slirp_pollfds_fill names on each turn.
+    // Counted only: the sockets to watch are the ones slirp_pollfds_fill names on each turn.
+    if (fd >= 0) { // libslirp 4.7's udp_attach registers -1 when socket() failed
+        static_cast<SlirpBackend*>(opaque)->host_sockets_.insert(fd);
+    }
 }
 
 void SlirpCallbacks::unregister_poll_fd(int fd, void* opaque) { static_cast<SlirpBackend*>(opaque)->forget_fd(fd); }

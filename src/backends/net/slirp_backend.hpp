@@ -40,6 +40,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 struct Slirp; // libslirp's stack (<libslirp.h>, included by the .cpp files only)
@@ -52,6 +53,7 @@ struct UserNetStats {
     uint64_t tx_packets = 0;    // packets handed to the stack (a TSO frame is several)
     uint64_t tx_malformed = 0;  // dropped: offload request that cannot be carried out
     uint64_t tx_restricted = 0; // dropped or reset by restrict=on
+    uint64_t tx_refused = 0;    // TCP connections reset: the guest holds max_host_sockets already
     uint64_t rx_frames = 0;     // frames the stack sent to the guest, queued
     uint64_t rx_dropped = 0;    // dropped: the queue was full
 };
@@ -100,6 +102,8 @@ private:
     void queue_for_guest(std::span<const uint8_t> frame);
     int add_poll(int fd, int slirp_events);
     void forget_fd(int fd);
+    // A new TCP connection from the guest while it holds max_host_sockets: answered with a reset.
+    [[nodiscard]] bool refuse_new_connection(std::span<const uint8_t> frame);
     void arm(Timer& timer);
 
     // libslirp's callbacks (slirp_backend.cpp), `opaque` being this.
@@ -113,6 +117,7 @@ private:
     util::UniqueFd poll_epoll_; // the sockets libslirp wants watched
     bool poll_ready_ = false;   // poll_epoll_ was readable this turn (loop thread only)
     std::unordered_map<int, Watch> watches_;
+    std::unordered_set<int> host_sockets_; // registered by libslirp (register_poll_fd), not closed yet
     std::vector<int> polled_;  // fds of this turn's slirp_pollfds_fill, by index
     std::vector<int> revents_; // SLIRP_POLL_* per index, from this turn's wait
     uint64_t turn_ = 0;

@@ -30,6 +30,11 @@ struct UserNetOptions {
     Ipv4Address dhcp_start{10, 0, 2, 15}; // the first address DHCP hands out
     bool ipv6 = true;                     // fec0::/64, host fec0::2, DNS fec0::3 (QEMU's defaults)
     bool restrict = false;                // restrict_policy.hpp
+    // The most sockets the guest's traffic may keep open on the host at once (its TCP
+    // connections, UDP and ICMP flows); at the bound a new TCP connection is refused with a
+    // reset. UDP flows close after 4 idle minutes; every socket also counts against the
+    // process's RLIMIT_NOFILE.
+    size_t max_host_sockets = 1024;
     std::vector<Forward> forwards;
 };
 
