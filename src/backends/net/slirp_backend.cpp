@@ -211,7 +211,12 @@ SlirpBackend::SlirpBackend(UserNetOptions options)
         throw ConfigError(fmt::format("net {}: libslirp refused the configuration (network {}/{})", options_.name,
                                       address_text(options_.network), options_.prefix_length));
     }
-    add_forwards();
+    try {
+        add_forwards();
+    } catch (...) {
+        slirp_.reset(); // under the lock, as every call into libslirp
+        throw;
+    }
 }
 
 SlirpBackend::~SlirpBackend()
