@@ -16,8 +16,9 @@
 //    For libslirp this is a valid packet (its IPv4 input takes any length up to 65535; only
 //    its IPv6 input refuses packets over its MTU) and a TCP segment like any other, so the
 //    guest's byte stream arrives unchanged, in one tcp_input and one send() on the host
-//    socket instead of ~45 of each. Measured (bench/net.sh user rows): guest->host TCP ~3x
-//    faster than segmenting, which was barely faster than offering no offload at all.
+//    socket instead of ~45 of each. Measured (bench/net.sh user rows, nested KVM): guest->host
+//    TCP 30.5 Mbit/s whole against 10.1 segmented (N=2), which was barely faster than offering
+//    no offload at all; 8.2 against 3.8 without offloads and 3.3 for QEMU in a later run (N=3).
 // The header's hdr_len is a hint (5.1.6.2.1) and not trusted: the headers are parsed from the
 // frame. UFO/USO are not handled (the device does not offer them).
 #pragma once
