@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <seccomp.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -151,6 +152,22 @@ const std::set<std::string>& SeccompPolicy::allowed(ThreadKind kind) const
     return lists_[static_cast<std::size_t>(kind)];
 }
 
+void SeccompPolicy::allow_read_only_open(std::initializer_list<ThreadKind> kinds)
+{
+    for (const ThreadKind kind : kinds) {
+        read_only_open_[static_cast<std::size_t>(kind)] = true;
+    }
+}
+
+void SeccompPolicy::allow_read_only_open(const std::array<ThreadKind, 3>& kinds)
+{
+    for (const ThreadKind kind : kinds) {
+        allow_read_only_open({kind});
+    }
+}
+
+bool SeccompPolicy::opens_read_only(ThreadKind kind) const { return read_only_open_[static_cast<std::size_t>(kind)]; }
+
 bool SeccompPolicy::creates_threads(ThreadKind kind) const { return thread_creation_[static_cast<std::size_t>(kind)]; }
 
 bool seccomp_available() { return seccomp_api_get() >= 1; }
@@ -185,6 +202,11 @@ void install_seccomp_filter(const SeccompPolicy& policy, ThreadKind kind)
         check(seccomp_rule_add(ctx.get(), policy.creates_threads(kind) ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EPERM),
                                SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)),
               "clone", kind);
+    }
+    if (policy.opens_read_only(kind) && !list.contains("openat")) {
+        constexpr uint64_t kWriting = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE;
+        check(seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, kWriting, 0)),
+              "openat", kind);
     }
     if (!list.contains("clone3")) {
         check(seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "clone3", kind);

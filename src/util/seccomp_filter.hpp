@@ -44,6 +44,11 @@ public:
     // Elsewhere creating a thread fails with EPERM (glibc blocks every signal around clone,
     // so a trap could not be reported), and creating a process traps.
     void allow_thread_creation(ThreadKind kind);
+    // openat for reading only (no write access, O_CREAT, O_TRUNC, O_APPEND or O_TMPFILE), for
+    // threads of `kinds` that must read a file while the VM runs (libslirp rereads the host's
+    // /etc/resolv.conf to forward DNS).
+    void allow_read_only_open(std::initializer_list<ThreadKind> kinds);
+    void allow_read_only_open(const std::array<ThreadKind, 3>& kinds);
     // mmap and mprotect are allowed without PROT_EXEC only, unless this was called (the
     // sanitizer builds, whose symbolizer is a program of its own).
     void allow_executable_mappings() { executable_mappings_ = true; }
@@ -51,10 +56,12 @@ public:
     [[nodiscard]] const std::set<std::string>& allowed(ThreadKind kind) const;
     [[nodiscard]] bool creates_threads(ThreadKind kind) const;
     [[nodiscard]] bool executable_mappings() const { return executable_mappings_; }
+    [[nodiscard]] bool opens_read_only(ThreadKind kind) const;
 
 private:
     std::array<std::set<std::string>, kThreadKinds> lists_;
     std::array<bool, kThreadKinds> thread_creation_{};
+    std::array<bool, kThreadKinds> read_only_open_{};
     bool executable_mappings_ = false;
 };
 

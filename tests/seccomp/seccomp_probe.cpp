@@ -1,6 +1,7 @@
-// seccomp_probe KIND SYSCALL: installs minivmm's base allow-list for threads of KIND (main,
-// vcpu, io, timer) on a thread of that kind, then makes SYSCALL there, so that a test sees
-// what minivmm does when one of its threads makes a call its list forbids (one line on stderr,
+// seccomp_probe KIND SYSCALL [read-only-open]: installs minivmm's base allow-list for threads
+// of KIND (main, vcpu, io, timer) on a thread of that kind (with read-only opens allowed, as
+// the user-mode network's back end asks), then makes SYSCALL there, so that a test sees what
+// minivmm does when one of its threads makes a call its list forbids (one line on stderr,
 // exit 125) or allows (exit 0). SYSCALL is a name from the probes below.
 #include "util/seccomp_filter.hpp"
 #include "vmm/seccomp_lists.hpp"
@@ -50,6 +51,11 @@ int run_probe(const std::string& probe)
         (void)::syscall(SYS_openat, AT_FDCWD, "/etc/hostname", 0);
         return 0;
     }
+    if (probe == "open-read" || probe == "open-write") {
+        // Left open: close is not on every list.
+        (void)::open("/etc/hostname", probe == "open-read" ? O_RDONLY : O_WRONLY | O_APPEND);
+        return 0;
+    }
     if (probe == "execve") {
         char* const argv[] = {const_cast<char*>("/bin/true"), nullptr};
         (void)::syscall(SYS_execve, "/bin/true", argv, nullptr);
@@ -87,13 +93,16 @@ int run_probe(const std::string& probe)
 
 int main(int argc, char** argv)
 {
-    if (argc != 3 || !kind_named(argv[1])) {
-        std::fprintf(stderr, "usage: seccomp_probe main|vcpu|io|timer PROBE\n");
+    if (argc < 3 || argc > 4 || !kind_named(argv[1]) || (argc == 4 && std::string(argv[3]) != "read-only-open")) {
+        std::fprintf(stderr, "usage: seccomp_probe main|vcpu|io|timer PROBE [read-only-open]\n");
         return 2;
     }
     const util::ThreadKind kind = *kind_named(argv[1]);
     const std::string probe = argv[2];
-    const util::SeccompPolicy policy = vmm::base_seccomp_policy();
+    util::SeccompPolicy policy = vmm::base_seccomp_policy();
+    if (argc == 4) {
+        policy.allow_read_only_open({kind});
+    }
     // As in minivmm, threads were created before any filter (glibc sets up its thread
     // signals on the first one).
     std::thread([] {}).join();

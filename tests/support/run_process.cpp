@@ -47,6 +47,9 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
         ::dup2(in_pipe[0], STDIN_FILENO);
         ::dup2(out_pipe[1], STDOUT_FILENO);
         ::dup2(err_pipe[1], STDERR_FILENO);
+        // Only stdin, stdout and stderr: whatever else the test process has open is not the
+        // program's (and would hide an fd it leaks without close-on-exec).
+        ::close_range(3, ~0U, 0);
         ::execv(args[0], args.data());
         ::_exit(127);
     }

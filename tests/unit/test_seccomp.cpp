@@ -22,9 +22,13 @@ using minivmm::test::run_process;
 
 namespace {
 
-test::ProcessResult probe(const std::string& kind, const std::string& call)
+test::ProcessResult probe(const std::string& kind, const std::string& call, const std::string& option = "")
 {
-    auto result = run_process({MINIVMM_SECCOMP_PROBE, kind, call}, std::chrono::seconds(30));
+    std::vector<std::string> argv{MINIVMM_SECCOMP_PROBE, kind, call};
+    if (!option.empty()) {
+        argv.push_back(option);
+    }
+    auto result = run_process(argv, std::chrono::seconds(30));
     UNSCOPED_INFO("seccomp_probe " << kind << " " << call << ": exit " << result.exit_code << ", stderr:\n"
                                    << result.err);
     return result;
@@ -97,6 +101,21 @@ TEST_CASE("seccomp: memory may be mapped, never executable", "[unit][seccomp]")
         CHECK(result.exit_code == 125);
         CHECK(result.err == forbidden_line("vCPU", "mmap", 9));
     }
+}
+
+TEST_CASE("seccomp: a thread allowed read-only opens may read a file, never write one", "[unit][seccomp]")
+{
+    if (!util::seccomp_available() || kAsan) { // the sanitizer runtime may open files for writing
+        WARN("SKIPPED: no seccomp filters here, or an ASan build");
+        return;
+    }
+    auto result = probe("io", "open-read", "read-only-open");
+    CHECK(result.exit_code == 0);
+    result = probe("io", "open-write", "read-only-open");
+    CHECK(result.exit_code == 125);
+    CHECK(result.err == forbidden_line("I/O", "openat", 257));
+    result = probe("io", "open-read"); // not asked for: refused
+    CHECK(result.exit_code == 125);
 }
 
 TEST_CASE("seccomp: a list naming an unknown system call is refused before anything is loaded", "[unit][seccomp]")
