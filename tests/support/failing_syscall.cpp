@@ -23,7 +23,7 @@ void run_with_failing_syscall(const char* syscall, int error, const std::functio
             int rc = 0;
             if (arg) {
                 rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(static_cast<uint32_t>(error)), nr, 1,
-                                      SCMP_CMP(arg->index, SCMP_CMP_EQ, arg->value));
+                                      scmp_arg_cmp{arg->index, SCMP_CMP_EQ, arg->value, 0});
             } else {
                 rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(static_cast<uint32_t>(error)), nr, 0);
             }
