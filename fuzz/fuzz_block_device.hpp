@@ -20,7 +20,7 @@ public:
     // With io_uring where the kernel allows it (else the synchronous backend).
     std::unique_ptr<virtio::VirtioDevice> make(memory::GuestMemory& memory, bool io_uring = false);
     // Runs completion handlers until nothing is in flight (io_uring completes on its own time;
-    // waiting keeps runs repeatable), at most 100 ms.
+    // waiting keeps runs repeatable), a few milliseconds at most.
     void settle(test::FakePoller& poller) const;
     // The device's bound (VirtioBlock::kMaxBytesHeld) holds; true without a block device.
     [[nodiscard]] bool within_bound() const;

@@ -7,7 +7,8 @@
 //   3 x (edge:u8 off:u16)               descriptor table, avail ring, used ring addresses
 // then a program:
 //   0 edge:u8 off:u16 n:u8 bytes[n]     write guest RAM at an address near an edge
-//   1 edge:u8 off:u16 count:u16 d:desc  fill a table: `count` copies of d, entry i's next = i+1
+//   1 edge:u8 off:u16 count:u16 d:desc  fill a table: `count % 1025` copies of d, entry i's
+//                                       next = i + 1 (written whole, if it fits in RAM)
 //   2 head:u16 count:u16                offer `head` `count` times (avail ring, then avail.idx)
 //   3 n:u8                              pop up to n chains (recycling storage), use each
 //   4 head:u16 len:u32                  add_used of an arbitrary head
@@ -21,6 +22,7 @@
 #include "fuzz_support.hpp"
 
 #include <array>
+#include <optional>
 #include <vector>
 
 using namespace minivmm;
@@ -90,10 +92,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     fuzz::silence_logs();
     fuzz::Input in(data, size);
-    const Layout layout = kLayouts[in.take<uint8_t>() % kLayouts.size()];
+    const Layout& layout = kLayouts[in.take<uint8_t>() % kLayouts.size()];
     const auto queue_size = static_cast<uint16_t>(1U << (in.take<uint8_t>() % 9));
     const uint8_t features = in.take<uint8_t>();
-    memory::GuestMemory memory = arch::create_guest_ram(layout.ram);
+    // One RAM per layout for the process (mapping and unmapping 3 GiB per input costs more
+    // than the input), all zeros again for each input.
+    static std::array<std::optional<memory::GuestMemory>, kLayouts.size()> rams;
+    auto& ram = rams[static_cast<std::size_t>(&layout - kLayouts.data())];
+    if (!ram) {
+        ram.emplace(arch::create_guest_ram(layout.ram));
+    }
+    memory::GuestMemory& memory = *ram;
+    memory.discard_contents();
     const Edges edges(memory);
     std::array<memory::GuestAddress, 3> rings{};
     for (auto& ring : rings) {
@@ -118,22 +128,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         case 1: {
             const auto edge = in.take<uint8_t>();
             const auto at = edges.near(edge, in.take<uint16_t>());
-            const auto count = in.take<uint16_t>();
-            auto desc = in.take<virtio::VirtqDesc>();
-            for (uint32_t i = 0; i < count; ++i) {
-                desc.next = static_cast<uint16_t>(i + 1);
-                if (!memory.try_write_obj(memory::GuestAddress{at.value() + i * 16ULL}, desc)) {
-                    break;
-                }
+            // Up to 1024 entries: enough for a table longer than any queue (256 here).
+            const auto count = static_cast<uint16_t>(in.take<uint16_t>() % 1025);
+            const auto desc = in.take<virtio::VirtqDesc>();
+            std::vector<virtio::VirtqDesc> table(count, desc);
+            for (uint16_t i = 0; i < count; ++i) {
+                table[i].next = static_cast<uint16_t>(i + 1);
             }
+            (void)memory.try_write(at, std::as_bytes(std::span(table))); // whole, or not at all
             break;
         }
         case 2: {
             const auto head = in.take<uint16_t>();
-            const auto count = std::min<uint16_t>(in.take<uint16_t>(), 1024);
+            const auto count = std::min<uint16_t>(in.take<uint16_t>(), 512);
             for (uint16_t i = 0; i < count; ++i) {
                 (void)memory.try_write_obj(
-                    memory::GuestAddress{rings[1].value() + 4 + uint64_t{avail_idx % queue_size} * 2}, head);
+                    memory::GuestAddress{rings[1].value() + 4 + static_cast<uint64_t>(avail_idx % queue_size) * 2}, head);
                 ++avail_idx;
             }
             (void)memory.try_write_obj(memory::GuestAddress{rings[1].value() + 2}, avail_idx);

@@ -91,11 +91,12 @@ def host_frame(length, byte):
 
 # The same blk session on io_uring (device 3).
 seeds["blk-rw-io_uring"] = bytes([3]) + seeds["blk-rw"][1:]
-# Issue 13 defect 1, scaled to the target's 4 MiB: every receive slot names one indirect table
-# of 65535 empty writable entries and a 12-byte one, and the host sends a 64 KiB frame.
-seeds["net-empty-buffers-table"] = (bytes([2]) + handshake(MRG_RXBUF | INDIRECT) + fill(0x100000, 65535, 0x31000, 0, WRITE | NEXT)
-                                    + mem(0x100000 + 65535 * 16, struct.pack("<QIHH", 0x31000, 12, WRITE, 0))
-                                    + desc(0, 0, 0x100000, 65536 * 16, INDIRECT_F) + offer_many(0, 0, 512) + kick(0)
+# Issue 13 defect 1, scaled to the target's budget: every receive slot names one indirect table
+# of 4095 empty writable entries and a 12-byte one (the report's had 65535: any table longer
+# than the queue is refused the same way), and the host sends a 64 KiB frame.
+seeds["net-empty-buffers-table"] = (bytes([2]) + handshake(MRG_RXBUF | INDIRECT) + fill(0x100000, 4095, 0x31000, 0, WRITE | NEXT)
+                                    + mem(0x100000 + 4095 * 16, struct.pack("<QIHH", 0x31000, 12, WRITE, 0))
+                                    + desc(0, 0, 0x100000, 4096 * 16, INDIRECT_F) + offer_many(0, 0, 512) + kick(0)
                                     + host_frame(65536, 0) + bytes([6]))
 # Issue 13 defect 6: forty 4 KiB receive buffers, a 70000-byte frame, then a normal one.
 seeds["net-oversized-frame"] = (bytes([2]) + handshake(MRG_RXBUF)
