@@ -59,7 +59,11 @@ trap 'rm -rf "$work"' EXIT
 build_exit_helper() {
   local dst=$1 cc=${CC:-cc}
   cat >"$work/minivmm-exit.c" <<'C'
-/* minivmm-exit N: write the byte N to the debug-exit I/O port 0xf4, then exit(0). */
+/* minivmm-exit N: wait until the console (stdout) has sent all its output, write the byte N to the
+ * debug-exit I/O port 0xf4, then exit(0). minivmm-exit -d: only wait for the console.
+ * The wait matters: echo returns once its bytes are in the tty's buffer, and the UART sends them
+ * afterwards, one interrupt at a time; minivmm stops at the outb, so without the wait the last
+ * lines (the verdict) could be lost when the host is slow. */
 static long sys3(long n, long a, long b, long c) {
   long r;
   __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
@@ -70,6 +74,8 @@ __attribute__((used, noreturn)) void cmain(long *sp) {
   char **argv = (char **)(sp + 1);
   unsigned v = 0;
   const char *s = sp[0] > 1 ? argv[1] : "0";
+  sys3(16 /* ioctl */, 1, 0x5409 /* TCSBRK, arg 1: tcdrain */, 1);
+  if (s[0] == '-' && s[1] == 'd') sys3(60 /* exit */, 0, 0, 0);
   while (*s >= '0' && *s <= '9') v = v * 10 + (unsigned)(*s++ - '0');
   long rc = sys3(173 /* ioperm */, 0xf4, 1, 1);
   if (rc == 0) __asm__ volatile("outb %b0, %w1" : : "a"(v), "Nd"((unsigned short)0xf4));
@@ -162,6 +168,8 @@ if [ -n "$run" ]; then
   fi
 fi
 action=$(param minivmm.action)
+# The kernel stops without sending what is still in the console's buffer: wait for it.
+[ -x /bin/minivmm-exit ] && minivmm-exit -d
 case ${action:-poweroff} in
   poweroff) ;;
   reboot) reboot -f ;;
