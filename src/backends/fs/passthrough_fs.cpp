@@ -51,8 +51,8 @@ FsOptions with_fd_limits(FsOptions options)
         const size_t fds = limit.rlim_cur == RLIM_INFINITY ? SIZE_MAX : static_cast<size_t>(limit.rlim_cur);
         const size_t usable = fds > kFdReserve * 2 ? fds - kFdReserve : fds / 2;
         if (options.max_inodes + options.max_handles > usable) {
-            options.max_handles = std::max<size_t>(16, std::min(options.max_handles, usable / 8));
-            options.max_inodes = std::max<size_t>(16, usable - options.max_handles);
+            options.max_handles = std::min(options.max_handles, std::max<size_t>(16, usable / 8));
+            options.max_inodes = std::min(options.max_inodes, std::max<size_t>(16, usable - options.max_handles));
             spdlog::info("virtio-fs {}: the file limit (RLIMIT_NOFILE {}) allows {} inodes and {} open files",
                          options.root.string(), fds, options.max_inodes, options.max_handles);
         }
