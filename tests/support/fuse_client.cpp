@@ -1,6 +1,7 @@
 #include "support/fuse_client.hpp"
 
 #include "devices/virtio/descriptor_chain.hpp"
+#include "devices/virtio/mmio_registers.hpp"
 #include "support/support_check.hpp"
 
 #include <poll.h>
@@ -46,15 +47,35 @@ FuseClient::FuseClient(backends::FsOptions options, std::string tag, uint64_t ra
               device = fs.get();
               return fs;
           },
-          ram)
+          ram),
+      extra_features_(extra_features)
 {
-    driver.bring_up(2, kQueueSize, virtio::kFIndirectDesc | extra_features); // as Linux negotiates
+    bring_up();
+}
+
+void FuseClient::bring_up()
+{
+    // Fresh rings, as a driver allocates them: no used entries left from before a reset.
     for (unsigned q = 0; q < 2; ++q) {
+        driver.memory.fill(memory::GuestAddress{MmioDriver::ring_addr(q)}, MmioDriver::kRingStride, std::byte{0});
+    }
+    driver.avail_idx.clear();
+    driver.bring_up(2, kQueueSize, virtio::kFIndirectDesc | extra_features_); // as Linux negotiates
+    requests_.clear();
+    for (unsigned q = 0; q < 2; ++q) {
+        free_[q].clear();
         for (uint16_t i = kQueueSize; i > 0; --i) {
             free_[q].push_back(static_cast<uint16_t>(i - 1));
         }
         last_used_[q] = 0;
     }
+}
+
+void FuseClient::restart()
+{
+    driver.set(virtio::mmio::kStatus, 0);
+    driver.notified.clear();
+    bring_up();
 }
 
 uint64_t FuseClient::alloc(uint64_t len)
@@ -242,7 +263,10 @@ FuseClient::Reply FuseClient::init(uint32_t minor, uint32_t flags)
     in.flags = static_cast<uint32_t>(all);
     in.flags2 = static_cast<uint32_t>(all >> 32);
     auto reply = call(FUSE_INIT, 0, FuseArgs().add(in).bytes(), sizeof(fuse_init_out));
-    support_check(reply.error == 0, "INIT failed");
+    if (reply.error != 0 || reply.used_len == 0) {
+        throw SupportError("test support: INIT failed: errno " + std::to_string(reply.error) + ", " +
+                           std::to_string(reply.used_len) + " bytes written");
+    }
     return reply;
 }
 

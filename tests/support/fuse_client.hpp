@@ -62,6 +62,10 @@ public:
     explicit FuseClient(backends::FsOptions options, std::string tag = "test", uint64_t ram = kDefaultRam,
                         unsigned workers = 2, uint64_t extra_features = 0);
 
+    // Resets the device as a driver would (status 0: everything in flight is dropped) and
+    // brings it up again, before INIT.
+    void restart();
+
     // INIT with the kernel's flags of Linux 6.1 (or `flags`); SupportError unless it succeeds.
     Reply init(uint32_t minor = FUSE_KERNEL_MINOR_VERSION, uint32_t flags = 0);
 
@@ -157,6 +161,7 @@ private:
         uint32_t used_len = 0;
     };
 
+    void bring_up();
     uint64_t alloc(uint64_t len);
     uint64_t offer(unsigned queue, std::span<const std::byte> in, uint32_t out_size, const Shape& shape,
                    uint64_t unique);
@@ -169,6 +174,7 @@ private:
     std::map<unsigned, std::vector<uint16_t>> free_;
     std::map<unsigned, uint16_t> last_used_;
     std::map<uint64_t, Request> requests_;
+    uint64_t extra_features_ = 0;
 };
 
 template <typename T>

@@ -63,11 +63,10 @@ FsResult<FsXattr> PassthroughFs::listxattr(uint64_t nodeid, uint32_t size)
         return FsXattr{};
     }
     const std::string path = ProcSelfFd::path(node.value()->fd.get());
-    std::vector<char> names(std::min<size_t>(size, kFuseXattrSizeMax));
-    const ssize_t n = ::listxattr(path.c_str(), size > 0 ? names.data() : nullptr, names.size());
-    std::vector<std::byte> data(names.size());
-    std::memcpy(data.data(), names.data(), names.size());
-    return sized(n, size, std::move(data));
+    std::vector<std::byte> names(std::min<size_t>(size, kFuseXattrSizeMax));
+    const ssize_t n = ::listxattr(path.c_str(), size > 0 ? static_cast<char*>(static_cast<void*>(names.data())) : nullptr,
+                                  names.size());
+    return sized(n, size, std::move(names));
 }
 
 FsStatus PassthroughFs::setxattr(uint64_t nodeid, std::string_view name, std::span<const std::byte> value,
