@@ -160,6 +160,10 @@ build_flavour() {
   # pvpanic-mmio binds the ACPI device QEMU0001 that tells minivmm the kernel panicked.
   # virtiofs (with fuse) mounts minivmm --share directories.
   local -a mods=(virtio virtio_ring virtio_mmio virtio_blk virtio_net virtio_console pvpanic-mmio fuse virtiofs)
+  # virtio-9p where the kernel has it (the generic flavour; bench/fs.sh compares QEMU's 9p).
+  if [[ $(kpkg_config_value NET_9P_VIRTIO) == m ]]; then
+    mods+=(9pnet_virtio 9p)
+  fi
   # ext4 (and the crc32c its superblock checksums need) only where it is a module.
   if [[ $(kpkg_config_value EXT4_FS) == m ]]; then
     mods+=(ext4)
