@@ -16,11 +16,14 @@ namespace minivmm::test {
 
 class TempDir {
 public:
-    explicit TempDir(std::string_view prefix = "minivmm-test")
+    // Under `parent`, or $TMPDIR, or /tmp.
+    explicit TempDir(std::string_view prefix = "minivmm-test", std::string parent = {})
     {
         const char* tmp = std::getenv("TMPDIR");
-        std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/" + std::string(prefix) +
-                              "-XXXXXX";
+        if (parent.empty()) {
+            parent = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+        }
+        std::string pattern = parent + "/" + std::string(prefix) + "-XXXXXX";
         support_check(::mkdtemp(pattern.data()) != nullptr, "mkdtemp failed");
         path_ = pattern;
     }

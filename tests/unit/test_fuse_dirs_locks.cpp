@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 using namespace minivmm;
@@ -70,6 +71,47 @@ TEST_CASE("virtio-fs READDIR lists every name once, however small the guest's bu
     CHECK(f.client.readdir(fh, 0, 20).payload.empty());
     CHECK(f.client.release(fh, true).error == 0);
     CHECK(f.client.readdir(fh, 0, 4096).error == EBADF);
+}
+
+TEST_CASE("virtio-fs READDIR: names removed between two READDIRs do not make it skip others (rm -rf)",
+          "[unit][virtio-fs]")
+{
+    // tmpfs before Linux 6.6 counts entries for its offsets: seeking back to the guest's offset
+    // after a removal lands past names not listed yet (this failed so in the nested test VM's
+    // 6.1 kernel before READDIR went on without seeking). Elsewhere any directory will do.
+    const bool shm = std::filesystem::is_directory("/dev/shm") && ::access("/dev/shm", W_OK) == 0;
+    TempDir dir("minivmm-fs-rm", shm ? "/dev/shm" : "");
+    for (int i = 0; i < 200; ++i) {
+        dir.write("d/file-" + std::to_string(i), "");
+    }
+    backends::FsOptions options;
+    options.root = dir.path();
+    FuseClient client(options);
+    client.init();
+    const auto d = client.lookup(kRoot, "d").as<fuse_entry_out>().nodeid;
+    const auto fh = client.opendir(d).as<fuse_open_out>().fh;
+    // What rm -rf does: read a buffer's worth, remove those names, read on from the last offset.
+    uint64_t offset = 0;
+    for (int calls = 0; calls < 1000; ++calls) {
+        const auto batch = FuseClient::parse_dirents(client.readdir(fh, offset, 512), false);
+        if (batch.empty()) {
+            break;
+        }
+        for (const auto& e : batch) {
+            if (e.name != "." && e.name != "..") {
+                REQUIRE(client.unlink(d, e.name).error == 0);
+            }
+        }
+        offset = batch.back().off;
+    }
+    CHECK(client.rmdir(kRoot, "d").error == 0);
+    CHECK(!std::filesystem::exists(dir / "d"));
+    // And a rewind (offset 0 again) starts over.
+    dir.write("e/x", "");
+    const auto e = client.lookup(kRoot, "e").as<fuse_entry_out>().nodeid;
+    const auto efh = client.opendir(e).as<fuse_open_out>().fh;
+    CHECK(FuseClient::parse_dirents(client.readdir(efh, 0, 4096), false).size() == 3);
+    CHECK(FuseClient::parse_dirents(client.readdir(efh, 0, 4096), false).size() == 3);
 }
 
 TEST_CASE("virtio-fs READDIRPLUS: each name with its inode looked up, saving the guest a LOOKUP",

@@ -101,7 +101,12 @@ std::optional<uint32_t> FuseServer::handle(const FuseRequest& request, uint64_t 
     if (header->opcode != FUSE_INIT && !initialized_.load()) {
         return c.reply.error(EIO);
     }
-    return dispatch(c);
+    const auto written = dispatch(c);
+    if (spdlog::should_log(spdlog::level::trace)) {
+        spdlog::trace("{}: opcode {} unique {} node {} -> {} bytes", name_, header->opcode, header->unique,
+                      header->nodeid, written ? static_cast<int64_t>(*written) : -1);
+    }
+    return written;
 }
 
 std::optional<uint32_t> FuseServer::dispatch(Context& c)

@@ -39,6 +39,7 @@ public:
     }
 
     [[nodiscard]] bool fits(size_t name_len) const override { return out_.size() + record_size(name_len) <= limit_; }
+    [[nodiscard]] bool any() const override { return !out_.empty(); }
 
     void add(std::string_view name, uint64_t ino, uint32_t type, uint64_t next_offset, const FsEntry* entry) override
     {

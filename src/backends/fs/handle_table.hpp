@@ -14,15 +14,29 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 namespace minivmm::backends {
+
+// Where a directory handle's reading stands (passthrough_fs_dirs.cpp): the guest's offset after
+// the last entry it was given, and the getdents64 records read from the fd past it, kept so
+// that the next READDIR goes on without seeking (file systems whose offsets count entries, such
+// as tmpfs, would skip names deleted meanwhile if it seeked back).
+struct FsDirStream {
+    static constexpr size_t kChunk = 2048; // getdents64 buffer: also the most a handle keeps
+    bool positioned = false;
+    uint64_t offset = 0;
+    std::vector<char> pending; // records not returned yet
+    size_t pending_at = 0;
+};
 
 struct FsHandle {
     util::UniqueFd fd;
     std::shared_ptr<FsInode> inode;
     bool directory = false;
-    // READDIR seeks the fd: one at a time per directory handle.
+    // READDIR reads on from where the last one stopped: one at a time per directory handle.
     std::mutex dir_mutex;
+    FsDirStream dir;
 };
 
 // A count of fds held for the guest, with a limit; shared by handles and lock owners.

@@ -70,6 +70,8 @@ public:
     virtual ~FsDirSink() = default;
     // Whether one more entry with a name of `name_len` bytes fits.
     [[nodiscard]] virtual bool fits(size_t name_len) const = 0;
+    // Whether any entry was added yet.
+    [[nodiscard]] virtual bool any() const = 0;
     // One entry (fits() said yes); `entry` is its lookup for READDIRPLUS (nullptr: none, as
     // for "." and "..", or when the lookup failed). `next_offset` resumes after it.
     virtual void add(std::string_view name, uint64_t ino, uint32_t type, uint64_t next_offset,

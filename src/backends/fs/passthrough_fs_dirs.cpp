@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <string>
 
 namespace minivmm::backends {
 namespace {
@@ -25,7 +26,6 @@ struct DirentHeader {
 };
 constexpr size_t kDirentNameOffset = 19;
 
-constexpr size_t kDirBufferSize = 32 * 1024;
 
 } // namespace
 
@@ -58,51 +58,67 @@ FsStatus PassthroughFs::readdir(uint64_t fh, uint64_t offset, bool plus, FsDirSi
     }
     std::lock_guard lock(handle->dir_mutex);
     const int fd = handle->fd.get();
-    if (::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
-        return last_errno();
+    FsDirStream& dir = handle->dir;
+    if (!dir.positioned || offset != dir.offset) {
+        // A rewind or a seek: from the host's own position for that offset.
+        if (::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+            return last_errno();
+        }
+        dir.pending.clear();
+        dir.pending_at = 0;
+        dir.offset = offset;
+        dir.positioned = true;
     }
-    thread_local std::array<char, kDirBufferSize> buffer;
-    bool first = true;
     for (;;) {
-        const long n = ::syscall(SYS_getdents64, fd, buffer.data(), buffer.size());
-        if (n < 0) {
-            return first ? FsStatus(last_errno()) : ok_status();
+        if (dir.pending_at >= dir.pending.size()) {
+            dir.pending.resize(FsDirStream::kChunk);
+            const long n = ::syscall(SYS_getdents64, fd, dir.pending.data(), dir.pending.size());
+            if (n <= 0) {
+                dir.pending.clear();
+                dir.pending_at = 0;
+                // An error after some entries: the guest gets those, and the error next time.
+                return n < 0 && !sink.any() ? FsStatus(last_errno()) : ok_status();
+            }
+            dir.pending.resize(static_cast<size_t>(n));
+            dir.pending_at = 0;
         }
-        first = false;
-        if (n == 0) {
-            return ok_status(); // end of the directory
+        const size_t pos = dir.pending_at;
+        const size_t end = dir.pending.size();
+        DirentHeader d{};
+        if (pos + kDirentNameOffset >= end) {
+            dir.pending.clear(); // the kernel's records are well formed; drop them if not
+            continue;
         }
-        for (size_t pos = 0; pos + kDirentNameOffset < static_cast<size_t>(n);) {
-            DirentHeader d{};
-            std::memcpy(&d.d_ino, &buffer[pos], sizeof(d.d_ino));
-            std::memcpy(&d.d_off, &buffer[pos + 8], sizeof(d.d_off));
-            std::memcpy(&d.d_reclen, &buffer[pos + 16], sizeof(d.d_reclen));
-            std::memcpy(&d.d_type, &buffer[pos + 18], sizeof(d.d_type));
-            if (d.d_reclen <= kDirentNameOffset || pos + d.d_reclen > static_cast<size_t>(n)) {
-                return ok_status(); // the kernel's records are well formed; stop if not
-            }
-            const char* chars = &buffer[pos + kDirentNameOffset];
-            const std::string_view name(chars, ::strnlen(chars, d.d_reclen - kDirentNameOffset));
-            pos += d.d_reclen;
-            if (!sink.fits(name.size())) {
-                return ok_status(); // the guest resumes at the previous entry's d_off
-            }
-            struct stat st {};
-            st.st_dev = handle->inode->dev;
-            st.st_ino = d.d_ino;
-            const bool dot = name == "." || name == "..";
-            if (!plus || dot) {
-                sink.add(name, guest_ino(st), d.d_type, static_cast<uint64_t>(d.d_off), nullptr);
-                continue;
-            }
-            auto child = FsName::from(name);
-            auto entry = child.ok() ? lookup_in(*handle->inode, child.value()) : FsResult<FsEntry>(Errno{EINVAL});
-            if (!entry.ok() && entry.error() == ENOENT) {
-                continue; // removed since getdents64 saw it
-            }
-            const uint64_t ino = entry.ok() ? guest_ino(entry->st) : guest_ino(st);
-            sink.add(name, ino, d.d_type, static_cast<uint64_t>(d.d_off), entry.ok() ? &entry.value() : nullptr);
+        std::memcpy(&d.d_ino, &dir.pending[pos], sizeof(d.d_ino));
+        std::memcpy(&d.d_off, &dir.pending[pos + 8], sizeof(d.d_off));
+        std::memcpy(&d.d_reclen, &dir.pending[pos + 16], sizeof(d.d_reclen));
+        std::memcpy(&d.d_type, &dir.pending[pos + 18], sizeof(d.d_type));
+        if (d.d_reclen <= kDirentNameOffset || pos + d.d_reclen > end) {
+            dir.pending.clear();
+            continue;
         }
+        const char* chars = &dir.pending[pos + kDirentNameOffset];
+        const std::string name(chars, ::strnlen(chars, d.d_reclen - kDirentNameOffset));
+        if (!sink.fits(name.size())) {
+            return ok_status(); // kept pending: the next READDIR starts with it
+        }
+        dir.pending_at += d.d_reclen;
+        dir.offset = static_cast<uint64_t>(d.d_off);
+        struct stat st {};
+        st.st_dev = handle->inode->dev;
+        st.st_ino = d.d_ino;
+        const bool dot = name == "." || name == "..";
+        if (!plus || dot) {
+            sink.add(name, guest_ino(st), d.d_type, dir.offset, nullptr);
+            continue;
+        }
+        auto child = FsName::from(name);
+        auto entry = child.ok() ? lookup_in(*handle->inode, child.value()) : FsResult<FsEntry>(Errno{EINVAL});
+        if (!entry.ok() && entry.error() == ENOENT) {
+            continue; // removed since getdents64 saw it
+        }
+        const uint64_t ino = entry.ok() ? guest_ino(entry->st) : guest_ino(st);
+        sink.add(name, ino, d.d_type, dir.offset, entry.ok() ? &entry.value() : nullptr);
     }
 }
 
