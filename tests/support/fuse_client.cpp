@@ -234,7 +234,7 @@ FuseClient::Reply FuseClient::wait(uint64_t ticket, std::chrono::milliseconds ti
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!answered(ticket)) {
         support_check(std::chrono::steady_clock::now() < deadline, "no reply from the virtio-fs device in time");
-        wait_io(std::chrono::milliseconds(20));
+        wait_io(std::chrono::milliseconds(1)); // replies also land without the eventfd (try_locked)
     }
     auto node = requests_.extract(ticket);
     Request& r = node.mapped();

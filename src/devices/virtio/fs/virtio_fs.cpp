@@ -159,6 +159,12 @@ void VirtioFs::complete(size_t slot, uint32_t written)
         wake = completions_.empty();
         completions_.push_back({slot, written});
     }
+    // Straight onto the used ring if the device is free; if it is busy (the I/O thread popping
+    // or completing, a reset), the I/O thread takes it: it drains the list before it lets go
+    // of the lock, or the eventfd wakes it.
+    if (context_->try_locked([this] { drain_completions(); })) {
+        return;
+    }
     if (wake) {
         const uint64_t one = 1;
         [[maybe_unused]] const ssize_t n = ::write(completion_fd_.get(), &one, sizeof(one));
@@ -169,6 +175,11 @@ void VirtioFs::on_completions()
 {
     uint64_t count = 0;
     [[maybe_unused]] const ssize_t n = ::read(completion_fd_.get(), &count, sizeof(count));
+    drain_completions();
+}
+
+void VirtioFs::drain_completions()
+{
     {
         std::lock_guard lock(completions_mutex_);
         completing_.swap(completions_);
