@@ -16,8 +16,10 @@
 //
 // Host memory a guest can make the device hold, with Q = kQueueSize for both queues: at most 2Q
 // requests in flight (a chain is popped only into a free slot), each holding the iovecs of its
-// at most Q buffers: 2Q x Q x 16 bytes = 2 MiB, plus one Q x 16 chain walk at a time; the
-// server's inodes and open files are bounded by the share's limits (FsOptions).
+// at most Q buffers: 2Q x Q x 16 bytes = 2 MiB (a parked SETLKW keeps a copy of its reply
+// iovecs: at most the same again), plus one Q x 16 chain walk at a time. The server's state is
+// bounded by the share's limits (FsOptions): ~200 bytes and an fd per inode, an fd per open
+// file, and 2 KiB of directory records per open directory.
 #pragma once
 
 #include "backends/fs/fs_options.hpp"
