@@ -132,7 +132,9 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=mmap share /mnt 
       cmd+=(-fsdev "local,id=fs0,path=$share,security_model=passthrough" -device virtio-9p-device,fsdev=fs0,mount_tag=share)
       ;;
   esac
+  local t0=${EPOCHREALTIME/[.,]/}
   timeout 3600 "${cmd[@]}" </dev/null >"$tmp/out" 2>"$tmp/err" || rc=$?
+  echo "fs: $(label "$v")${record:+ ($record)}: $(((${EPOCHREALTIME/[.,]/} - t0) / 1000000)) s" >&2
   if [[ -n $vfsd ]]; then
     kill "$vfsd" 2>/dev/null || true
     wait "$vfsd" 2>/dev/null || true
