@@ -267,7 +267,9 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
     // The shares (virtio-fs) come after every other kind.
     for (size_t i = 0; i < impl.config.shares.size(); ++i) {
         const ShareConfig& share = impl.config.shares[i];
-        devices.push_back(std::make_unique<virtio::VirtioFs>(impl.memory, share.effective_tag(i), fs_options(share)));
+        devices.push_back(std::make_unique<virtio::VirtioFs>(impl.memory, share.effective_tag(i), fs_options(share),
+                                                             virtio::VirtioFs::kWorkers,
+                                                             impl.config.seccomp ? &impl.seccomp : nullptr));
     }
     return devices;
 }

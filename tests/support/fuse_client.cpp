@@ -40,10 +40,10 @@ std::vector<std::pair<uint64_t, uint32_t>> pieces(uint64_t addr, uint32_t len, s
 } // namespace
 
 FuseClient::FuseClient(backends::FsOptions options, std::string tag, uint64_t ram, unsigned workers,
-                       uint64_t extra_features)
+                       uint64_t extra_features, const util::SeccompPolicy* seccomp)
     : driver(
           [&](memory::GuestMemory& memory) {
-              auto fs = std::make_unique<virtio::VirtioFs>(memory, tag, std::move(options), workers);
+              auto fs = std::make_unique<virtio::VirtioFs>(memory, tag, std::move(options), workers, seccomp);
               device = fs.get();
               return fs;
           },

@@ -58,9 +58,11 @@ public:
 
     using Shape = FuseShape;
 
-    // A device serving `options` behind a transport, brought up with both queues.
+    // A device serving `options` behind a transport, brought up with both queues; with
+    // `seccomp`, its server threads run under those allow-lists (VirtioFs's constructor).
     explicit FuseClient(backends::FsOptions options, std::string tag = "test", uint64_t ram = kDefaultRam,
-                        unsigned workers = 2, uint64_t extra_features = 0);
+                        unsigned workers = 2, uint64_t extra_features = 0,
+                        const util::SeccompPolicy* seccomp = nullptr);
 
     // Resets the device as a driver would (status 0: everything in flight is dropped) and
     // brings it up again, before INIT.

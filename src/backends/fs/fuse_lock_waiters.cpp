@@ -3,10 +3,34 @@
 #include "backends/fs/fuse_reply.hpp"
 
 #include <cerrno>
+#include <future>
 
 namespace minivmm::backends {
 
-FuseLockWaiters::FuseLockWaiters(Complete complete) : complete_(std::move(complete)), thread_([this] { run(); }) {}
+FuseLockWaiters::FuseLockWaiters(Complete complete, const std::function<void()>& thread_init)
+    : complete_(std::move(complete))
+{
+    std::promise<void> started;
+    auto result = started.get_future();
+    thread_ = std::thread([this, &started, &thread_init] {
+        try {
+            if (thread_init) {
+                thread_init();
+            }
+        } catch (...) {
+            started.set_exception(std::current_exception());
+            return;
+        }
+        started.set_value();
+        run();
+    });
+    try {
+        result.get();
+    } catch (...) {
+        thread_.join();
+        throw;
+    }
+}
 
 FuseLockWaiters::~FuseLockWaiters()
 {
@@ -52,6 +76,16 @@ bool FuseLockWaiters::interrupt(uint64_t unique)
         }
     }
     return false;
+}
+
+size_t FuseLockWaiters::bytes_held() const
+{
+    std::lock_guard lock(mutex_);
+    size_t bytes = 0;
+    for (const Waiter& waiter : waiters_) {
+        bytes += kWaiterBytes + waiter.out.capacity() * sizeof(iovec);
+    }
+    return bytes;
 }
 
 void FuseLockWaiters::reset()

@@ -35,7 +35,9 @@ public:
     // Called with the request's token and the bytes of its reply.
     using Complete = std::function<void(uint64_t token, uint32_t written)>;
 
-    explicit FuseLockWaiters(Complete complete);
+    // `thread_init` runs first thing on the waiter thread (its seccomp filter); the
+    // constructor waits for it and throws what it throws.
+    explicit FuseLockWaiters(Complete complete, const std::function<void()>& thread_init = {});
     ~FuseLockWaiters();
     FuseLockWaiters(const FuseLockWaiters&) = delete;
     FuseLockWaiters& operator=(const FuseLockWaiters&) = delete;
@@ -48,6 +50,10 @@ public:
     // Drops every parked request, unanswered; when this returns none of their buffers is touched.
     void reset();
     [[nodiscard]] size_t parked() const;
+    // Host bytes the parked requests hold: per request its record (kWaiterBytes at most: the
+    // list node, the retry closure) and a copy of its reply iovecs.
+    [[nodiscard]] size_t bytes_held() const;
+    static constexpr size_t kWaiterBytes = 256;
 
 private:
     void run();

@@ -35,9 +35,25 @@ uint64_t offered_flags(FsCachePolicy cache)
 
 } // namespace
 
-FuseServer::FuseServer(FsOptions options, std::string name, Deferred deferred)
-    : name_(std::move(name)), fs_(std::move(options)), waiters_(std::move(deferred))
+FuseServer::FuseServer(FsOptions options, std::string name, Deferred deferred,
+                       const std::function<void()>& thread_init)
+    : name_(std::move(name)), fs_(std::move(options)), waiters_(std::move(deferred), thread_init), log_(name_)
 {
+}
+
+void FuseServer::add_syscalls(util::SeccompPolicy& policy)
+{
+    // The host side of every request (host_calls.cpp, passthrough_fs*.cpp, fs_locks.cpp):
+    // resolving beneath the share (openat2; openat before Linux 5.6, and reopening O_PATH fds
+    // through /proc/self/fd), attributes, names, data, directories, extended attributes (on
+    // /proc/self/fd paths), locks (F_OFD_*, flock), and closing what the guest forgets.
+    policy.allow({util::ThreadKind::Fs},
+                 {"openat2", "openat", "close", "newfstatat", "fstatfs", "readlinkat", "mkdirat", "mknodat",
+                  "symlinkat", "linkat", "unlinkat", "renameat", "renameat2", "fchmodat", "fchownat", "utimensat", "ftruncate",
+                  "fallocate", "lseek", "preadv", "pwritev", "fsync", "fdatasync", "syncfs", "getdents64", "getxattr",
+                  "setxattr", "listxattr", "removexattr", "copy_file_range", "fcntl", "flock", "geteuid"});
+    // A device reset (a vCPU's status write) or teardown lets go of every inode and handle.
+    policy.allow(util::kDeviceThreads, {"close"});
 }
 
 FuseServer::~FuseServer() = default;
@@ -51,13 +67,7 @@ void FuseServer::reset()
 
 uint32_t FuseServer::malformed(Context& c, const char* why, int error)
 {
-    std::lock_guard lock(log_mutex_);
-    uint64_t suppressed = 0;
-    if (log_limit_.allow(suppressed)) {
-        spdlog::warn("{}: malformed request (opcode {}): {}; answered {}{}", name_, c.header.opcode, why,
-                     std::strerror(error),
-                     suppressed > 0 ? fmt::format(" ({} similar messages suppressed)", suppressed) : "");
-    }
+    log_.warn("malformed request (opcode {}): {}; answered {}", c.header.opcode, why, std::strerror(error));
     return c.reply.error(error);
 }
 
@@ -66,12 +76,7 @@ std::optional<uint32_t> FuseServer::handle(const FuseRequest& request, uint64_t 
     memory::IovecReader reader(request.in);
     const auto header = reader.read_obj<fuse_in_header>();
     if (!header) {
-        std::lock_guard lock(log_mutex_);
-        uint64_t suppressed = 0;
-        if (log_limit_.allow(suppressed)) {
-            spdlog::warn("{}: malformed request: {} bytes, shorter than a FUSE header; dropped", name_,
-                         reader.remaining());
-        }
+        log_.warn("malformed request: {} bytes, shorter than a FUSE header; dropped", reader.remaining());
         return 0;
     }
     thread_local std::vector<std::byte> args;
@@ -102,10 +107,8 @@ std::optional<uint32_t> FuseServer::handle(const FuseRequest& request, uint64_t 
         return c.reply.error(EIO);
     }
     const auto written = dispatch(c);
-    if (spdlog::should_log(spdlog::level::trace)) {
-        spdlog::trace("{}: opcode {} unique {} node {} -> {} bytes", name_, header->opcode, header->unique,
-                      header->nodeid, written ? static_cast<int64_t>(*written) : -1);
-    }
+    trace_.log(spdlog::level::trace, "opcode {} unique {} node {} -> {} bytes", header->opcode, header->unique,
+               header->nodeid, written ? static_cast<int64_t>(*written) : -1);
     return written;
 }
 
@@ -197,7 +200,7 @@ std::optional<uint32_t> FuseServer::dispatch(Context& c)
     case FUSE_SYNCFS:
         return syncfs(c);
     default:
-        spdlog::debug("{}: opcode {} not served (ENOSYS)", name_, c.header.opcode);
+        log_.debug("opcode {} not served (ENOSYS)", c.header.opcode);
         return c.reply.error(ENOSYS);
     }
 }
@@ -217,8 +220,8 @@ uint32_t FuseServer::init(Context& c)
         return c.reply.object_prefix(out, FUSE_COMPAT_INIT_OUT_SIZE);
     }
     if (in->major < kFuseMajor || in->minor < kFuseMinMinor) {
-        spdlog::warn("{}: the guest speaks FUSE {}.{}; at least {}.{} is needed", name_, in->major, in->minor,
-                     kFuseMajor, kFuseMinMinor);
+        log_.warn("the guest speaks FUSE {}.{}; at least {}.{} is needed", in->major, in->minor, kFuseMajor,
+                  kFuseMinMinor);
         return c.reply.error(EPROTO);
     }
     if (initialized_.exchange(false)) {
@@ -242,7 +245,7 @@ uint32_t FuseServer::init(Context& c)
     minor_ = minor;
     setxattr_ext_ = (agreed & FUSE_SETXATTR_EXT) != 0;
     initialized_ = true;
-    spdlog::debug("{}: FUSE {}.{}, flags {:#x}", name_, kFuseMajor, minor, agreed);
+    log_.debug("FUSE {}.{}, flags {:#x}", kFuseMajor, minor, agreed);
     return c.reply.object(out);
 }
 

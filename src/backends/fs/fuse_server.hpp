@@ -18,7 +18,8 @@
 #include "backends/fs/fs_options.hpp"
 #include "backends/fs/fuse_lock_waiters.hpp"
 #include "backends/fs/passthrough_fs.hpp"
-#include "util/log_rate_limit.hpp"
+#include "util/guest_log.hpp"
+#include "util/seccomp_filter.hpp"
 
 #include <sys/uio.h>
 
@@ -47,13 +48,17 @@ public:
     // The reply to the request handed in with `token` is written: `written` bytes.
     using Deferred = std::function<void(uint64_t token, uint32_t written)>;
 
-    // ConfigError when options.root cannot be served.
-    FuseServer(FsOptions options, std::string name, Deferred deferred);
+    // ConfigError when options.root cannot be served. `thread_init` runs first thing on the
+    // server's own thread (the lock waiter): its seccomp filter.
+    FuseServer(FsOptions options, std::string name, Deferred deferred, const std::function<void()>& thread_init = {});
     ~FuseServer();
     FuseServer(const FuseServer&) = delete;
     FuseServer& operator=(const FuseServer&) = delete;
 
     static void prepare_thread() { PassthroughFs::prepare_thread(); }
+    // The system calls handle() and the lock waiter make, for util::ThreadKind::Fs (the
+    // threads that serve requests), and what reset() makes on the device's threads.
+    static void add_syscalls(util::SeccompPolicy& policy);
 
     // Serves one request. Returns the bytes written into request.out (0 for requests that
     // get no reply: FORGET, BATCH_FORGET, INTERRUPT, and malformed ones with no room for a
@@ -70,6 +75,7 @@ public:
     [[nodiscard]] bool initialized() const { return initialized_.load(); }
     [[nodiscard]] uint32_t minor() const { return minor_.load(); }
     [[nodiscard]] size_t parked_locks() const { return waiters_.parked(); }
+    [[nodiscard]] size_t parked_bytes() const { return waiters_.bytes_held(); }
 
 private:
     struct Context;
@@ -124,8 +130,9 @@ private:
     std::atomic<bool> initialized_{false};
     std::atomic<uint32_t> minor_{0};
     std::atomic<bool> setxattr_ext_{false};
-    std::mutex log_mutex_;
-    util::LogRateLimit log_limit_;
+    util::GuestLog log_; // everything a guest's requests make us log (rate-limited)
+    // One line per request at trace level, for debugging: its own, larger budget.
+    util::GuestLog trace_{name_ + " trace", 1000};
 };
 
 } // namespace minivmm::backends

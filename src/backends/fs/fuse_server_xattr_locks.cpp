@@ -97,6 +97,9 @@ std::optional<uint32_t> FuseServer::setlk(Context& c, bool wait)
         waiter.attempt = [this, nodeid, args = *in, flock] {
             return fs_.setlk(nodeid, args.fh, args.owner, args.lk, flock);
         };
+        static_assert(sizeof(FuseLockWaiters::Waiter) + 2 * sizeof(void*) + sizeof(fuse_lk_in) + 32 <=
+                          FuseLockWaiters::kWaiterBytes,
+                      "a parked request's record and closure fit kWaiterBytes");
         waiter.out.assign(c.request.out.begin(), c.request.out.end());
         waiters_.park(std::move(waiter));
         return std::nullopt;

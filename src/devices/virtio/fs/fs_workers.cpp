@@ -4,13 +4,46 @@ namespace minivmm::virtio {
 
 FsWorkers::FsWorkers(unsigned threads, std::function<void()> thread_init, Run run) : run_(std::move(run))
 {
+    std::mutex started_mutex;
+    std::condition_variable started_cv;
+    unsigned started = 0;
+    std::exception_ptr failure;
     threads_.reserve(threads);
     for (unsigned i = 0; i < threads; ++i) {
-        threads_.emplace_back([this, thread_init] { work(thread_init); });
+        threads_.emplace_back([&, this] {
+            std::exception_ptr error;
+            try {
+                if (thread_init) {
+                    thread_init();
+                }
+            } catch (...) {
+                error = std::current_exception();
+            }
+            {
+                std::lock_guard lock(started_mutex);
+                ++started;
+                if (error && !failure) {
+                    failure = error;
+                }
+            }
+            started_cv.notify_one();
+            if (!error) {
+                work();
+            }
+        });
+    }
+    std::unique_lock lock(started_mutex);
+    started_cv.wait(lock, [&] { return started == threads; });
+    if (failure) {
+        lock.unlock();
+        stop_threads();
+        std::rethrow_exception(failure);
     }
 }
 
-FsWorkers::~FsWorkers()
+FsWorkers::~FsWorkers() { stop_threads(); }
+
+void FsWorkers::stop_threads()
 {
     {
         std::lock_guard lock(mutex_);
@@ -19,7 +52,9 @@ FsWorkers::~FsWorkers()
     }
     wake_.notify_all();
     for (auto& t : threads_) {
-        t.join();
+        if (t.joinable()) {
+            t.join();
+        }
     }
 }
 
@@ -41,11 +76,8 @@ std::vector<size_t> FsWorkers::cancel()
     return dropped;
 }
 
-void FsWorkers::work(const std::function<void()>& thread_init)
+void FsWorkers::work()
 {
-    if (thread_init) {
-        thread_init();
-    }
     std::unique_lock lock(mutex_);
     for (;;) {
         wake_.wait(lock, [this] { return stop_ || !jobs_.empty(); });

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -19,7 +20,9 @@ class FsWorkers final {
 public:
     using Run = std::function<void(size_t slot)>;
 
-    // `thread_init` runs once on each thread before any job.
+    // `thread_init` runs once on each thread, first thing (its seccomp filter), and the
+    // constructor returns when it has run on every thread; if it throws on one, the threads
+    // are stopped and the constructor throws that.
     FsWorkers(unsigned threads, std::function<void()> thread_init, Run run);
     ~FsWorkers();
     FsWorkers(const FsWorkers&) = delete;
@@ -31,7 +34,8 @@ public:
     [[nodiscard]] unsigned threads() const { return static_cast<unsigned>(threads_.size()); }
 
 private:
-    void work(const std::function<void()>& thread_init);
+    void work();
+    void stop_threads();
 
     Run run_;
     std::mutex mutex_;

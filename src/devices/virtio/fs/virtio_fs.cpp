@@ -20,16 +20,28 @@
 
 namespace minivmm::virtio {
 
-VirtioFs::VirtioFs(memory::GuestMemory& memory, std::string tag, backends::FsOptions options, unsigned workers)
+VirtioFs::VirtioFs(memory::GuestMemory& memory, std::string tag, backends::FsOptions options, unsigned workers,
+                   const util::SeccompPolicy* seccomp)
     : memory_(memory), tag_(std::move(tag))
 {
     if (tag_.empty() || tag_.size() > kFsTagMax) {
         throw ConfigError(fmt::format("virtio-fs tag '{}' must be 1 to {} bytes", tag_, kFsTagMax));
     }
-    server_ = std::make_unique<backends::FuseServer>(std::move(options), name(),
-                                                     [this](uint64_t token, uint32_t written) {
-                                                         complete(static_cast<size_t>(token), written);
-                                                     });
+    // The server's threads: docs/architecture.md "Seccomp". A copy of the lists, with ours
+    // added, so that nothing changes under the threads while they load theirs.
+    std::optional<util::SeccompPolicy> policy;
+    if (seccomp != nullptr) {
+        policy = *seccomp;
+        add_syscalls(*policy);
+    }
+    const auto confine = [&policy] {
+        if (policy) {
+            util::install_seccomp_filter(*policy, util::ThreadKind::Fs);
+        }
+    };
+    server_ = std::make_unique<backends::FuseServer>(
+        std::move(options), name(),
+        [this](uint64_t token, uint32_t written) { complete(static_cast<size_t>(token), written); }, confine);
     completion_fd_ = util::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!completion_fd_) {
         util::throw_sys_error("eventfd (virtio-fs completions)");
@@ -40,8 +52,13 @@ VirtioFs::VirtioFs(memory::GuestMemory& memory, std::string tag, backends::FsOpt
     }
     completions_.reserve(slots_.size());
     completing_.reserve(slots_.size());
-    workers_ = std::make_unique<FsWorkers>(std::max(1U, workers), &backends::FuseServer::prepare_thread,
-                                           [this](size_t slot) { serve(slot); });
+    workers_ = std::make_unique<FsWorkers>(
+        std::max(1U, workers),
+        [&confine] {
+            backends::FuseServer::prepare_thread(); // unshare(CLONE_FS) and umask: not on the list
+            confine();
+        },
+        [this](size_t slot) { serve(slot); });
     spdlog::debug("{}: sharing {}{}, {} worker threads", name(), server_->fs().options().root.string(),
                   server_->fs().options().readonly ? " read-only" : "", workers_->threads());
 }
@@ -51,6 +68,13 @@ VirtioFs::~VirtioFs()
     // Workers first, then the lock waiters: nothing may complete into what goes next.
     workers_.reset();
     server_->reset();
+}
+
+void VirtioFs::add_syscalls(util::SeccompPolicy& policy) const
+{
+    backends::FuseServer::add_syscalls(policy);
+    // A reset (a vCPU's status write) drains the completion eventfd.
+    policy.allow(util::kDeviceThreads, {"read"});
 }
 
 void VirtioFs::read_config(uint64_t offset, std::span<uint8_t> data)
@@ -235,19 +259,36 @@ void VirtioFs::reset()
         Slot& slot = slots_[i - 1];
         slot.busy = false;
         // Storage a hostile guest made large goes; the common case keeps its capacity.
+        // (`v = {}` would keep the capacity: it assigns an empty initializer list.)
         if (slot.in.capacity() > 16 || slot.out.capacity() > 16) {
-            slot.in = {};
-            slot.out = {};
+            slot.in = std::vector<iovec>();
+            slot.out = std::vector<iovec>();
         }
         free_slots_.push_back(i - 1);
     }
-    chain_storage_ = {};
+    chain_storage_ = std::vector<DescriptorBuffer>();
     if (watching_) {
         context_->unwatch(completion_fd_.get());
         watching_ = false;
     }
     queues_ = {};
     broken_ = false;
+}
+
+uint64_t VirtioFs::bytes_held() const
+{
+    static_assert(sizeof(Slot) <= kSlotBytes);
+    static_assert(sizeof(Completion) <= 16);
+    uint64_t bytes = slots_.capacity() * kSlotBytes + free_slots_.capacity() * sizeof(size_t) +
+                     chain_storage_.capacity() * sizeof(DescriptorBuffer) + server_->parked_bytes();
+    for (const Slot& slot : slots_) {
+        bytes += (slot.in.capacity() + slot.out.capacity()) * sizeof(iovec);
+    }
+    {
+        std::lock_guard lock(completions_mutex_);
+        bytes += (completions_.capacity() + completing_.capacity()) * 16;
+    }
+    return bytes;
 }
 
 size_t VirtioFs::requests_in_flight() const { return slots_.size() - free_slots_.size(); }

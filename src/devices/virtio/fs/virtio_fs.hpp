@@ -14,10 +14,12 @@
 // thread hop per request, which is most of a metadata request's cost.
 // A SETLKW that must wait is parked by the server and completes through the same path later.
 //
-// Host memory a guest can make the device hold, with Q = kQueueSize for both queues: at most 2Q
-// requests in flight (a chain is popped only into a free slot), each holding the iovecs of its
-// at most Q buffers: 2Q x Q x 16 bytes = 2 MiB (a parked SETLKW keeps a copy of its reply
-// iovecs: at most the same again), plus one Q x 16 chain walk at a time. The server's state is
+// Host memory a guest can make the device hold (kMaxBytesHeld, below; bytes_held()), with
+// Q = kQueueSize for both queues: at most 2Q requests in flight (a chain is popped only into a
+// free slot), each slot keeping room for the iovecs of up to Q readable and Q writable buffers
+// (a chain has at most Q, one iovec each; a slot reused keeps its capacity); a parked SETLKW
+// keeps a copy of its reply iovecs; one Q x 16 chain walk at a time: 6.2 MiB for Q = 256. Each
+// worker also keeps its largest argument copy (FUSE_SETXATTR: 72 KiB). The server's state is
 // bounded by the share's limits (FsOptions): ~200 bytes and an fd per inode, an fd per open
 // file, and 2 KiB of directory records per open directory.
 #pragma once
@@ -57,10 +59,26 @@ public:
     static constexpr unsigned kRequestQueue = 1;
     static constexpr uint16_t kQueueSize = 256;
     static constexpr unsigned kWorkers = 4;
+    static constexpr uint64_t kSlots = 2 * uint64_t{kQueueSize};
+    static constexpr uint64_t kSlotBytes = 64; // at least sizeof(Slot), checked in virtio_fs.cpp
+    // The most host memory a guest can make one share's device hold:
+    //   2Q x (kSlotBytes + 2 x Q x 16)                          the slots and their iovecs
+    //   + 2Q x 8 + 2 x 2Q x 16                                  free-slot list, completions
+    //   + 2Q x (FuseLockWaiters::kWaiterBytes + Q x 16)        parked SETLKWs
+    //   + Q x 16                                                the chain being walked
+    static constexpr uint64_t kMaxBytesHeld =
+        kSlots * (kSlotBytes + 2 * uint64_t{kQueueSize} * sizeof(iovec)) + kSlots * sizeof(size_t) +
+        2 * kSlots * 16 + kSlots * (backends::FuseLockWaiters::kWaiterBytes + kQueueSize * sizeof(iovec)) +
+        uint64_t{kQueueSize} * sizeof(DescriptorBuffer);
 
     // Opens the share (ConfigError naming the directory when it cannot be served; the tag
-    // must be 1-36 bytes, ConfigError otherwise).
-    VirtioFs(memory::GuestMemory& memory, std::string tag, backends::FsOptions options, unsigned workers = kWorkers);
+    // must be 1-36 bytes, ConfigError otherwise). With `seccomp` (the VM's allow-lists as
+    // built so far), the server's threads (the workers and the lock waiter) confine
+    // themselves to its util::ThreadKind::Fs list plus this device's add_syscalls() before
+    // the constructor returns; they are made here, on the thread that builds the VM, so they
+    // inherit no other filter.
+    VirtioFs(memory::GuestMemory& memory, std::string tag, backends::FsOptions options, unsigned workers = kWorkers,
+             const util::SeccompPolicy* seccomp = nullptr);
     ~VirtioFs() override;
     VirtioFs(const VirtioFs&) = delete;
     VirtioFs& operator=(const VirtioFs&) = delete;
@@ -77,9 +95,14 @@ public:
     // Drops requests not started, waits for those running, forgets the guest's state: when
     // it returns no worker touches guest memory, and the next request must be INIT.
     void reset() override;
+    // The server's host calls (backends::FuseServer::add_syscalls); eventfd reads and the
+    // inode fds a reset closes on the device's threads.
+    void add_syscalls(util::SeccompPolicy& policy) const override;
 
     [[nodiscard]] backends::FuseServer& server() { return *server_; }
     [[nodiscard]] size_t requests_in_flight() const;
+    // Host bytes the device holds on the guest's behalf now: at most kMaxBytesHeld.
+    [[nodiscard]] uint64_t bytes_held() const;
 
 private:
     // A request between pop and used ring.
