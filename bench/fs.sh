@@ -22,6 +22,7 @@
 # Ratios are the other tool's median time over minivmm's on the same kernel: above 1 minivmm is
 # faster. Sizes: FILES (default 10000), BIG_MIB (1024), SYNC_FILES (1000), from MINIVMM_BENCH_FILES,
 # MINIVMM_BENCH_BIG_MIB, MINIVMM_BENCH_SYNC_FILES; N rounds (default 3; arg 1 or MINIVMM_BENCH_N).
+# MINIVMM_BENCH_WARMUP=0 skips the warm-up round (a brief run: the first round then pays for cold caches).
 # Where /dev/kvm is not hardware KVM, the whole script re-runs inside tests/linux/nested-vm.sh (nested
 # KVM on TCG: only the ratios mean much there).
 # Needs: the guest (cmake --build build --target linux-guest), root (virtiofsd and 9p passthrough),
@@ -156,7 +157,9 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=mmap share /mnt 
 }
 
 echo "fs: $n rounds of ${variants[*]}, interleaved; $BENCH_WHERE" >&2
-for v in "${variants[@]}"; do one "$v"; done # warm-up, not recorded
+if [[ ${MINIVMM_BENCH_WARMUP:-1} != 0 ]]; then
+  for v in "${variants[@]}"; do one "$v"; done # warm-up, not recorded
+fi
 for ((i = 1; i <= n; i++)); do
   for v in "${variants[@]}"; do one "$v" record; done
   echo "fs: round $i/$n done" >&2
