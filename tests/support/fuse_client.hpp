@@ -168,7 +168,7 @@ private:
     uint64_t offer(unsigned queue, std::span<const std::byte> in, uint32_t out_size, const Shape& shape,
                    uint64_t unique);
     void collect_used();
-    void wait_io(std::chrono::milliseconds timeout);
+    [[nodiscard]] bool io_ready(); // an fd the I/O thread watches is ready now
 
     uint64_t heap_ = kHeapStart;
     uint64_t next_unique_ = 2;
