@@ -17,6 +17,8 @@
 #   MODULE.PARAM=VALUE       passed to insmod of that module (e.g. virtio_net.csum=0), as modprobe does
 #   minivmm.net=dhcp         configure eth0 by DHCP (busybox udhcpc: address, default route, resolv.conf)
 #                            and print "minivmm-guest: dhcp eth0 ADDR/PREFIX router R dns D"
+#   minivmm.share=TAG:DIR[,TAG:DIR...]   mount each virtio-fs share TAG (minivmm --share) on DIR (made
+#                     if missing) before minivmm.run; a failed mount prints a warning
 # Env: MINIVMM_KERNEL_CACHE (download cache), CC (compiler for the tiny debug-exit helper), FORCE=1.
 set -euo pipefail
 
@@ -156,6 +158,11 @@ if [ "$(param minivmm.net)" = dhcp ]; then
     echo "minivmm-guest: warning: no DHCP lease on eth0"
   fi
 fi
+shares=$(param minivmm.share)
+for s in $(echo "$shares" | tr ',' ' '); do
+  tag=${s%%:*} dir=${s#*:}
+  { mkdir -p "$dir" && mount -t virtiofs "$tag" "$dir"; } || echo "minivmm-guest: warning: cannot mount share $tag on $dir"
+done
 run=$(param minivmm.run)
 if [ -n "$run" ]; then
   sh -c "$run"
@@ -193,7 +200,12 @@ build_flavour() {
   cp "$KPKG_VMLINUZ" "$work/vmlinuz-$flavour"
 
   # pvpanic-mmio binds the ACPI device QEMU0001 that tells minivmm the kernel panicked.
-  local -a mods=(virtio virtio_ring virtio_mmio virtio_blk virtio_net virtio_console pvpanic-mmio)
+  # virtiofs (with fuse) mounts minivmm --share directories.
+  local -a mods=(virtio virtio_ring virtio_mmio virtio_blk virtio_net virtio_console pvpanic-mmio fuse virtiofs)
+  # virtio-9p where the kernel has it (the generic flavour; bench/fs.sh compares QEMU's 9p).
+  if [[ $(kpkg_config_value NET_9P_VIRTIO) == m ]]; then
+    mods+=(9pnet_virtio 9p)
+  fi
   # ext4 (and the crc32c its superblock checksums need) only where it is a module.
   if [[ $(kpkg_config_value EXT4_FS) == m ]]; then
     mods+=(ext4)

@@ -42,5 +42,8 @@ using Parsed = std::variant<T, std::string>;
 [[nodiscard]] std::optional<Ipv4AddressBytes> parse_ipv4_address(std::string_view text);
 // A unicast MAC address for the NIC spec `spec`, or the one-line error.
 [[nodiscard]] Parsed<MacAddressBytes> parse_mac(std::string_view spec, std::string_view value);
+// "path=DIR[,tag=TAG][,readonly=on|off][,cache=auto|always|never][,uid=G:H[:N]][,gid=G:H[:N]]"; a bare
+// first word is the path ("/srv/data,readonly=on"); uid= and gid= may repeat.
+[[nodiscard]] Parsed<ShareConfig> parse_share(std::string_view text);
 
 } // namespace minivmm::cli

@@ -125,6 +125,7 @@ std::string_view to_string(ThreadKind kind)
     case ThreadKind::Vcpu: return "vCPU";
     case ThreadKind::Io: return "I/O";
     case ThreadKind::Timer: return "RTC timer";
+    case ThreadKind::Fs: return "virtio-fs server";
     }
     return "unknown";
 }

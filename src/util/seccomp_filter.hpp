@@ -25,8 +25,9 @@ enum class ThreadKind : uint8_t {
     Vcpu,  // a vCPU: KVM_RUN and the exits it dispatches to devices
     Io,    // the I/O thread: the event loop, device queues, back ends, console
     Timer, // the CMOS RTC's timer thread
+    Fs,    // a virtio-fs server's threads: its workers and its lock waiter (host file-system calls)
 };
-inline constexpr std::size_t kThreadKinds = 4;
+inline constexpr std::size_t kThreadKinds = 5;
 
 [[nodiscard]] std::string_view to_string(ThreadKind kind);
 

@@ -8,7 +8,7 @@ namespace {
 
 using util::ThreadKind;
 
-constexpr auto kAll = {ThreadKind::Main, ThreadKind::Vcpu, ThreadKind::Io, ThreadKind::Timer};
+constexpr auto kAll = {ThreadKind::Main, ThreadKind::Vcpu, ThreadKind::Io, ThreadKind::Timer, ThreadKind::Fs};
 
 } // namespace
 
@@ -37,6 +37,10 @@ util::SeccompPolicy base_seccomp_policy()
     policy.allow_thread_creation(ThreadKind::Main);
     // The RTC's timer thread: KVM_IRQ_LINE for the periodic, alarm and update interrupts.
     policy.allow({ThreadKind::Timer}, {"ioctl"});
+    // A virtio-fs server's threads (they exist only with --share): putting a reply on the used
+    // ring raises the transport's interrupt (KVM_IRQ_LINE) and reads the completion eventfd;
+    // the host file-system calls are the server's own (backends::FuseServer::add_syscalls).
+    policy.allow({ThreadKind::Fs}, {"ioctl", "read", "close"});
     if (util::kAddressSanitizer) {
         // The sanitizer runtimes (ASan builds only): their allocator, reports (which read
         // /proc/self/maps and may start a symbolizer) and LeakSanitizer at exit (a tracer

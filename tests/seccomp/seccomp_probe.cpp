@@ -32,7 +32,8 @@ std::optional<util::ThreadKind> kind_named(const std::string& name)
     static const std::map<std::string, util::ThreadKind> kinds{{"main", util::ThreadKind::Main},
                                                                {"vcpu", util::ThreadKind::Vcpu},
                                                                {"io", util::ThreadKind::Io},
-                                                               {"timer", util::ThreadKind::Timer}};
+                                                               {"timer", util::ThreadKind::Timer},
+                                                               {"fs", util::ThreadKind::Fs}};
     const auto it = kinds.find(name);
     return it == kinds.end() ? std::nullopt : std::optional(it->second);
 }

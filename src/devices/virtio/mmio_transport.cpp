@@ -391,6 +391,17 @@ bool MmioTransport::watch(int fd, uint32_t events, util::FdPoller::Handler handl
 
 bool MmioTransport::modify_watch(int fd, uint32_t events) { return poller_.modify(fd, events); }
 
+bool MmioTransport::try_locked(const std::function<void()>& fn)
+{
+    std::unique_lock lock(mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) {
+        return false;
+    }
+    fn();
+    after_device_call();
+    return true;
+}
+
 void MmioTransport::unwatch(int fd)
 {
     poller_.remove(fd);

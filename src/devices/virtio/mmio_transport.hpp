@@ -67,6 +67,7 @@ private:
     [[nodiscard]] bool watch(int fd, uint32_t events, util::FdPoller::Handler handler) override;
     [[nodiscard]] bool modify_watch(int fd, uint32_t events) override;
     void unwatch(int fd) override;
+    [[nodiscard]] bool try_locked(const std::function<void()>& fn) override;
 
     [[nodiscard]] uint32_t read_register(uint64_t offset);
     void write_register(uint64_t offset, uint32_t value);

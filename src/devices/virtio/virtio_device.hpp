@@ -11,6 +11,7 @@
 #include "devices/virtio/virtqueue.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -48,6 +49,12 @@ public:
     [[nodiscard]] virtual bool watch(int fd, uint32_t events, util::FdPoller::Handler handler) = 0;
     [[nodiscard]] virtual bool modify_watch(int fd, uint32_t events) = 0;
     virtual void unwatch(int fd) = 0;
+    // From a thread of the device's own (not an entry point): runs `fn` with the device lock
+    // held, as a watch() handler runs, if the lock is free now; false (nothing ran) if it is
+    // busy, or the context cannot do this. A device that completes requests on worker threads
+    // uses it to put them on the used ring without waking the I/O thread, and falls back to
+    // a watched eventfd when it returns false.
+    [[nodiscard]] virtual bool try_locked(const std::function<void()>& /*fn*/) { return false; }
 };
 
 class VirtioDevice {

@@ -1,0 +1,99 @@
+#include "devices/virtio/fs/fs_workers.hpp"
+
+namespace minivmm::virtio {
+
+FsWorkers::FsWorkers(unsigned threads, std::function<void()> thread_init, Run run) : run_(std::move(run))
+{
+    std::mutex started_mutex;
+    std::condition_variable started_cv;
+    unsigned started = 0;
+    std::exception_ptr failure;
+    threads_.reserve(threads);
+    for (unsigned i = 0; i < threads; ++i) {
+        threads_.emplace_back([&, this] {
+            std::exception_ptr error;
+            try {
+                if (thread_init) {
+                    thread_init();
+                }
+            } catch (...) {
+                error = std::current_exception();
+            }
+            {
+                std::lock_guard lock(started_mutex);
+                ++started;
+                if (error && !failure) {
+                    failure = error;
+                }
+            }
+            started_cv.notify_one();
+            if (!error) {
+                work();
+            }
+        });
+    }
+    std::unique_lock lock(started_mutex);
+    started_cv.wait(lock, [&] { return started == threads; });
+    if (failure) {
+        lock.unlock();
+        stop_threads();
+        std::rethrow_exception(failure);
+    }
+}
+
+FsWorkers::~FsWorkers() { stop_threads(); }
+
+void FsWorkers::stop_threads()
+{
+    {
+        std::lock_guard lock(mutex_);
+        stop_ = true;
+        jobs_.clear();
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) {
+        if (t.joinable()) {
+            t.join();
+        }
+    }
+}
+
+void FsWorkers::submit(size_t slot)
+{
+    {
+        std::lock_guard lock(mutex_);
+        jobs_.push_back(slot);
+    }
+    wake_.notify_one();
+}
+
+std::vector<size_t> FsWorkers::cancel()
+{
+    std::unique_lock lock(mutex_);
+    std::vector<size_t> dropped(jobs_.begin(), jobs_.end());
+    jobs_.clear();
+    idle_.wait(lock, [this] { return running_ == 0; });
+    return dropped;
+}
+
+void FsWorkers::work()
+{
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        wake_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+        if (stop_) {
+            return;
+        }
+        const size_t slot = jobs_.front();
+        jobs_.pop_front();
+        ++running_;
+        lock.unlock();
+        run_(slot);
+        lock.lock();
+        if (--running_ == 0) {
+            idle_.notify_all();
+        }
+    }
+}
+
+} // namespace minivmm::virtio
