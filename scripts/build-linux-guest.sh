@@ -14,6 +14,8 @@
 #   minivmm.run=CMD   run CMD with sh -c (quote it: minivmm.run="a b"), print "minivmm-guest: run exit=N",
 #                     write N to the debug-exit port 0xf4, then do the action
 #   minivmm.ip=ADDR/PREFIX   configure eth0
+#   minivmm.share=TAG:DIR[,TAG:DIR...]   mount each virtio-fs share TAG (minivmm --share) on DIR (made
+#                     if missing) before minivmm.run; a failed mount prints a warning
 # Env: MINIVMM_KERNEL_CACHE (download cache), CC (compiler for the tiny debug-exit helper), FORCE=1.
 set -euo pipefail
 
@@ -116,6 +118,11 @@ addr=$(param minivmm.ip)
 if [ -n "$addr" ]; then
   { ip addr add "$addr" dev eth0 && ip link set eth0 up; } || echo "minivmm-guest: warning: cannot configure eth0 with $addr"
 fi
+shares=$(param minivmm.share)
+for s in $(echo "$shares" | tr ',' ' '); do
+  tag=${s%%:*} dir=${s#*:}
+  { mkdir -p "$dir" && mount -t virtiofs "$tag" "$dir"; } || echo "minivmm-guest: warning: cannot mount share $tag on $dir"
+done
 run=$(param minivmm.run)
 if [ -n "$run" ]; then
   sh -c "$run"
@@ -151,7 +158,8 @@ build_flavour() {
   cp "$KPKG_VMLINUZ" "$work/vmlinuz-$flavour"
 
   # pvpanic-mmio binds the ACPI device QEMU0001 that tells minivmm the kernel panicked.
-  local -a mods=(virtio virtio_ring virtio_mmio virtio_blk virtio_net virtio_console pvpanic-mmio)
+  # virtiofs (with fuse) mounts minivmm --share directories.
+  local -a mods=(virtio virtio_ring virtio_mmio virtio_blk virtio_net virtio_console pvpanic-mmio fuse virtiofs)
   # ext4 (and the crc32c its superblock checksums need) only where it is a module.
   if [[ $(kpkg_config_value EXT4_FS) == m ]]; then
     mods+=(ext4)

@@ -85,6 +85,12 @@ ParseResult parse_options(int argc, const char* const argv[])
                    "create=on makes the TAP (needs CAP_NET_ADMIN) and removes it on exit; the default MAC is "
                    "random, 52:54:00:xx:xx:xx")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    std::vector<std::string> shares;
+    app.add_option("--share", shares,
+                   "Host directory shared over virtio-fs (repeatable): path=DIR[,tag=TAG][,readonly=on]"
+                   "[,cache=auto|always|never][,uid=GUEST:HOST[:N]][,gid=GUEST:HOST[:N]]. Tags default to share0, "
+                   "share1, ...; in the guest: mount -t virtiofs TAG /mnt")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--timeout", timeout, "End the run after this long (e.g. 30s, 500ms, 2m) with exit code 124");
     std::string console_log;
     app.add_option("--console-log", console_log, "Also write the console output to FILE (truncated first)");
@@ -125,6 +131,10 @@ ParseResult parse_options(int argc, const char* const argv[])
     for (const auto& nic : nets) {
         options.vm.nets.emplace_back();
         apply(parse_net(nic), options.vm.nets.back(), error);
+    }
+    for (const auto& share : shares) {
+        options.vm.shares.emplace_back();
+        apply(parse_share(share), options.vm.shares.back(), error);
     }
     if (!timeout.empty()) {
         apply(parse_duration(timeout), options.vm.timeout, error);

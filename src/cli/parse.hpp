@@ -30,4 +30,8 @@ using Parsed = std::variant<T, std::string>;
 // a unicast MAC address, and whether minivmm creates the TAP (and removes it on exit).
 [[nodiscard]] Parsed<NetConfig> parse_net(std::string_view text);
 
+// "path=DIR[,tag=TAG][,readonly=on|off][,cache=auto|always|never][,uid=G:H[:N]][,gid=G:H[:N]]"; a bare
+// first word is the path ("/srv/data,readonly=on"); uid= and gid= may repeat.
+[[nodiscard]] Parsed<ShareConfig> parse_share(std::string_view text);
+
 } // namespace minivmm::cli

@@ -15,6 +15,7 @@
 #include "devices/serial.hpp"
 #include "devices/virtio/block/virtio_block.hpp"
 #include "devices/virtio/virtio_console.hpp"
+#include "devices/virtio/fs/virtio_fs.hpp"
 #include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
 #include "loader/kernel_loader.hpp"
@@ -55,7 +56,8 @@ void check_config(const VmConfig& config)
 std::vector<arch::VirtioMmioSlot> assign_virtio_slots(const VmConfig& config)
 {
     const size_t count =
-        config.disks.size() + config.nets.size() + (config.console.device == ConsoleDevice::Virtio ? 1 : 0);
+        config.disks.size() + config.nets.size() + (config.console.device == ConsoleDevice::Virtio ? 1 : 0) +
+        config.shares.size();
     // VmConfig::validate() has refused more than arch::kMaxVirtioDevices.
     return arch::virtio_mmio_slots(static_cast<uint32_t>(count));
 }
@@ -177,6 +179,28 @@ virtio::VirtioConsole::WindowSize console_window_size()
     return {};
 }
 
+backends::IdMap id_map(const std::vector<ShareIdRange>& ranges)
+{
+    std::vector<backends::IdRange> out;
+    for (const auto& r : ranges) {
+        out.push_back({r.guest, r.host, r.count});
+    }
+    return backends::IdMap(std::move(out));
+}
+
+backends::FsOptions fs_options(const ShareConfig& share)
+{
+    backends::FsOptions options;
+    options.root = share.path;
+    options.readonly = share.readonly;
+    options.cache = share.cache == ShareCache::Always  ? backends::FsCachePolicy::Always
+                    : share.cache == ShareCache::Never ? backends::FsCachePolicy::Never
+                                                       : backends::FsCachePolicy::Auto;
+    options.uids = id_map(share.uid_map);
+    options.gids = id_map(share.gid_map);
+    return options;
+}
+
 using NetBackends = std::vector<std::unique_ptr<backends::PacketBackend>>;
 
 // The TAP interfaces of the configuration, opened (or created) before KVM is touched: a
@@ -216,6 +240,11 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
                                                                 console_window_size());
         impl.console->connect_input(*console);
         devices.push_back(std::move(console));
+    }
+    // The shares (virtio-fs) come after every other kind.
+    for (size_t i = 0; i < impl.config.shares.size(); ++i) {
+        const ShareConfig& share = impl.config.shares[i];
+        devices.push_back(std::make_unique<virtio::VirtioFs>(impl.memory, share.effective_tag(i), fs_options(share)));
     }
     return devices;
 }
