@@ -374,11 +374,13 @@ RunResult AgentSession::run(const RunRequest& request, RunIo& io)
     return result;
 }
 
-void AgentSession::signal(int signo)
+bool AgentSession::signal(int signo)
 {
-    if (running_) {
-        send_control(encode_signal(static_cast<uint32_t>(signo)));
+    if (!running_) {
+        return false;
     }
+    send_control(encode_signal(static_cast<uint32_t>(signo)));
+    return true;
 }
 
 void AgentSession::resize(uint16_t rows, uint16_t cols)

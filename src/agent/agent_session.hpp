@@ -70,7 +70,7 @@ public:
 
     // From any thread while run() runs (ignored otherwise): forward a signal to the command's
     // process group, or the terminal's new size.
-    void signal(int signo);
+    bool signal(int signo); // false when no run is in progress
     void resize(uint16_t rows, uint16_t cols);
 
     // Whether the session can run another command.

@@ -57,6 +57,9 @@ ConsoleBackend::ConsoleBackend(const ConsoleConfig& config)
     case ConsoleMode::Stdout:
         output_ = std::make_shared<FdConsoleOutput>(STDOUT_FILENO);
         break;
+    case ConsoleMode::Stderr:
+        output_ = std::make_shared<FdConsoleOutput>(STDERR_FILENO);
+        break;
     case ConsoleMode::File:
         file_ = util::UniqueFd(::open(config.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
         if (!file_) {
