@@ -215,9 +215,6 @@ ExecBoot prepare_exec_boot(const ExecConfig& config, const ExecHost& host)
     if (!config.vm.shares.empty()) {
         throw ConfigError("an exec VM shares the root and the --rw directories itself: give no --share");
     }
-    if (config.command.argv.empty() || config.command.argv.front().empty()) {
-        throw ConfigError("no command to run (minivmm exec [OPTIONS] -- COMMAND [ARGS...])");
-    }
     ExecBoot boot;
     boot.vm = config.vm;
     boot.vm.kernel = resolve_kernel(config, host);

@@ -63,7 +63,7 @@ CommandResult Vm::run(const Command& command, const CommandIo& io)
         // The terminal's keys go to the command's pty as they are typed (Ctrl-C included).
         std::optional<console::RawTerminal> raw;
         if (command.tty && io.stdin_fd >= 0) {
-            raw.emplace(io.stdin_fd);
+            raw.emplace(io.stdin_fd, console::RawTerminal::Output::Raw);
         }
         run = impl_->exec->run(request, run_io);
     }
@@ -81,6 +81,9 @@ void Vm::resize_terminal(uint16_t rows, uint16_t cols)
 
 CommandResult exec(const ExecConfig& config, const CommandIo& io)
 {
+    if (config.command.argv.empty() || config.command.argv.front().empty()) {
+        throw ConfigError("no command to run (minivmm exec [OPTIONS] -- COMMAND [ARGS...])");
+    }
     auto vm = Vm::create(config);
     vm->start();
     auto result = vm->run(config.command, io);

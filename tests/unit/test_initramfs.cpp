@@ -9,6 +9,7 @@
 #include "initramfs/modinfo.hpp"
 #include "initramfs/module_tree.hpp"
 #include "support/config_error.hpp"
+#include "support/fake_kernel.hpp"
 #include "support/run_process.hpp"
 
 #include <catch2/catch.hpp>
@@ -25,6 +26,7 @@
 
 using namespace minivmm;
 using namespace minivmm::initramfs;
+using minivmm::test::fake_module;
 namespace fs = std::filesystem;
 
 namespace {
@@ -100,62 +102,12 @@ struct TempDir {
     ~TempDir() { fs::remove_all(path); }
 };
 
-void write_file(const fs::path& path, const std::vector<uint8_t>& data)
-{
-    fs::create_directories(path.parent_path());
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-}
+void write_file(const fs::path& path, const std::vector<uint8_t>& data) { test::write_bytes(path, data); }
 
 std::vector<uint8_t> read_file(const fs::path& path)
 {
     std::ifstream in(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// A minimal ELF64 relocatable with a .modinfo section, as a kernel module has.
-std::vector<uint8_t> fake_module(const std::vector<std::string>& modinfo, size_t padding = 0)
-{
-    std::vector<uint8_t> info;
-    for (const auto& entry : modinfo) {
-        info.insert(info.end(), entry.begin(), entry.end());
-        info.push_back(0);
-    }
-    const std::string shstrtab = std::string("\0.modinfo\0.shstrtab\0", 20);
-    std::vector<uint8_t> elf(sizeof(Elf64_Ehdr), 0);
-    const uint64_t info_offset = elf.size();
-    elf.insert(elf.end(), info.begin(), info.end());
-    elf.resize(elf.size() + padding, 0xcc);
-    const uint64_t names_offset = elf.size();
-    elf.insert(elf.end(), shstrtab.begin(), shstrtab.end());
-    elf.resize((elf.size() + 7) & ~size_t{7}, 0);
-    const uint64_t shoff = elf.size();
-    std::array<Elf64_Shdr, 3> sections{};
-    sections[1].sh_name = 1;
-    sections[1].sh_type = SHT_PROGBITS;
-    sections[1].sh_offset = info_offset;
-    sections[1].sh_size = info.size();
-    sections[2].sh_name = 10;
-    sections[2].sh_type = SHT_STRTAB;
-    sections[2].sh_offset = names_offset;
-    sections[2].sh_size = shstrtab.size();
-    const auto* raw = reinterpret_cast<const uint8_t*>(sections.data());
-    elf.insert(elf.end(), raw, raw + sizeof(sections));
-    Elf64_Ehdr header{};
-    std::memcpy(header.e_ident, ELFMAG, SELFMAG);
-    header.e_ident[EI_CLASS] = ELFCLASS64;
-    header.e_ident[EI_DATA] = ELFDATA2LSB;
-    header.e_ident[EI_VERSION] = EV_CURRENT;
-    header.e_type = ET_REL;
-    header.e_machine = EM_X86_64;
-    header.e_version = EV_CURRENT;
-    header.e_shoff = shoff;
-    header.e_ehsize = sizeof(Elf64_Ehdr);
-    header.e_shentsize = sizeof(Elf64_Shdr);
-    header.e_shnum = 3;
-    header.e_shstrndx = 2;
-    std::memcpy(elf.data(), &header, sizeof(header));
-    return elf;
 }
 
 std::vector<uint8_t> compress_with(const std::vector<std::string>& tool, const std::vector<uint8_t>& data)
@@ -343,7 +295,7 @@ struct FakeTree : TempDir {
     void add(const std::string& rel, const std::string& name, const std::string& depends,
              const std::string& release = kRelease)
     {
-        write_file(path / rel, fake_module({"depends=" + depends, "name=" + name, "vermagic=" + release + " SMP "}));
+        test::add_fake_module(path, rel, name, depends, release);
     }
     void index(const std::string& text) { write_file(path / "modules.dep", bytes_of(text)); }
 };

@@ -1,6 +1,7 @@
 // The kernel's release read from its image (loader/kernel_release.hpp): the bzImage header's
 // kernel_version string, or linux_banner in an ELF vmlinux; hostile images give none.
 #include "loader/kernel_release.hpp"
+#include "support/fake_kernel.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -20,19 +21,20 @@ std::vector<std::byte> bytes_of(const std::string& text)
     return out;
 }
 
-// A bzImage header (boot protocol 2.15) whose kernel_version points at `version`.
-std::vector<std::byte> bzimage(const std::string& version, uint16_t pointer = 0x3000 - 0x200)
+std::vector<std::byte> bytes_of(const std::vector<uint8_t>& data)
 {
-    std::vector<std::byte> image(0x4000);
-    const auto put16 = [&](size_t at, uint16_t v) { std::memcpy(image.data() + at, &v, 2); };
-    image[0x1f1] = std::byte{0x1e};
-    put16(0x1fe, 0xaa55);
-    std::memcpy(image.data() + 0x202, "HdrS", 4);
-    put16(0x206, 0x020f);
-    put16(0x20e, pointer);
-    if (uint64_t{pointer} + 0x200 + version.size() < image.size()) {
-        std::memcpy(image.data() + pointer + 0x200, version.c_str(), version.size() + 1);
-    }
+    std::vector<std::byte> out(data.size());
+    std::memcpy(out.data(), data.data(), data.size());
+    return out;
+}
+
+std::vector<std::byte> bzimage(const std::string& version) { return bytes_of(minivmm::test::fake_bzimage(version)); }
+
+// The same header with kernel_version pointing at `pointer` + 0x200.
+std::vector<std::byte> bzimage(const std::string& version, uint16_t pointer)
+{
+    auto image = bzimage(version);
+    std::memcpy(image.data() + 0x20e, &pointer, 2);
     return image;
 }
 
