@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build-module-trees.sh OUTDIR: the module trees of the default Linux guest's kernels as a host has
+# build-module-trees.sh OUTDIR [TREE...]: the module trees of the default Linux guest's kernels as a host has
 # them once its package is installed (depmod run: modules.dep, modules.builtin...), for `minivmm exec
 # --modules` in the [linux] tests and the README's first command. Why: a kernel .deb ships its
 # modules without modules.dep (its postinst runs depmod), and the guest images of
@@ -10,7 +10,8 @@
 #                         hard links into the download cache where it can)
 #   modules-cloud-zst/    the same, each module compressed with zstd (as Ubuntu and Fedora ship them)
 #   modules-generic-xz/   the generic kernel's modules, each compressed with xz (as Debian 13 ships them)
-#   module-trees.txt      which kernels (also the cache key)
+# TREE names which to build (default: all three); each is cached on its own (TREE/.kernel holds
+# the package it came from) and rebuilt when that or this script changes.
 # Env: MINIVMM_KERNEL_CACHE (download cache), FORCE=1.
 set -euo pipefail
 
@@ -19,30 +20,31 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib-kernel-pkgs.sh
 . "$here/lib-kernel-pkgs.sh"
 
-[[ $# == 1 && $1 != -* ]] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
+[[ $# -ge 1 && $1 != -* ]] || { echo "usage: $0 OUTDIR [modules-cloud|modules-cloud-zst|modules-generic-xz]..." >&2; exit 2; }
 out=$1
+shift
+wanted=("$@")
+[[ ${#wanted[@]} -gt 0 ]] || wanted=(modules-cloud modules-cloud-zst modules-generic-xz)
 mkdir -p "$out" || kpkg_die "cannot create $out"
 out=$(cd "$out" && pwd)
 command -v depmod >/dev/null || kpkg_die "depmod not found (apt-get install kmod)"
 
 # shellcheck disable=SC2153 # set by kpkg_fetch
 kpkg_fetch cloud
-cloud_dir=$KPKG_DIR cloud_ver=$KPKG_KVER cloud_key="cloud $KPKG_PKG $KPKG_VERSION"
+cloud_dir=$KPKG_DIR cloud_ver=$KPKG_KVER cloud_key="$KPKG_PKG $KPKG_VERSION"
 kpkg_fetch generic
-generic_dir=$KPKG_DIR generic_ver=$KPKG_KVER generic_key="generic $KPKG_PKG $KPKG_VERSION"
-key="$cloud_key"$'\n'"$generic_key"
-if [[ ${FORCE:-0} != 1 && -f $out/module-trees.txt && $(cat "$out/module-trees.txt") == "$key" &&
-      $out/module-trees.txt -nt ${BASH_SOURCE[0]} ]]; then
-  echo "build-module-trees: $out is up to date"
-  exit 0
-fi
-rm -f "$out/module-trees.txt"
+generic_dir=$KPKG_DIR generic_ver=$KPKG_KVER generic_key="$KPKG_PKG $KPKG_VERSION"
 
-# tree SRC_ROOT RELEASE DEST [COMPRESSOR...]: DEST/RELEASE as installed, modules compressed by
-# COMPRESSOR (reading stdin, writing stdout) when given, then depmod.
+# tree SRC_ROOT RELEASE KEY DEST [COMPRESSOR...]: DEST/RELEASE as installed, modules compressed
+# by COMPRESSOR (reading stdin, writing stdout) when given, then depmod. Nothing to do when DEST
+# was built from KEY by this version of the script.
 tree() {
-  local src=$1 ver=$2 dest=$3 ext=""
-  shift 3
+  local src=$1 ver=$2 key=$3 dest=$4 ext=""
+  shift 4
+  if [[ ${FORCE:-0} != 1 && -f $dest/.kernel && $(cat "$dest/.kernel") == "$key" && $dest/.kernel -nt ${BASH_SOURCE[0]} ]]; then
+    echo "build-module-trees: $dest is up to date"
+    return 0
+  fi
   local work=$dest.tmp
   rm -rf "$work" "$dest"
   mkdir -p "$work/lib/modules"
@@ -59,11 +61,16 @@ tree() {
   fi
   depmod -b "$work" "$ver" || kpkg_die "depmod failed for $ver"
   mv "$work/lib/modules" "$dest"
+  echo "$key" >"$dest/.kernel"
   rm -rf "$work"
+  echo "build-module-trees: wrote $dest/$ver"
 }
 
-tree "$cloud_dir" "$cloud_ver" "$out/modules-cloud"
-tree "$cloud_dir" "$cloud_ver" "$out/modules-cloud-zst" zstd -q -c -3
-tree "$generic_dir" "$generic_ver" "$out/modules-generic-xz" xz -c -T1 --check=crc32 -3
-echo "$key" >"$out/module-trees.txt"
-echo "build-module-trees: wrote $out/{modules-cloud,modules-cloud-zst,modules-generic-xz}/ ($cloud_ver, $generic_ver)"
+for t in "${wanted[@]}"; do
+  case $t in
+    modules-cloud) tree "$cloud_dir" "$cloud_ver" "$cloud_key" "$out/$t" ;;
+    modules-cloud-zst) tree "$cloud_dir" "$cloud_ver" "$cloud_key zstd" "$out/$t" zstd -q -c -3 ;;
+    modules-generic-xz) tree "$generic_dir" "$generic_ver" "$generic_key xz" "$out/$t" xz -c -T1 --check=crc32 -3 ;;
+    *) kpkg_die "unknown tree '$t' (modules-cloud, modules-cloud-zst, modules-generic-xz)" ;;
+  esac
+done

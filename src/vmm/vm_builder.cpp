@@ -17,6 +17,7 @@
 #include "devices/virtio/virtio_console.hpp"
 #include "devices/virtio/multiport_console.hpp"
 #include "devices/virtio/fs/virtio_fs.hpp"
+#include "backends/net/slirp_backend.hpp"
 #include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
 #include "loader/kernel_loader.hpp"
@@ -29,6 +30,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "arch/x86_64/virtio_mmio_slots.hpp"
 #include "vmm/exit_policy.hpp"
+#include "vmm/user_net_config.hpp"
 #include "vmm/virtio_cmdline.hpp"
 
 #include <fmt/format.h>
@@ -212,10 +214,27 @@ NetBackends open_net_backends(const VmConfig& config)
 {
     NetBackends backends;
     for (const auto& nic : config.nets) {
+        if (nic.mode == NetMode::User) {
+            // The stack is made and its host forwards bound now: a port in use is reported here.
+            backends.push_back(std::make_unique<backends::SlirpBackend>(vmm::user_net_options(nic)));
+            continue;
+        }
         auto tap = nic.create ? backends::Tap::create(nic.tap) : backends::Tap::open(nic.tap);
         backends.push_back(std::make_unique<backends::Tap>(std::move(tap)));
     }
     return backends;
+}
+
+// The user-mode back ends among `nets` (one per config.nets entry), to run on the I/O thread.
+std::vector<backends::SlirpBackend*> user_net_backends(const VmConfig& config, const NetBackends& nets)
+{
+    std::vector<backends::SlirpBackend*> user;
+    for (size_t i = 0; i < config.nets.size(); ++i) {
+        if (config.nets[i].mode == NetMode::User) {
+            user.push_back(static_cast<backends::SlirpBackend*>(nets.at(i).get()));
+        }
+    }
+    return user;
 }
 
 // The virtio devices in the order assign_virtio_slots() numbers them; `nets` holds one back end
@@ -305,6 +324,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config, BuildExtras extras)
     const std::vector<arch::VirtioMmioSlot> slots = assign_virtio_slots(config, extras);
     const auto loaded = load_guest_image(config, memory, slots, extras);
     auto nets = open_net_backends(config);
+    const auto user_nets = user_net_backends(config, nets);
 
     kvm::Kvm kvm = kvm::Kvm::open();
     const kvm::HostKvmKind kind = kvm::detect_host_kvm_kind();
@@ -324,6 +344,9 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config, BuildExtras extras)
     auto impl = std::make_unique<Vm::Impl>(config, std::move(kvm), std::move(vm), std::move(memory));
     add_legacy_devices(*impl);
     add_virtio_devices(*impl, slots, std::move(nets), extras);
+    for (auto* user : user_nets) {
+        user->attach(impl->events); // owned by its device, which impl->events outlives
+    }
     add_vcpus(*impl, loaded);
     spdlog::debug("VM built: {} vCPU(s), {} MiB, kernel {} ({})", config.cpus, config.memory_bytes / kMiB,
                   config.kernel.string(), loaded.format == loader::KernelFormat::BzImage ? "bzImage" : "PVH ELF");
