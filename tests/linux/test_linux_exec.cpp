@@ -356,3 +356,32 @@ TEST_CASE("exec: an interactive shell on a pty of the terminal's size with Ctrl-
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 7);
 }
+
+TEST_CASE("exec: the first SIGTERM to minivmm goes to the command", "[linux][exec-vm]")
+{
+    if (!exec_tier_available()) {
+        return;
+    }
+    const auto argv = exec_argv("vmlinuz-cloud", "modules-cloud", {"--timeout", "300s"},
+                                {"sh", "-c", "echo up; exec sleep 1000"});
+    const auto result = run_process(argv, 400s, "", SignalOnOutput{"up", SIGTERM});
+    INFO("stderr: " << result.err);
+    CHECK(result.exit_code == 128 + SIGTERM); // the command's status: sleep was killed, not the VM
+    CHECK(result.out == "up\n");
+    CHECK(result.err.empty());
+}
+
+TEST_CASE("exec: when minivmm's stdout reader goes away the command gets SIGPIPE", "[linux][exec-vm]")
+{
+    if (!exec_tier_available()) {
+        return;
+    }
+    std::string command;
+    for (const auto& word : exec_argv("vmlinuz-cloud", "modules-cloud", {"--timeout", "300s"}, {"yes"})) {
+        command += "'" + word + "' ";
+    }
+    // yes | head: head exits after 8 bytes; yes (in the guest) must then die of SIGPIPE.
+    const auto result = run_process({"/bin/bash", "-c", command + "| head -c 8; echo \" status=${PIPESTATUS[0]}\""}, 400s);
+    INFO("stderr: " << result.err);
+    CHECK(result.out == "y\ny\ny\ny\n status=" + std::to_string(128 + SIGPIPE) + "\n");
+}
