@@ -80,30 +80,21 @@ std::vector<uint8_t> zstd(std::span<const uint8_t> data, std::string_view what, 
     ZSTD_inBuffer in{data.data(), data.size(), 0};
     std::vector<uint8_t> out;
     size_t used = 0;
-    size_t last = 1; // ZSTD_decompressStream's hint: 0 once a frame is complete
-    while (in.pos < in.size) {
+    // ZSTD_decompressStream returns 0 once a frame is complete and flushed; the input may hold
+    // several frames. Done when all input is read and the last frame is complete.
+    for (;;) {
         const size_t room = grow(out, used, limit, what, Compression::Zstd);
         ZSTD_outBuffer buffer{out.data() + used, room, 0};
-        last = ZSTD_decompressStream(stream.get(), &buffer, &in);
-        if (ZSTD_isError(last)) {
-            fail(what, Compression::Zstd, ZSTD_getErrorName(last));
+        const size_t hint = ZSTD_decompressStream(stream.get(), &buffer, &in);
+        if (ZSTD_isError(hint)) {
+            fail(what, Compression::Zstd, ZSTD_getErrorName(hint));
         }
         used += buffer.pos;
-        if (buffer.pos == 0 && last != 0 && in.pos == in.size) {
+        if (in.pos == in.size && hint == 0) {
             break;
         }
-    }
-    // Output still buffered in the decoder once the input is consumed.
-    while (last != 0) {
-        const size_t room = grow(out, used, limit, what, Compression::Zstd);
-        ZSTD_outBuffer buffer{out.data() + used, room, 0};
-        last = ZSTD_decompressStream(stream.get(), &buffer, &in);
-        if (ZSTD_isError(last)) {
-            fail(what, Compression::Zstd, ZSTD_getErrorName(last));
-        }
-        used += buffer.pos;
-        if (buffer.pos == 0 && last != 0) {
-            fail(what, Compression::Zstd, "truncated");
+        if (in.pos == in.size && buffer.pos < room) {
+            fail(what, Compression::Zstd, "truncated"); // room left, no input, frame unfinished
         }
     }
     out.resize(used);

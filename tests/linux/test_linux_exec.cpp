@@ -2,6 +2,7 @@
 // and their whole module trees as a host has them (plain, zstd- and xz-compressed), the root
 // being the host's own over virtio-fs. One VM serves the library's runs; the command-line
 // runs boot their own.
+#include "support/random_data.hpp"
 #include "support/exec_guest.hpp"
 
 #include <minivmm/minivmm.hpp>
@@ -21,7 +22,6 @@
 
 #include <fstream>
 #include <thread>
-#include <random>
 
 using namespace minivmm;
 using namespace minivmm::test;
@@ -29,16 +29,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string random_bytes(size_t n, uint32_t seed)
-{
-    std::mt19937 rng(seed);
-    std::string data(n, '\0');
-    for (auto& c : data) {
-        c = static_cast<char>(rng());
-    }
-    return data;
-}
 
 std::string read_text(const fs::path& path)
 {
@@ -118,7 +108,7 @@ TEST_CASE("exec library: 10 MiB of random bytes on stdout arrive with the same c
     if (!exec_tier_available()) {
         return;
     }
-    const auto data = random_bytes(10 << 20, 15);
+    const auto data = test::random_string(10 << 20, 15);
     const auto file = shared_vm().rw.path / "random.bin";
     std::ofstream(file, std::ios::binary).write(data.data(), static_cast<std::streamsize>(data.size()));
     const auto result = run({"cat", file.string()});
@@ -133,7 +123,7 @@ TEST_CASE("exec library: stdin piped in reaches the command", "[linux][exec-vm]"
     if (!exec_tier_available()) {
         return;
     }
-    const auto data = random_bytes(2 << 20, 16);
+    const auto data = test::random_string(2 << 20, 16);
     const auto result = run({"cat"}, data);
     CHECK(result.exit_code == 0);
     CHECK(result.out == data);
@@ -241,7 +231,7 @@ TEST_CASE("exec: as a non-root user with zstd modules the files made in --rw bel
     fs::create_directories(rw);
     const uint32_t user = ::getuid() == 0 ? 65534 : ::getuid();
     REQUIRE(::chown(rw.c_str(), user, static_cast<gid_t>(::getuid() == 0 ? 65534 : ::getgid())) == 0);
-    const auto data = random_bytes(1 << 20, 17);
+    const auto data = test::random_string(1 << 20, 17);
     const auto argv = exec_argv("vmlinuz-cloud", "modules-cloud-zst", {"--rw", rw.string(), "--cwd", rw.string(),
                                                                        "--timeout", "300s"},
                                 {"sh", "-c", "id -u; cat > copy.bin; touch made-by-guest"});

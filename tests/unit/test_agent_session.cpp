@@ -3,6 +3,7 @@
 // program (minivmm-agent-serve) serving four socket pairs in place of the virtio-console
 // ports. Exit statuses, separate and binary-safe stdout/stderr, stdin to its end, working
 // directory, environment, identity, signals, a pty with its size and Ctrl-C, runs in a row.
+#include "support/random_data.hpp"
 #include "agent/agent_session.hpp"
 #include "util/unique_fd.hpp"
 
@@ -16,7 +17,6 @@
 #include <unistd.h>
 
 #include <array>
-#include <random>
 #include <thread>
 
 using namespace minivmm;
@@ -101,16 +101,6 @@ int exit_code(const agent::RunResult& result)
     return result.exited->exit_code();
 }
 
-std::string random_bytes(size_t n, uint32_t seed)
-{
-    std::mt19937 rng(seed);
-    std::string data(n, '\0');
-    for (auto& c : data) {
-        c = static_cast<char>(rng());
-    }
-    return data;
-}
-
 } // namespace
 
 TEST_CASE("agent session: the command's exit status is the run's", "[unit][agent]")
@@ -154,7 +144,7 @@ TEST_CASE("agent session: stdout and stderr stay apart", "[unit][agent]")
 
 TEST_CASE("agent session: 10 MiB of binary output arrive intact", "[unit][agent]")
 {
-    const auto data = random_bytes(10 << 20, 1);
+    const auto data = test::random_string(10 << 20, 1);
     char path[] = "/tmp/minivmm-agent-XXXXXX";
     const UniqueFd fd(::mkstemp(path));
     REQUIRE(fd);
@@ -170,7 +160,7 @@ TEST_CASE("agent session: 10 MiB of binary output arrive intact", "[unit][agent]
 TEST_CASE("agent session: stdin reaches the command and then its end", "[unit][agent]")
 {
     ServedAgent agent;
-    const auto data = random_bytes(3 << 20, 2);
+    const auto data = test::random_string(3 << 20, 2);
     const auto result = run(agent, {"cat"}, data);
     CHECK(exit_code(result) == 0);
     CHECK(result.out == data);
@@ -265,7 +255,7 @@ TEST_CASE("agent session: runs in a row do not see each other's stdin", "[unit][
 {
     ServedAgent agent;
     // The first command reads none of its stdin; what is left is dropped, not handed on.
-    CHECK(exit_code(run(agent, {"true"}, random_bytes(1 << 20, 3))) == 0);
+    CHECK(exit_code(run(agent, {"true"}, test::random_string(1 << 20, 3))) == 0);
     const auto second = run(agent, {"cat"}, "second\n");
     CHECK(exit_code(second) == 0);
     CHECK(second.out == "second\n");

@@ -3,6 +3,7 @@
 // names, bytes both ways between guest buffers and host socket pairs, nothing read before the
 // guest opens a port, back-pressure without loss, a host end that closes, hostile control
 // messages, and the device without MULTIPORT.
+#include "support/random_data.hpp"
 #include "backends/stream/socket_stream.hpp"
 #include "devices/virtio/mmio_registers.hpp"
 #include "devices/virtio/multiport_console.hpp"
@@ -14,7 +15,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <random>
 
 using namespace minivmm;
 using namespace minivmm::virtio;
@@ -136,16 +136,6 @@ struct Fixture {
     }
 };
 
-std::string random_text(size_t n, uint32_t seed)
-{
-    std::mt19937 rng(seed);
-    std::string s(n, '\0');
-    for (auto& c : s) {
-        c = static_cast<char>(rng());
-    }
-    return s;
-}
-
 } // namespace
 
 TEST_CASE("multiport console: config space and features", "[unit][virtio-console]")
@@ -225,7 +215,7 @@ TEST_CASE("multiport console: a full host socket holds the guest's chain, and no
     f.send_control(1, ConsoleEvent::PortReady, 1);
     f.send_control(1, ConsoleEvent::PortOpen, 1);
     const uint32_t txq = console_transmit_queue(1);
-    const auto data = random_text(3 * 60000, 5);
+    const auto data = test::random_string(3 * 60000, 5);
     for (int i = 0; i < 3; ++i) {
         f.post(txq, 60000, false, data.substr(static_cast<size_t>(i) * 60000, 60000));
     }
@@ -248,7 +238,7 @@ TEST_CASE("multiport console: host to guest in many buffers, as fast as the gues
     f.bring_up(1);
     f.send_control(0, ConsoleEvent::PortReady, 1);
     f.send_control(0, ConsoleEvent::PortOpen, 1);
-    const auto data = random_text(100000, 6);
+    const auto data = test::random_string(100000, 6);
     REQUIRE(::write(f.host[0].get(), data.data(), data.size()) == static_cast<ssize_t>(data.size()));
     std::string got;
     uint16_t seen = 0;
