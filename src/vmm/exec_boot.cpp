@@ -218,8 +218,8 @@ ExecBoot prepare_exec_boot(const ExecConfig& config, const ExecHost& host)
     ExecBoot boot;
     boot.vm = config.vm;
     boot.vm.kernel = resolve_kernel(config, host);
-    const auto image = loader::read_image_file(boot.vm.kernel, "kernel");
-    boot.release = loader::kernel_release(image).value_or("");
+    boot.kernel = loader::read_image_file(boot.vm.kernel, "kernel");
+    boot.release = loader::kernel_release(boot.kernel).value_or("");
     auto shares = make_shares(config, host.current_dir);
     boot.cwd = command_cwd(config, host, shares.configs.front().path);
     boot.vm.shares = std::move(shares.configs);

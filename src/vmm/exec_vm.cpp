@@ -45,7 +45,7 @@ std::unique_ptr<Vm> Vm::create(const ExecConfig& config)
     auto boot = vmm::prepare_exec_boot(config);
     auto channel = std::make_unique<vmm::ExecChannel>();
     channel->set_default_cwd(boot.cwd);
-    BuildExtras extras{std::move(boot.initramfs), channel->take_device_ports()};
+    BuildExtras extras{std::move(boot.kernel), std::move(boot.initramfs), channel->take_device_ports()};
     auto impl = build_vm(boot.vm, std::move(extras));
     impl->exec = std::move(channel);
     return std::unique_ptr<Vm>(new Vm(std::move(impl)));

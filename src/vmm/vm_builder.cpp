@@ -95,7 +95,11 @@ acpi::AcpiConfig acpi_config(const VmConfig& config, std::span<const arch::Virti
 loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemory& memory,
                                       std::span<const arch::VirtioMmioSlot> slots, const BuildExtras& extras)
 {
-    const auto kernel = loader::read_image_file(config.kernel, "kernel");
+    std::vector<std::byte> kernel_file;
+    if (extras.kernel.empty()) {
+        kernel_file = loader::read_image_file(config.kernel, "kernel");
+    }
+    const std::span<const std::byte> kernel = extras.kernel.empty() ? kernel_file : extras.kernel;
     std::vector<std::byte> initrd_file;
     if (config.initrd) {
         initrd_file = loader::read_image_file(*config.initrd, "initrd");

@@ -74,10 +74,11 @@ struct Vm::Impl {
     std::thread io_thread;
 };
 
-// What an exec VM adds to its VmConfig (vmm/exec_vm.cpp): an initramfs made in memory in place
-// of config.initrd, and a multiport virtio-console for the guest agent's ports (its slot comes
+// What an exec VM adds to its VmConfig (vmm/exec_vm.cpp): the kernel image it read for its
+// release (not read twice), an initramfs made in memory in place of config.initrd, and a multiport virtio-console for the guest agent's ports (its slot comes
 // after the virtio console's, before the shares').
 struct BuildExtras {
+    std::vector<std::byte> kernel; // config.kernel's bytes, when the caller read them already
     std::vector<uint8_t> initrd;
     std::vector<virtio::MultiportConsole::Port> agent_ports;
 };
