@@ -70,6 +70,11 @@ struct DiskConfig {
     std::string serial; // VIRTIO_BLK_T_GET_ID answer (at most 20 bytes)
     DiskCache cache = DiskCache::Writeback;
     DiskAio aio = DiskAio::Auto;
+    // Lock the image (F_OFD_SETLK: shared when readonly, exclusive otherwise) so that two
+    // VMMs cannot use it at once; a lock the filesystem refuses (ENOLCK on NFS...) refuses the
+    // disk. false (lock=off): no lock, for filesystems without locks; then nothing stops a
+    // second writer.
+    bool lock = true;
 };
 
 using Ipv4AddressBytes = std::array<uint8_t, 4>; // network order: {10, 0, 2, 15}
@@ -187,6 +192,9 @@ struct VmConfig {
     // Off: only the MP table, for kernels booted with acpi=off or without ACPI support.
     bool acpi = true;
     std::optional<std::chrono::milliseconds> timeout; // the run ends with ExitReason::Timeout
+    // seccomp-bpf allow-lists on minivmm's threads (docs/architecture.md "Seccomp"): a system
+    // call outside its thread's list ends the process with one line naming it, exit 125.
+    bool seccomp = true;
     std::vector<ShareConfig> shares; // virtio-fs devices, in order (after the console's slot)
 
     // Every problem found, one line each (empty: valid). Checks what can be checked

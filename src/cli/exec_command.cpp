@@ -2,6 +2,7 @@
 
 #include "cli/cli_output.hpp"
 #include "cli/exec_options.hpp"
+#include "cli/process_guards.hpp"
 
 #include <minivmm/minivmm.hpp>
 
@@ -98,6 +99,7 @@ int run_exec_command(int argc, const char* const argv[])
     }
     auto& options = std::get<ExecOptions>(parsed);
     setup_logging(options.log_level);
+    guard_process();
     Command& command = options.config.command;
     command.tty = options.tty == TtyMode::Always ||
                   (options.tty == TtyMode::Auto && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO));
@@ -109,12 +111,16 @@ int run_exec_command(int argc, const char* const argv[])
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     try {
         auto vm = Vm::create(options.config);
+        CommandIo io;
+        io.stdin_fd = ::fcntl(STDIN_FILENO, F_GETFD) != -1 ? STDIN_FILENO : -1;
         CommandResult result;
         {
-            SignalThread signal_thread(*vm, signals);
             vm->start();
-            CommandIo io;
-            io.stdin_fd = ::fcntl(STDIN_FILENO, F_GETFD) != -1 ? STDIN_FILENO : -1;
+            // From here this thread only runs the command, waits, stops and tears down
+            // (VmConfig::seccomp); the signal thread, started after, inherits its allow-list.
+            // A signal that comes before its sigwait() stays pending: it is blocked everywhere.
+            vm->confine_calling_thread();
+            SignalThread signal_thread(*vm, signals);
             io.stdout_fd = STDOUT_FILENO;
             io.stderr_fd = STDERR_FILENO;
             result = vm->run(command, io);

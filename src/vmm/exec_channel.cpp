@@ -38,6 +38,12 @@ ExecChannel::ExecChannel() : ended_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 
 std::vector<virtio::MultiportConsole::Port> ExecChannel::take_device_ports() { return std::move(device_ports_); }
 
+void ExecChannel::add_syscalls(util::SeccompPolicy& policy) const
+{
+    policy.allow({util::ThreadKind::Main}, {"poll", "read", "write", "sendto", "rt_sigprocmask", "rt_sigtimedwait",
+                                            "ioctl", "getuid", "getgid", "getgroups"});
+}
+
 agent::RunResult ExecChannel::run(const agent::RunRequest& request, agent::RunIo& io)
 {
     std::lock_guard lock(run_mutex_);

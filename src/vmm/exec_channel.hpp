@@ -5,6 +5,7 @@
 
 #include "agent/agent_session.hpp"
 #include "devices/virtio/multiport_console.hpp"
+#include "util/seccomp_filter.hpp"
 #include "util/unique_fd.hpp"
 
 #include <minivmm/exec.hpp>
@@ -35,6 +36,11 @@ public:
     void set_default_cwd(std::filesystem::path cwd) { default_cwd_ = std::move(cwd); }
     [[nodiscard]] const std::filesystem::path& default_cwd() const { return default_cwd_; }
     void resize(uint16_t rows, uint16_t cols) { session_->resize(rows, cols); }
+    // What Vm::run() and the calls beside it make on a thread confined as the main thread
+    // (Vm::confine_calling_thread(), as `minivmm exec` does): relaying stdio (poll, read,
+    // write, send on the ports), SIGPIPE held back around the caller's fds, the terminal in
+    // raw mode and its size (ioctl), the caller's identity when a command names none.
+    void add_syscalls(util::SeccompPolicy& policy) const;
 
 private:
     util::UniqueFd ended_; // eventfd, readable once the VM ended

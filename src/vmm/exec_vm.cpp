@@ -47,6 +47,9 @@ std::unique_ptr<Vm> Vm::create(const ExecConfig& config)
     channel->set_default_cwd(boot.cwd);
     BuildExtras extras{std::move(boot.kernel), std::move(boot.initramfs), channel->take_device_ports()};
     auto impl = build_vm(boot.vm, std::move(extras));
+    if (impl->config.seccomp) {
+        channel->add_syscalls(impl->seccomp); // before start(): no thread is confined yet
+    }
     impl->exec = std::move(channel);
     return std::unique_ptr<Vm>(new Vm(std::move(impl)));
 }

@@ -3,6 +3,8 @@
 // nothing of virtqueues; a device reads into and writes from guest buffers through iovecs.
 #pragma once
 
+#include "util/seccomp_filter.hpp"
+
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -19,6 +21,9 @@ public:
     // > 0: bytes written (maybe fewer than offered); -errno on failure (-EAGAIN: full now,
     // -EPIPE: the other end closed).
     [[nodiscard]] virtual ssize_t write(std::span<const iovec> iov) = 0;
+    // The system calls read() and write() make, on whichever thread the device calls them
+    // (docs/architecture.md "Seccomp").
+    virtual void add_syscalls(util::SeccompPolicy& policy) const = 0;
 };
 
 } // namespace minivmm::backends

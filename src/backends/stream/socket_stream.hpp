@@ -15,6 +15,11 @@ public:
     [[nodiscard]] int fd() const override { return socket_.get(); }
     [[nodiscard]] ssize_t read(std::span<const iovec> iov) override;
     [[nodiscard]] ssize_t write(std::span<const iovec> iov) override;
+    // readv; sendmsg (for MSG_NOSIGNAL).
+    void add_syscalls(util::SeccompPolicy& policy) const override
+    {
+        policy.allow(util::kDeviceThreads, {"readv", "sendmsg"});
+    }
 
 private:
     util::UniqueFd socket_;

@@ -108,12 +108,10 @@ VirtQueue* MultiportConsole::queue(unsigned index)
     return index < queues_.size() && queues_[index].ready() ? &queues_[index] : nullptr;
 }
 
-void MultiportConsole::log_guest(const std::string& what)
+void MultiportConsole::add_syscalls(util::SeccompPolicy& policy) const
 {
-    uint64_t suppressed = 0;
-    if (log_limit_.allow(suppressed)) {
-        spdlog::warn("virtio-console: {}{}", what,
-                     suppressed ? fmt::format(" ({} similar lines suppressed)", suppressed) : "");
+    for (const auto& port : ports_) {
+        port.stream->add_syscalls(policy);
     }
 }
 
@@ -320,7 +318,7 @@ void MultiportConsole::handle_control()
             if (copy_from_chain(memory_, *chain, std::as_writable_bytes(std::span(&message, 1)))) {
                 handle_control_message(message);
             } else {
-                log_guest(fmt::format("control message of {} bytes, less than 8", readable_len(*chain)));
+                log_.warn("control message of {} bytes, less than 8", readable_len(*chain));
             }
             if (txq->add_used(chain->head(), 0)) {
                 return;
@@ -342,7 +340,7 @@ void MultiportConsole::handle_control_message(const ConsoleControl& message)
     const auto event = static_cast<ConsoleEvent>(message.event);
     if (event == ConsoleEvent::DeviceReady) {
         if (message.value == 0) {
-            log_guest("the driver failed to set the device up (DEVICE_READY 0)");
+            log_.warn("the driver failed to set the device up (DEVICE_READY 0)");
             return;
         }
         for (uint32_t id = 0; id < ports_.size(); ++id) {
@@ -351,14 +349,14 @@ void MultiportConsole::handle_control_message(const ConsoleControl& message)
         return;
     }
     if (message.id >= ports_.size()) {
-        log_guest(fmt::format("control message {} for port {}, which does not exist", message.event, message.id));
+        log_.warn("control message {} for port {}, which does not exist", message.event, message.id);
         return;
     }
     auto& port = ports_[message.id];
     switch (event) {
     case ConsoleEvent::PortReady:
         if (message.value == 0) {
-            log_guest(fmt::format("the driver failed to set port '{}' up", port.name));
+            log_.warn("the driver failed to set port '{}' up", port.name);
             return;
         }
         port.ready = true;
@@ -369,7 +367,7 @@ void MultiportConsole::handle_control_message(const ConsoleControl& message)
         return;
     case ConsoleEvent::PortOpen:
         port.guest_open = message.value != 0;
-        spdlog::debug("virtio-console: the guest {} port '{}'", port.guest_open ? "opened" : "closed", port.name);
+        log_.debug("the guest {} port '{}'", port.guest_open ? "opened" : "closed", port.name);
         if (port.guest_open) {
             receive(message.id);
         } else {
@@ -377,7 +375,7 @@ void MultiportConsole::handle_control_message(const ConsoleControl& message)
         }
         return;
     default:
-        log_guest(fmt::format("control message {} is not one a driver sends", message.event));
+        log_.warn("control message {} is not one a driver sends", message.event);
         return;
     }
 }
@@ -385,7 +383,7 @@ void MultiportConsole::handle_control_message(const ConsoleControl& message)
 void MultiportConsole::send_control(uint32_t id, ConsoleEvent event, uint16_t value, const std::string& text)
 {
     if (pending_control_.size() >= kMaxPendingControl) {
-        log_guest("control messages wait for receive buffers the driver does not give: dropped");
+        log_.warn("control messages wait for receive buffers the driver does not give: dropped");
         return;
     }
     const ConsoleControl header{id, static_cast<uint16_t>(event), value};
@@ -413,8 +411,8 @@ void MultiportConsole::flush_control()
         const auto& message = pending_control_.front();
         const bool fits = copy_to_chain(memory_, *chain, std::as_bytes(std::span(message)));
         if (!fits) {
-            log_guest(fmt::format("control receive buffer of {} bytes is too small for a {}-byte message",
-                                  writable_len(*chain), message.size()));
+            log_.warn("control receive buffer of {} bytes is too small for a {}-byte message",
+                                  writable_len(*chain), message.size());
         }
         if (rxq->add_used(chain->head(), fits ? static_cast<uint32_t>(message.size()) : 0)) {
             return;

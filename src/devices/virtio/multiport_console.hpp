@@ -25,7 +25,7 @@
 // (each at most kQueueSize x 16 bytes of buffer list, descriptor_chain.hpp) plus one chain of
 // the control transmit queue at a time; at most kMaxPendingControl control messages of at
 // most 8 + kMaxNameLength bytes wait for the driver's buffers (beyond that, DEVICE_READY or
-// PORT_READY repeated by a hostile driver is ignored, with a rate-limited log line); and
+// PORT_READY repeated by a hostile driver is ignored, with a rate-limited log line: util::GuestLog); and
 // IOV_MAX iovecs.
 #pragma once
 
@@ -33,7 +33,7 @@
 #include "devices/virtio/console_control.hpp"
 #include "devices/virtio/virtio_device.hpp"
 #include "memory/guest_memory.hpp"
-#include "util/log_rate_limit.hpp"
+#include "util/guest_log.hpp"
 
 #include <sys/uio.h>
 
@@ -82,6 +82,8 @@ public:
     void activate(uint64_t features, std::span<VirtQueue> queues) override;
     void queue_notify(unsigned index) override;
     void reset() override;
+    // What the ports' streams call (the I/O thread moves the bytes; teardown closes them).
+    void add_syscalls(util::SeccompPolicy& policy) const override;
 
     [[nodiscard]] ConsolePortStats stats(size_t port) const { return ports_.at(port).stats; }
     // Whether the guest has port `port` open (PORT_OPEN 1 and not closed since).
@@ -112,7 +114,6 @@ private:
     void send_control(uint32_t id, ConsoleEvent event, uint16_t value, const std::string& text = "");
     void flush_control();
     [[nodiscard]] VirtQueue* queue(unsigned index);
-    void log_guest(const std::string& what);
 
     memory::GuestMemory& memory_;
     std::vector<PortState> ports_;
@@ -122,7 +123,7 @@ private:
     bool multiport_ = false;
     std::deque<std::vector<uint8_t>> pending_control_;
     std::vector<iovec> iov_;
-    util::LogRateLimit log_limit_;
+    util::GuestLog log_{"virtio-console (ports)"}; // every line a driver can provoke
 };
 
 } // namespace minivmm::virtio
