@@ -23,9 +23,12 @@ Exit codes:
   0-255    COMMAND's exit status; 128+N when signal N killed it; 127 not found, 126 not runnable
   124      --timeout ran out (the kernel's last messages are printed on stderr)
   125      minivmm failed: bad configuration or input, or the guest agent could not run COMMAND
-           (a bad --cwd, a module or mount that failed in the guest)
+           (a bad --cwd, a module or mount that failed in the guest), or a minivmm thread made
+           a system call its seccomp allow-list forbids (named on stderr)
   126      the guest crashed (kernel panic), with the kernel's last messages
-A first SIGINT, SIGTERM or SIGHUP goes to COMMAND; a second one stops the VM (128+N).)";
+  128+N    minivmm was stopped by signal N (a second SIGINT, SIGTERM or SIGHUP)
+A first SIGINT, SIGTERM or SIGHUP goes to COMMAND; a second one stops the VM (128+N).
+The guest has no network unless --net gives it a NIC.)";
 
 // CLI11's usage line would read "exec [OPTIONS]": say where the command goes.
 class ExecFormatter final : public CLI::Formatter {
@@ -70,6 +73,7 @@ ExecParseResult parse_exec_options(int argc, const char* const argv[], const std
     ExecOptions options;
     ExecConfig& config = options.config;
     std::string kernel, modules, root = "/", cwd, mem = "512M", timeout, console_log, log_level = "warn", cmdline;
+    std::string seccomp = "on";
     std::vector<std::string> rw, env, disks, nets;
     bool builtin = false, verbose = false, tty = false, no_tty = false, no_acpi = false;
 
@@ -101,11 +105,16 @@ ExecParseResult parse_exec_options(int argc, const char* const argv[], const std
     exec->add_flag("--no-acpi", no_acpi, "Leave out the ACPI tables");
     exec->add_option("--disk", disks, "virtio-blk disk (repeatable), as for minivmm --disk")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    exec->add_option("--net", nets, "virtio-net NIC on a host TAP (repeatable), as for minivmm --net")
+    exec->add_option("--net", nets,
+                     "virtio-net NIC (repeatable), as for minivmm --net: tap=NAME or user[,...]; none by default")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     exec->add_option("--timeout", timeout, "End the run after this long (e.g. 30s, 2m) with exit code 124");
     exec->add_option("--console-log", console_log, "Write the kernel's messages to FILE (truncated first)");
     exec->add_option("--cmdline", cmdline, "More kernel parameters")->default_str("quiet");
+    exec->add_option("--seccomp", seccomp,
+                     "on: minivmm's threads run under seccomp allow-lists (a forbidden system call ends the run "
+                     "with exit code 125, naming it); off: no filter")
+        ->default_str("on");
     exec->add_option("--log-level", log_level, "minivmm's log level: trace, debug, info, warn, error, critical, off")
         ->default_str("warn");
 
@@ -194,6 +203,11 @@ ExecParseResult parse_exec_options(int argc, const char* const argv[], const std
         config.vm.cmdline = cmdline;
     } else if (verbose || !console_log.empty()) {
         config.vm.cmdline = "";
+    }
+    if (seccomp == "on" || seccomp == "off") {
+        config.vm.seccomp = seccomp == "on";
+    } else {
+        error = error.value_or(fmt::format("--seccomp must be on or off, not '{}'", seccomp));
     }
     options.tty = tty ? TtyMode::Always : no_tty ? TtyMode::Never : TtyMode::Auto;
     const auto level = spdlog::level::from_str(log_level);

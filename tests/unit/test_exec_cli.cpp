@@ -63,6 +63,14 @@ TEST_CASE("exec command line: every option into the ExecConfig", "[unit][exec][c
     CHECK(c.vm.cmdline.empty()); // the log gets every message
     CHECK(o.tty == TtyMode::Never);
     CHECK_FALSE(o.verbose);
+    const auto more = parse({"--seccomp", "off", "--net", "user,hostfwd=tcp::8080-:80", "--net", "tap=t0", "true"});
+    const auto& m = options_of(more).config.vm;
+    CHECK_FALSE(m.seccomp);
+    REQUIRE(m.nets.size() == 2);
+    CHECK(m.nets[0].mode == NetMode::User);
+    REQUIRE(m.nets[0].user.host_forwards.size() == 1);
+    CHECK(m.nets[0].user.host_forwards[0].host_port == 8080);
+    CHECK(m.nets[1].tap == "t0");
 }
 
 TEST_CASE("exec command line: defaults, and the command without --", "[unit][exec][cli]")
@@ -79,6 +87,8 @@ TEST_CASE("exec command line: defaults, and the command without --", "[unit][exe
     CHECK(o.config.vm.console.mode == ConsoleMode::None);
     CHECK(o.tty == TtyMode::Auto);
     CHECK(o.log_level == spdlog::level::warn);
+    CHECK(o.config.vm.seccomp);
+    CHECK(o.config.vm.nets.empty()); // no network unless asked for
     // "--" after the command is the command's.
     const auto grep = parse({"grep", "--", "-x"});
     CHECK(options_of(grep).config.command.argv == std::vector<std::string>{"grep", "--", "-x"});
@@ -115,6 +125,8 @@ TEST_CASE("exec command line: mistakes are one line and 125", "[unit][exec][cli]
     CHECK_THAT(error_of(parse({"--mem"})), Catch::Contains("--mem"));
     CHECK_THAT(error_of(parse({"--log-level", "loud", "true"})), Catch::Contains("log level 'loud'"));
     CHECK_THAT(error_of(parse({"--disk", "readonly=on", "true"})), Catch::Contains("no path=FILE"));
+    CHECK_THAT(error_of(parse({"--seccomp", "maybe", "true"})), Catch::Contains("--seccomp must be on or off"));
+    CHECK_THAT(error_of(parse({"--net", "user,restrict=maybe", "true"})), Catch::Contains("restrict"));
 }
 
 TEST_CASE("exec command line: --help shows the usage and the exit codes", "[unit][exec][cli]")
@@ -126,6 +138,10 @@ TEST_CASE("exec command line: --help shows the usage and the exit codes", "[unit
     CHECK_THAT(print.text, Catch::Contains("Usage: minivmm exec [OPTIONS] [--] COMMAND [ARGS...]"));
     CHECK_THAT(print.text, Catch::Contains("--rw"));
     CHECK_THAT(print.text, Catch::Contains("128+N"));
+    for (const char* code : {"124 ", "125 ", "126 "}) {
+        CHECK_THAT(print.text, Catch::Contains(code));
+    }
+    CHECK_THAT(print.text, Catch::Contains("--seccomp"));
 }
 
 namespace {
