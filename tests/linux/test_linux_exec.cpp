@@ -49,6 +49,9 @@ SharedExecVm& shared_vm()
         SharedExecVm s;
         auto config = cloud_exec_config();
         config.rw = {s.rw.path};
+        // The VM's whole life, across every library test (boot, 10 MiB each way, ...): a
+        // guard against a hang, not a measure. 300 s ran out in the nested VM on a loaded host.
+        config.vm.timeout = std::chrono::seconds(600);
         s.vm = Vm::create(config);
         s.vm->start();
         return s;
