@@ -190,6 +190,18 @@ void MultiportConsole::stream_ended(size_t index)
     update_watch(index);
 }
 
+bool MultiportConsole::hold_next(VirtQueue& queue, std::optional<DescriptorChain>& chain)
+{
+    if (chain || queue.error()) {
+        return false;
+    }
+    chain = queue.pop();
+    if (!chain && queue.rearm_notifications()) {
+        chain = queue.pop();
+    }
+    return chain.has_value();
+}
+
 void MultiportConsole::receive(size_t index)
 {
     auto& port = ports_[index];
@@ -211,14 +223,14 @@ void MultiportConsole::receive(size_t index)
                 }
                 break; // the driver's next notification resumes it
             }
-            if (writable_len(*port.rx_chain) == 0) {
-                if (rxq->add_used(port.rx_chain->head(), 0)) {
-                    return;
-                }
-                port.rx_chain.reset();
-                used = true;
-                continue;
+        }
+        if (writable_len(*port.rx_chain) == 0) {
+            if (rxq->add_used(port.rx_chain->head(), 0)) {
+                return;
             }
+            port.rx_chain.reset();
+            used = true;
+            continue;
         }
         iov_.clear();
         if (!append_iovecs(memory_, *port.rx_chain, true, 0, iov_, kMaxIovecs)) {
@@ -240,6 +252,7 @@ void MultiportConsole::receive(size_t index)
         port.stats.to_guest += static_cast<uint64_t>(got);
         used = true;
     }
+    hold_next(*rxq, port.rx_chain);
     if (used) {
         context_->notify_used(console_receive_queue(static_cast<uint32_t>(index)));
     }
@@ -298,6 +311,9 @@ void MultiportConsole::transmit(size_t index)
         }
         port.tx_chain.reset();
         used = true;
+    }
+    if (hold_next(*txq, port.tx_chain)) {
+        port.tx_written = 0;
     }
     if (used) {
         context_->notify_used(console_transmit_queue(static_cast<uint32_t>(index)));

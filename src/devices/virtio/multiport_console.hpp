@@ -109,6 +109,13 @@ private:
     void transmit(size_t port);
     void stream_ended(size_t port);
     void update_watch(size_t port);
+    // After a burst: takes the queue's next chain into `chain` when none is held (true if it
+    // did), so that the stream stays watched and the rest of the ring is served on the next
+    // wake-up. A burst that stopped at kBurst with buffers left in the ring and no chain held
+    // would wait for a notification the driver never sends: with EVENT_IDX it notifies only
+    // past the avail_event set when the ring was last drained (2.7.10), so a 2 MiB stdin
+    // stalled the guest agent for good.
+    bool hold_next(VirtQueue& queue, std::optional<DescriptorChain>& chain);
     void handle_control();
     void handle_control_message(const ConsoleControl& message);
     void send_control(uint32_t id, ConsoleEvent event, uint16_t value, const std::string& text = "");
