@@ -50,7 +50,7 @@ SharedExecVm& shared_vm()
         auto config = cloud_exec_config();
         config.rw = {s.rw.path};
         // The VM's whole life, across every library test (boot, 10 MiB each way, ...): a
-        // guard against a hang, not a measure. 300 s ran out in the nested VM on a loaded host.
+        // guard against a hang, not a measure (the nested VM on a loaded host is slow).
         config.vm.timeout = std::chrono::seconds(600);
         s.vm = Vm::create(config);
         s.vm->start();
