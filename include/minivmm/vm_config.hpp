@@ -23,6 +23,7 @@ enum class ConsoleMode {
     Stdout, // stdout only; stdin is left alone (test harnesses, CI)
     File,   // appended to `path`; no input
     None,   // not written anywhere (still kept in memory)
+    Stderr, // stderr only (`minivmm exec --verbose`: stdout is the command's); no input
 };
 
 // Which guest device carries the console. The 8250 UART always exists (early boot

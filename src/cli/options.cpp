@@ -24,7 +24,9 @@ constexpr const char* kFooter = R"(Exit codes:
   128+N    minivmm was stopped by signal N
 Console: with a terminal on stdin, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.
 CI: minivmm --kernel K --initrd I --console stdout --timeout 10m --fail-on 'Kernel panic'
-    --cmdline '... minivmm.run="make check"' exits with the guest command's status.)";
+    --cmdline '... minivmm.run="make check"' exits with the guest command's status.
+Commands: minivmm exec [OPTIONS] -- COMMAND [ARGS...] runs COMMAND in a fresh VM over the
+    host's own files and exits with its status (minivmm exec --help).)";
 
 PrintAndExit config_error(const std::string& message)
 {

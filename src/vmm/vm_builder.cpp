@@ -15,8 +15,9 @@
 #include "devices/serial.hpp"
 #include "devices/virtio/block/virtio_block.hpp"
 #include "devices/virtio/virtio_console.hpp"
-#include "backends/net/slirp_backend.hpp"
+#include "devices/virtio/multiport_console.hpp"
 #include "devices/virtio/fs/virtio_fs.hpp"
+#include "backends/net/slirp_backend.hpp"
 #include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
 #include "loader/kernel_loader.hpp"
@@ -56,11 +57,11 @@ void check_config(const VmConfig& config)
 // The virtio-mmio slots, assigned once: disks, then NICs, then the console, at indexes 0,
 // 1, ... (so the first disk is vda). make_virtio_devices() creates the devices in this order;
 // the DSDT, the command line and the transports all read their slot from this list.
-std::vector<arch::VirtioMmioSlot> assign_virtio_slots(const VmConfig& config)
+std::vector<arch::VirtioMmioSlot> assign_virtio_slots(const VmConfig& config, const BuildExtras& extras)
 {
     const size_t count =
         config.disks.size() + config.nets.size() + (config.console.device == ConsoleDevice::Virtio ? 1 : 0) +
-        config.shares.size();
+        config.shares.size() + (extras.agent_ports.empty() ? 0 : 1);
     // VmConfig::validate() has refused more than arch::kMaxVirtioDevices.
     return arch::virtio_mmio_slots(static_cast<uint32_t>(count));
 }
@@ -93,13 +94,19 @@ acpi::AcpiConfig acpi_config(const VmConfig& config, std::span<const arch::Virti
 // Loads the kernel, initrd, command line and platform tables into RAM: everything that
 // can fail because of the user's input happens here, before KVM is touched.
 loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemory& memory,
-                                      std::span<const arch::VirtioMmioSlot> slots)
+                                      std::span<const arch::VirtioMmioSlot> slots, const BuildExtras& extras)
 {
-    const auto kernel = loader::read_image_file(config.kernel, "kernel");
-    std::vector<std::byte> initrd;
-    if (config.initrd) {
-        initrd = loader::read_image_file(*config.initrd, "initrd");
+    std::vector<std::byte> kernel_file;
+    if (extras.kernel.empty()) {
+        kernel_file = loader::read_image_file(config.kernel, "kernel");
     }
+    const std::span<const std::byte> kernel = extras.kernel.empty() ? kernel_file : extras.kernel;
+    std::vector<std::byte> initrd_file;
+    if (config.initrd) {
+        initrd_file = loader::read_image_file(*config.initrd, "initrd");
+    }
+    const std::span<const std::byte> initrd =
+        config.initrd ? std::span<const std::byte>(initrd_file) : std::as_bytes(std::span(extras.initrd));
     std::optional<memory::GuestAddress> rsdp;
     if (config.acpi) {
         rsdp = acpi::write_acpi_tables(memory, acpi_config(config, slots));
@@ -239,7 +246,8 @@ std::vector<backends::SlirpBackend*> user_net_backends(const VmConfig& config, c
 
 // The virtio devices in the order assign_virtio_slots() numbers them; `nets` holds one back end
 // per config.nets entry.
-std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl, NetBackends nets)
+std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl, NetBackends nets,
+                                                                       BuildExtras& extras)
 {
     std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
     for (const auto& disk : impl.config.disks) {
@@ -264,6 +272,9 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
         impl.console->connect_input(*console);
         devices.push_back(std::move(console));
     }
+    if (!extras.agent_ports.empty()) {
+        devices.push_back(std::make_unique<virtio::MultiportConsole>(impl.memory, std::move(extras.agent_ports)));
+    }
     // The shares (virtio-fs) come after every other kind.
     for (size_t i = 0; i < impl.config.shares.size(); ++i) {
         const ShareConfig& share = impl.config.shares[i];
@@ -274,9 +285,10 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
     return devices;
 }
 
-void add_virtio_devices(Vm::Impl& impl, std::span<const arch::VirtioMmioSlot> slots, NetBackends nets)
+void add_virtio_devices(Vm::Impl& impl, std::span<const arch::VirtioMmioSlot> slots, NetBackends nets,
+                        BuildExtras& extras)
 {
-    auto devices = make_virtio_devices(impl, std::move(nets));
+    auto devices = make_virtio_devices(impl, std::move(nets), extras);
     if (devices.size() != slots.size()) {
         throw HostError(fmt::format("{} virtio devices for {} slots", devices.size(), slots.size()));
     }
@@ -318,12 +330,12 @@ void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
 
 } // namespace
 
-std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
+std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config, BuildExtras extras)
 {
     check_config(config);
     memory::GuestMemory memory = arch::create_guest_ram(config.memory_bytes);
-    const std::vector<arch::VirtioMmioSlot> slots = assign_virtio_slots(config);
-    const auto loaded = load_guest_image(config, memory, slots);
+    const std::vector<arch::VirtioMmioSlot> slots = assign_virtio_slots(config, extras);
+    const auto loaded = load_guest_image(config, memory, slots, extras);
     auto nets = open_net_backends(config);
     const auto user_nets = user_net_backends(config, nets);
 
@@ -351,7 +363,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
         impl->seccomp = vmm::base_seccomp_policy(); // devices add theirs as they are made
     }
     add_legacy_devices(*impl);
-    add_virtio_devices(*impl, slots, std::move(nets));
+    add_virtio_devices(*impl, slots, std::move(nets), extras);
     for (auto* user : user_nets) {
         user->attach(impl->events); // owned by its device, which impl->events outlives
     }
