@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <mutex>
 
 namespace minivmm::vcpu {
@@ -62,6 +63,7 @@ void Vcpu::start()
         } catch (const std::exception& e) {
             request_exit_(VcpuStop{VcpuStop::Kind::HostFailure, fmt::format("vCPU {}: {}", index_, e.what())});
         }
+        spdlog::debug("vCPU {}: {}", index_, stats_.summary());
     });
 }
 
@@ -87,7 +89,11 @@ void Vcpu::run_loop()
         if (fd_.run() < 0) {
             continue; // EINTR/EAGAIN: a kick, or a signal; the loop condition decides
         }
-        if (!handle(decode_exit(fd_))) {
+        const auto begin = std::chrono::steady_clock::now();
+        const VcpuExit exit = decode_exit(fd_);
+        const bool go_on = handle(exit);
+        stats_.count(exit, std::chrono::steady_clock::now() - begin);
+        if (!go_on) {
             return;
         }
     }

@@ -5,6 +5,7 @@
 
 #include "devices/bus.hpp"
 #include "memory/guest_memory.hpp"
+#include "vcpu/exit_stats.hpp"
 #include "vcpu/vcpu_exit.hpp"
 #include "kvm/vcpu_fd.hpp"
 
@@ -46,6 +47,9 @@ public:
     [[nodiscard]] const kvm::VcpuFd& fd() const { return fd_; }
     [[nodiscard]] unsigned index() const { return index_; }
 
+    // This vCPU's exits so far; read it after join() (only the vCPU's thread writes it).
+    [[nodiscard]] const ExitStats& exit_stats() const { return stats_; }
+
     void start();
     // Asks the thread to leave KVM_RUN and end; idempotent. Called by the owner of the
     // Vcpu (never concurrently with join()).
@@ -66,6 +70,7 @@ private:
     const memory::GuestMemory& memory_;
     ExitRequest request_exit_;
     std::atomic<bool> stopping_{false};
+    ExitStats stats_;
     std::thread thread_;
 };
 
