@@ -154,6 +154,9 @@ struct VmConfig {
     // ~6,000 (docs/boot-time.md). Off: 4 KiB pages, committed 4 KiB at a time, for the least
     // host memory per VM (a small guest that touches little of its RAM).
     bool transparent_huge_pages = true;
+    // A virtio-rng device (the last virtio-mmio slot) that hands the guest random bytes from
+    // the host's getrandom(): a guest's CRNG is ready as soon as its virtio_rng driver binds.
+    bool rng = true;
 
     // Every problem found, one line each (empty: valid). Checks what can be checked
     // without KVM: files exist and are readable, sizes and counts in range. Image contents

@@ -97,6 +97,12 @@ ParseResult parse_options(int argc, const char* const argv[])
     app.add_option("--fail-on", fail_on, "End the run with exit code 126 when a console line matches REGEX");
     app.add_option("--log-level", log_level, "Log level: trace, debug, info, warn, error, critical, off")
         ->default_str("warn");
+    std::string rng = "on";
+    app.add_option("--rng", rng,
+                   "A virtio-rng device: the guest's entropy from the host's getrandom() (its CRNG is ready as soon "
+                   "as the virtio_rng driver binds)")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->default_str("on");
     std::string thp = "on";
     app.add_option("--thp", thp,
                    "Back guest RAM with transparent huge pages where the host allows them (faster boot, fewer "
@@ -120,6 +126,7 @@ ParseResult parse_options(int argc, const char* const argv[])
     options.vm.kernel = kernel;
     options.vm.acpi = !no_acpi;
     options.vm.transparent_huge_pages = thp == "on";
+    options.vm.rng = rng == "on";
     if (!initrd.empty()) {
         options.vm.initrd = initrd;
     }

@@ -15,6 +15,7 @@
 #include "devices/serial.hpp"
 #include "devices/virtio/block/virtio_block.hpp"
 #include "devices/virtio/virtio_console.hpp"
+#include "devices/virtio/virtio_rng.hpp"
 #include "backends/net/slirp_backend.hpp"
 #include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
@@ -51,13 +52,14 @@ void check_config(const VmConfig& config)
     }
 }
 
-// The virtio-mmio slots, assigned once: disks, then NICs, then the console, at indexes 0,
-// 1, ... (so the first disk is vda). make_virtio_devices() creates the devices in this order;
-// the DSDT, the command line and the transports all read their slot from this list.
+// The virtio-mmio slots, assigned once: disks, then NICs, then the console, then the
+// entropy device, at indexes 0, 1, ... (so the first disk is vda). make_virtio_devices()
+// creates the devices in this order; the DSDT, the command line and the transports all read
+// their slot from this list.
 std::vector<arch::VirtioMmioSlot> assign_virtio_slots(const VmConfig& config)
 {
-    const size_t count =
-        config.disks.size() + config.nets.size() + (config.console.device == ConsoleDevice::Virtio ? 1 : 0);
+    const size_t count = config.disks.size() + config.nets.size() +
+                         (config.console.device == ConsoleDevice::Virtio ? 1 : 0) + (config.rng ? 1 : 0);
     // VmConfig::validate() has refused more than arch::kMaxVirtioDevices.
     return arch::virtio_mmio_slots(static_cast<uint32_t>(count));
 }
@@ -237,6 +239,9 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
                                                                 console_window_size());
         impl.console->connect_input(*console);
         devices.push_back(std::move(console));
+    }
+    if (impl.config.rng) {
+        devices.push_back(std::make_unique<virtio::VirtioRng>(impl.memory, std::make_unique<backends::HostEntropy>()));
     }
     return devices;
 }

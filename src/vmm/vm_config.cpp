@@ -122,7 +122,7 @@ void check_devices(std::vector<std::string>& problems, const VmConfig& config)
         }
     }
     const size_t virtio = config.disks.size() + config.nets.size() +
-                          (config.console.device == ConsoleDevice::Virtio ? 1 : 0);
+                          (config.console.device == ConsoleDevice::Virtio ? 1 : 0) + (config.rng ? 1 : 0);
     if (virtio > arch::kMaxVirtioDevices) {
         problems.push_back(fmt::format("{} virtio devices asked for, at most {} fit (one interrupt line each)",
                                        virtio, arch::kMaxVirtioDevices));
