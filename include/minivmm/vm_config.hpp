@@ -69,6 +69,11 @@ struct DiskConfig {
     std::string serial; // VIRTIO_BLK_T_GET_ID answer (at most 20 bytes)
     DiskCache cache = DiskCache::Writeback;
     DiskAio aio = DiskAio::Auto;
+    // Lock the image (F_OFD_SETLK: shared when readonly, exclusive otherwise) so that two
+    // VMMs cannot use it at once; a lock the filesystem refuses (ENOLCK on NFS...) refuses the
+    // disk. false (lock=off): no lock, for filesystems without locks; then nothing stops a
+    // second writer.
+    bool lock = true;
 };
 
 using Ipv4AddressBytes = std::array<uint8_t, 4>; // network order: {10, 0, 2, 15}
@@ -157,6 +162,9 @@ struct VmConfig {
     // A virtio-rng device (the last virtio-mmio slot) that hands the guest random bytes from
     // the host's getrandom(): a guest's CRNG is ready as soon as its virtio_rng driver binds.
     bool rng = true;
+    // seccomp-bpf allow-lists on minivmm's threads (docs/architecture.md "Seccomp"): a system
+    // call outside its thread's list ends the process with one line naming it, exit 125.
+    bool seccomp = true;
 
     // Every problem found, one line each (empty: valid). Checks what can be checked
     // without KVM: files exist and are readable, sizes and counts in range. Image contents

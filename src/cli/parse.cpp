@@ -163,8 +163,13 @@ Parsed<DiskConfig> parse_disk(std::string_view text)
             } else {
                 return fmt::format("disk '{}': aio must be auto, io_uring or sync, not '{}'", text, value);
             }
+        } else if (key == "lock") {
+            if (value != "on" && value != "off") {
+                return fmt::format("disk '{}': lock must be on or off, not '{}'", text, value);
+            }
+            disk.lock = value == "on";
         } else {
-            return fmt::format("disk '{}': unknown key '{}' (path, readonly, serial, cache, aio)", text, key);
+            return fmt::format("disk '{}': unknown key '{}' (path, readonly, serial, cache, aio, lock)", text, key);
         }
     }
     if (disk.path.empty()) {

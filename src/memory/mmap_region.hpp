@@ -35,6 +35,8 @@ public:
 
     [[nodiscard]] std::byte* data() const { return addr_; }
     [[nodiscard]] uint64_t size() const { return size_; }
+    // Gives every page back to the kernel: the mapping reads as zeros again, as when made.
+    void discard() const;
 
     // Commits every page now, in one system call (MADV_POPULATE_WRITE, Linux 5.14), instead
     // of one page fault per page later: for a buffer that is about to be filled whole. A

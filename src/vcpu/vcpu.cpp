@@ -43,7 +43,8 @@ void unblock_kick_signal()
 
 Vcpu::Vcpu(unsigned index, kvm::VcpuFd fd, const devices::Bus& pio, const devices::Bus& mmio,
            const memory::GuestMemory& memory, ExitRequest request_exit)
-    : index_(index), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), request_exit_(std::move(request_exit))
+    : index_(index), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), request_exit_(std::move(request_exit)),
+      log_(fmt::format("vCPU {}", index))
 {
     install_kick_handler();
 }
@@ -54,11 +55,14 @@ Vcpu::~Vcpu()
     join();
 }
 
-void Vcpu::start()
+void Vcpu::start(std::function<void()> on_start)
 {
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, on_start = std::move(on_start)] {
         unblock_kick_signal();
         try {
+            if (on_start) {
+                on_start();
+            }
             run_loop();
         } catch (const std::exception& e) {
             request_exit_(VcpuStop{VcpuStop::Kind::HostFailure, fmt::format("vCPU {}: {}", index_, e.what())});
@@ -89,14 +93,19 @@ void Vcpu::run_loop()
         if (fd_.run() < 0) {
             continue; // EINTR/EAGAIN: a kick, or a signal; the loop condition decides
         }
-        const auto begin = std::chrono::steady_clock::now();
-        const VcpuExit exit = decode_exit(fd_);
-        const bool go_on = handle(exit);
-        stats_.count(exit, std::chrono::steady_clock::now() - begin);
-        if (!go_on) {
+        if (!dispatch_exit()) {
             return;
         }
     }
+}
+
+bool Vcpu::dispatch_exit()
+{
+    const auto begin = std::chrono::steady_clock::now();
+    const VcpuExit exit = decode_exit(fd_);
+    const bool go_on = handle(exit);
+    stats_.count(exit, std::chrono::steady_clock::now() - begin);
+    return go_on;
 }
 
 bool Vcpu::handle(const VcpuExit& exit)
@@ -141,7 +150,7 @@ bool Vcpu::handle(const VcpuExit& exit)
                         VcpuStop{VcpuStop::Kind::GuestCrash, fmt::format("vCPU {} reported a guest crash", index_)});
                     return false;
                 default:
-                    spdlog::warn("vCPU {}: ignoring system event {}", index_, e.type);
+                    log_.warn("ignoring system event {}", e.type);
                     return true;
                 }
             } else if constexpr (std::is_same_v<T, exits::FailEntry>) {

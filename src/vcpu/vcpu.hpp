@@ -8,6 +8,7 @@
 #include "vcpu/exit_stats.hpp"
 #include "vcpu/vcpu_exit.hpp"
 #include "kvm/vcpu_fd.hpp"
+#include "util/guest_log.hpp"
 
 #include <pthread.h>
 
@@ -50,11 +51,19 @@ public:
     // This vCPU's exits so far; read it after join() (only the vCPU's thread writes it).
     [[nodiscard]] const ExitStats& exit_stats() const { return stats_; }
 
-    void start();
+    // Starts the thread; it runs `on_start` first (its seccomp filter), and an exception from
+    // it ends the run as a host failure.
+    void start(std::function<void()> on_start = {});
     // Asks the thread to leave KVM_RUN and end; idempotent. Called by the owner of the
     // Vcpu (never concurrently with join()).
     void stop();
     void join();
+
+    // The run loop's body after KVM_RUN: decodes the exit left in kvm_run and dispatches it to
+    // the buses; false when the vCPU should stop (its stop reason reported). Public for the
+    // fuzz target, which writes kvm_run itself. Counts the exit and its handling time in
+    // exit_stats().
+    [[nodiscard]] bool dispatch_exit();
 
 private:
     void run_loop();
@@ -69,6 +78,7 @@ private:
     const devices::Bus& mmio_;
     const memory::GuestMemory& memory_;
     ExitRequest request_exit_;
+    util::GuestLog log_;
     std::atomic<bool> stopping_{false};
     ExitStats stats_;
     std::thread thread_;

@@ -3,6 +3,7 @@
 #include "backends/entropy/entropy_source.hpp"
 #include "devices/virtio/mmio_registers.hpp"
 #include "devices/virtio/virtio_rng.hpp"
+#include "support/process_memory.hpp"
 #include "support/virtio_mmio_driver.hpp"
 
 #include <minivmm/error.hpp>
@@ -183,6 +184,36 @@ TEST_CASE("virtio-rng: a chain pointing outside RAM needs a reset", "[unit][virt
     f.driver.kick(0);
     CHECK(f.driver.transport.needs_reset());
     CHECK(f.rng->bytes_served() == 0);
+}
+
+TEST_CASE("virtio-rng: a flood of the longest requests leaves the heap where it was", "[unit][virtio-rng][bounds]")
+{
+    Fixture f;
+    f.driver.bring_up(1, 256);
+    // Each request: a device-readable descriptor and 255 device-writable ones of 4 KiB (the
+    // longest chain a 256-entry queue allows), posted again and again.
+    const auto post_and_answer = [&](int rounds) {
+        for (int round = 0; round < rounds; ++round) {
+            f.driver.desc(0, 0, kData, 64, kNext, 1);
+            for (uint16_t i = 1; i < 256; ++i) {
+                const uint16_t flags = i < 255 ? kWrite | kNext : kWrite;
+                f.driver.desc(0, i, kData + uint64_t{i} * 4096, 4096, flags, static_cast<uint16_t>((i + 1) % 256));
+            }
+            f.driver.offer(0, 0);
+            f.driver.kick(0);
+        }
+    };
+    post_and_answer(10); // warm-up: what allocates once has done so
+    const std::size_t before = test::heap_bytes_in_use();
+    post_and_answer(2000);
+    const std::size_t after = test::heap_bytes_in_use();
+    INFO("heap in use before " << before << ", after " << after);
+    CHECK(after <= before);
+    CHECK(f.driver.used_idx(0) == 2010);
+    CHECK(f.driver.used_len(0, 2009) == virtio::VirtioRng::kMaxBytesPerRequest); // 16 of the 255 filled
+    CHECK(f.rng->bytes_served() == 2010ULL * virtio::VirtioRng::kMaxBytesPerRequest);
+    CHECK_FALSE(f.driver.transport.needs_reset());
+    CHECK(virtio::VirtioRng::kMaxBytesHeld <= 4096 + 64);
 }
 
 TEST_CASE("host entropy: getrandom fills the buffer with bytes that differ", "[unit][virtio-rng]")

@@ -1,6 +1,8 @@
 // Opening and locking a raw disk image.
 #include "backends/block/disk_image.hpp"
 
+#include "util/sys_error.hpp"
+
 #include <minivmm/error.hpp>
 
 #include <fmt/format.h>
@@ -88,8 +90,11 @@ void lock(const std::filesystem::path& path, int fd, bool readonly)
     if (err == EAGAIN || err == EACCES) {
         fail(path, "is in use by another process (lock held)");
     }
-    spdlog::warn("disk '{}': cannot lock it ({}); nothing stops another process from writing it too",
-                 path.string(), std::strerror(err));
+    // Without the lock nothing stops a second VMM from writing the image too: refuse, unless
+    // the user says so (a filesystem without locks, such as some NFS set-ups: ENOLCK).
+    fail(path, fmt::format("cannot be locked: {}; lock=off uses it without a lock (then nothing stops another "
+                           "process from writing it at the same time)",
+                           util::errno_text(err)));
 }
 
 } // namespace
@@ -150,7 +155,9 @@ DiskImage DiskImage::open(const DiskOptions& config)
     if (direct) {
         check_direct_read(path, fd.get());
     }
-    lock(path, fd.get(), config.readonly);
+    if (config.lock) {
+        lock(path, fd.get(), config.readonly);
+    }
     if (size % kSectorSize != 0) {
         spdlog::debug("disk '{}': size {} is not a multiple of {}; the last {} bytes are not visible to the guest",
                       path.string(), size, kSectorSize, size % kSectorSize);

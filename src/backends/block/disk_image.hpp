@@ -18,6 +18,7 @@ struct DiskOptions {
     bool readonly = false;
     std::string serial; // at most DiskImage::kMaxSerialBytes
     bool direct = false; // O_DIRECT (cache=none): bypass the host page cache
+    bool lock = true;    // F_OFD_SETLK; refuse the image if it cannot be locked
 };
 
 class DiskImage final {

@@ -2,8 +2,6 @@
 
 #include <minivmm/error.hpp>
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 
 namespace minivmm::virtio {
@@ -11,6 +9,11 @@ namespace minivmm::virtio {
 VirtioRng::VirtioRng(memory::GuestMemory& memory, std::unique_ptr<backends::EntropySource> source)
     : memory_(memory), source_(std::move(source))
 {
+}
+
+void VirtioRng::add_syscalls(util::SeccompPolicy& policy) const
+{
+    policy.allow(util::kDeviceThreads, {"getrandom"}); // HostEntropy; answers run on every device thread
 }
 
 void VirtioRng::activate(uint64_t, std::span<VirtQueue> queues)
@@ -79,35 +82,21 @@ std::optional<uint32_t> VirtioRng::fill_chain(const DescriptorChain& chain)
         try {
             source_->fill(*bytes);
         } catch (const Error& e) {
-            spdlog::error("{}: {}", name(), e.what());
+            // device_error() logs it (through the transport's GuestLog: a guest that resets
+            // the device and asks again cannot flood the log).
             context_->device_error(fmt::format("host entropy source failed: {}", e.what()));
             return std::nullopt;
         }
         written += len;
     }
     if (readable) {
-        log_guest_error("a request chain holds device-readable buffers; they were skipped");
+        log_.debug("a request chain holds device-readable buffers; they were skipped");
     }
     if (written == 0) {
-        log_guest_error("a request chain has no device-writable bytes; answered with none");
+        log_.debug("a request chain has no device-writable bytes; answered with none");
     }
     bytes_served_ += written;
     return written;
-}
-
-void VirtioRng::log_guest_error(std::string_view what)
-{
-    if (!spdlog::should_log(spdlog::level::debug)) {
-        return;
-    }
-    uint64_t suppressed = 0;
-    if (!guest_log_.allow(suppressed)) {
-        return;
-    }
-    if (suppressed > 0) {
-        spdlog::debug("{}: {} more guest errors not logged", name(), suppressed);
-    }
-    spdlog::debug("{}: {}", name(), what);
 }
 
 } // namespace minivmm::virtio

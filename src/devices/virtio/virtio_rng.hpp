@@ -11,14 +11,18 @@
 // level, rate-limited. A failure of the host's entropy source marks the device
 // DEVICE_NEEDS_RESET, and the device stays silent until the driver resets it.
 //
-// Host memory a guest can make the device hold: one chain's buffer list at a time (at most
-// kQueueSize x 16 bytes, descriptor_chain.hpp); no copy of the random bytes is kept.
+// Host memory a guest can make the device hold (kMaxBytesHeld, below): one chain's buffer
+// list at a time, freed before the next chain is popped; the random bytes are written
+// straight into guest RAM, never copied through a host buffer. Host CPU per request is
+// bounded too: at most kMaxBytesPerRequest bytes are generated for one chain, however long
+// its buffers are (getrandom(2) never blocks once the host's pool is initialised, and does
+// not deplete it, so no rate limit is needed to protect other users of the host's entropy).
 #pragma once
 
 #include "backends/entropy/entropy_source.hpp"
 #include "devices/virtio/virtio_device.hpp"
 #include "memory/guest_memory.hpp"
-#include "util/log_rate_limit.hpp"
+#include "util/guest_log.hpp"
 
 #include <memory>
 
@@ -29,6 +33,9 @@ public:
     static constexpr unsigned kRequestQueue = 0;
     static constexpr uint16_t kQueueSize = 256;
     static constexpr uint32_t kMaxBytesPerRequest = 64 * 1024;
+    // The most host memory a guest can make the device hold: one chain of at most kQueueSize
+    // buffers (descriptor_chain.hpp) = 4 KiB plus the chain itself.
+    static constexpr uint64_t kMaxBytesHeld = kQueueSize * sizeof(DescriptorBuffer) + sizeof(DescriptorChain);
 
     VirtioRng(memory::GuestMemory& memory, std::unique_ptr<backends::EntropySource> source);
 
@@ -42,6 +49,7 @@ public:
     void activate(uint64_t features, std::span<VirtQueue> queues) override;
     void queue_notify(unsigned index) override;
     void reset() override;
+    void add_syscalls(util::SeccompPolicy& policy) const override;
 
     // Bytes handed to the guest since the device was made (for tests and logs).
     [[nodiscard]] uint64_t bytes_served() const { return bytes_served_; }
@@ -51,7 +59,6 @@ private:
     // Fills one chain's device-writable buffers, up to kMaxBytesPerRequest; the bytes
     // written, or nullopt when the host's entropy source failed.
     [[nodiscard]] std::optional<uint32_t> fill_chain(const DescriptorChain& chain);
-    void log_guest_error(std::string_view what);
 
     memory::GuestMemory& memory_;
     std::unique_ptr<backends::EntropySource> source_;
@@ -59,7 +66,7 @@ private:
     std::span<VirtQueue> queues_;
     bool active_ = false;
     uint64_t bytes_served_ = 0;
-    util::LogRateLimit guest_log_;
+    util::GuestLog log_{"virtio-rng"};
 };
 
 } // namespace minivmm::virtio

@@ -5,6 +5,8 @@
 
 #include <minivmm/error.hpp>
 
+#include "util/sys_error.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -19,7 +21,7 @@ namespace minivmm::virtio {
 
 VirtioBlock::VirtioBlock(const backends::DiskOptions& options, memory::GuestMemory& memory,
                          backends::BlockBackendKind backend)
-    : memory_(memory), image_(backends::DiskImage::open(options)), bounce_(kBounceBuffers, kMaxBounceBytes),
+    : memory_(memory), image_(backends::DiskImage::open(options)), log_(name()), bounce_(kBounceBuffers, kMaxBounceBytes),
       backend_(backends::make_block_backend(image_.fd(), kQueueSize, backend))
 {
     init();
@@ -27,7 +29,7 @@ VirtioBlock::VirtioBlock(const backends::DiskOptions& options, memory::GuestMemo
 
 VirtioBlock::VirtioBlock(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend,
                          memory::GuestMemory& memory)
-    : memory_(memory), image_(std::move(image)), bounce_(kBounceBuffers, kMaxBounceBytes), backend_(std::move(backend))
+    : memory_(memory), image_(std::move(image)), log_(name()), bounce_(kBounceBuffers, kMaxBounceBytes), backend_(std::move(backend))
 {
     if (!backend_) {
         throw HostError(fmt::format("virtio-blk {}: no disk backend", image_.path().string()));
@@ -47,6 +49,20 @@ void VirtioBlock::init()
 }
 
 VirtioBlock::~VirtioBlock() = default;
+
+uint64_t VirtioBlock::bytes_held() const
+{
+    static_assert(sizeof(Slot) <= kSlotBytes);
+    static_assert(sizeof(DescriptorBuffer) == 16 && sizeof(iovec) == 16 && sizeof(BlkDiscardSegment) == 16);
+    static_assert(sizeof(backends::BlockBackend::Completion) <= 8);
+    uint64_t bytes = slots_.capacity() * sizeof(Slot) + free_slots_.capacity() * sizeof(std::size_t) +
+                     completions_.capacity() * sizeof(backends::BlockBackend::Completion) + bounce_.bytes_held();
+    for (const Slot& slot : slots_) {
+        bytes += slot.request.data.capacity() * sizeof(DescriptorBuffer) +
+                 slot.request.segments.capacity() * sizeof(BlkDiscardSegment) + slot.iov.capacity() * sizeof(iovec);
+    }
+    return bytes;
+}
 
 std::string VirtioBlock::name() const { return "virtio-blk " + image_.path().string(); }
 
@@ -255,21 +271,28 @@ void VirtioBlock::reset()
     features_ = 0;
     broken_ = false;
     used_added_ = false;
-    spdlog::debug("{}: reset; requests so far IN {} OUT {} FLUSH {} GET_ID {} DISCARD {} WRITE_ZEROES {}", name(),
-                  type_counts_[0], type_counts_[1], type_counts_[2], type_counts_[3], type_counts_[4],
-                  type_counts_[5]);
+    log_.debug("reset; requests so far IN {} OUT {} FLUSH {} GET_ID {} DISCARD {} WRITE_ZEROES {}", type_counts_[0],
+               type_counts_[1], type_counts_[2], type_counts_[3], type_counts_[4], type_counts_[5]);
 }
 
-void VirtioBlock::quiesce()
+void VirtioBlock::add_syscalls(util::SeccompPolicy& policy) const
+{
+    backend_->add_syscalls(policy);
+    policy.allow({util::ThreadKind::Main}, {"fdatasync"});
+}
+
+std::optional<std::string> VirtioBlock::quiesce()
 {
     settle();
     if (used_added_ && active_) {
         used_added_ = false;
         context_->notify_used(0);
     }
-    if (!image_.readonly() && ::fdatasync(image_.fd()) != 0) {
-        spdlog::warn("{}: fdatasync at shutdown failed: {}", name(), std::strerror(errno));
+    if (image_.readonly() || ::fdatasync(image_.fd()) == 0) {
+        return std::nullopt;
     }
+    return fmt::format("disk '{}': fdatasync at shutdown failed: {}; what the guest wrote may not be on the disk",
+                       image_.path().string(), util::errno_text(errno));
 }
 
 void VirtioBlock::fail(std::string_view why)
@@ -288,7 +311,7 @@ void VirtioBlock::guest_error(BlockRequestError why)
     const auto bit = static_cast<std::size_t>(why);
     if (!warned_.test(bit)) {
         warned_.set(bit);
-        spdlog::warn("{}: guest error: {} (reported once)", name(), to_string(why));
+        log_.warn("guest error: {} (reported once)", to_string(why));
     }
 }
 
