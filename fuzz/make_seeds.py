@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the seed inputs of fuzz_loader, fuzz_platform and fuzz_cli (input formats in the
+"""Writes the seed inputs of fuzz_loader, fuzz_platform, fuzz_cli, fuzz_agent and fuzz_console_ports (input formats in the
 head comment of each target) into corpus/<target>/. usage: make_seeds.py BUILD_DIR (the
 loader seeds wrap the test guest's PVH ELF and bzImage from BUILD_DIR/tests/guest)."""
 import os
@@ -63,6 +63,41 @@ def main():
     }
     for name, argv in argvs.items():
         write("cli", name, b"\0".join(a.encode() for a in argv))
+    write_console_ports_seeds()
+    write_agent_seeds()
+
+
+def post(queue, length, writable, data=b""):
+    """fuzz_console_ports op 10: a one-buffer chain on `queue`, notified."""
+    return bytes([10, queue]) + struct.pack("<HBB", length, 1 if writable else 0, len(data)) + data
+
+
+def control(port, event, value):
+    return post(3, 8, False, struct.pack("<IHH", port, event, value))
+
+
+def write_console_ports_seeds():
+    # The Linux driver's multiport handshake, then bytes both ways on port 1 and a hang-up.
+    seed = bytes([5]) + struct.pack("<Q", 2)  # VIRTIO_CONSOLE_F_MULTIPORT
+    seed += post(2, 4096, True) * 4
+    seed += control(0xFFFFFFFF, 0, 1) + control(1, 3, 1) + control(1, 6, 1)
+    seed += post(4, 4096, True) + bytes([7, 1, 5]) + b"hello" + bytes([6])
+    seed += post(5, 5, False, b"world") + bytes([8, 1]) + bytes([9, 2, 6])
+    write("console_ports", "seed-session", seed)
+
+
+def agent_frame(kind, payload):
+    return struct.pack("<II", kind, len(payload)) + payload
+
+
+def write_agent_seeds():
+    ready = agent_frame(1, struct.pack("<I", 1))
+    exited = agent_frame(2, struct.pack("<IIQQ", 0, 3, 10, 20))
+    killed = agent_frame(2, struct.pack("<IIQQ", 1, 9, 0, 0))
+    failed = agent_frame(3, b"cannot change to directory /x: No such file or directory")
+    write("agent", "seed-session", b"\x07" + ready + exited + ready + killed + ready + failed)
+    write("agent", "seed-bad-length", b"\x01" + struct.pack("<II", 3, 0xFFFFFFFF))
+    write("agent", "seed-unknown", b"\x05" + agent_frame(42, b"xyz") + ready)
 
 
 if __name__ == "__main__":

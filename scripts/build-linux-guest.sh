@@ -14,6 +14,8 @@
 #   minivmm.run=CMD   run CMD with sh -c (quote it: minivmm.run="a b"), print "minivmm-guest: run exit=N",
 #                     write N to the debug-exit port 0xf4, then do the action
 #   minivmm.ip=ADDR/PREFIX   configure eth0
+#   minivmm.share=TAG:DIR[,TAG:DIR...]   mount each virtio-fs share TAG (minivmm --share) on DIR (made
+#                     if missing) before minivmm.run; a failed mount prints a warning
 #   MODULE.PARAM=VALUE       passed to insmod of that module (e.g. virtio_net.csum=0), as modprobe does
 #   minivmm.net=dhcp         configure eth0 by DHCP (busybox udhcpc: address, default route, resolv.conf)
 #                            and print "minivmm-guest: dhcp eth0 ADDR/PREFIX router R dns D"
@@ -143,6 +145,11 @@ addr=$(param minivmm.ip)
 if [ -n "$addr" ]; then
   { ip addr add "$addr" dev eth0 && ip link set eth0 up; } || echo "minivmm-guest: warning: cannot configure eth0 with $addr"
 fi
+shares=$(param minivmm.share)
+for s in $(echo "$shares" | tr ',' ' '); do
+  tag=${s%%:*} dir=${s#*:}
+  { mkdir -p "$dir" && mount -t virtiofs "$tag" "$dir"; } || echo "minivmm-guest: warning: cannot mount share $tag on $dir"
+done
 if [ "$(param minivmm.net)" = dhcp ]; then
   if ip link set eth0 up && udhcpc -i eth0 -s /etc/udhcpc.script -f -q -n -t 10 -T 2 >/dev/null 2>&1; then
     cat /run/dhcp-lease
@@ -185,7 +192,8 @@ build_flavour() {
   cp "$KPKG_VMLINUZ" "$work/vmlinuz-$flavour"
 
   # pvpanic-mmio binds the ACPI device QEMU0001 that tells minivmm the kernel panicked.
-  local -a mods=(virtio virtio_ring virtio_mmio virtio_blk virtio_net virtio_console pvpanic-mmio)
+  # virtiofs (with fuse) mounts minivmm --share directories.
+  local -a mods=(virtio virtio_ring virtio_mmio virtio_blk virtio_net virtio_console pvpanic-mmio fuse virtiofs)
   # ext4 (and the crc32c its superblock checksums need) only where it is a module.
   if [[ $(kpkg_config_value EXT4_FS) == m ]]; then
     mods+=(ext4)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <minivmm/console.hpp>
+#include <minivmm/exec.hpp>
 #include <minivmm/exit_status.hpp>
 #include <minivmm/vm_config.hpp>
 
@@ -19,6 +20,9 @@ public:
     // loaded kernel, vCPUs) without running it. Throws minivmm::Error: ErrorKind::Config
     // for problems with the configuration or its files, ErrorKind::Host for KVM failures.
     [[nodiscard]] static std::unique_ptr<Vm> create(const VmConfig& config);
+    // A VM that boots into the guest agent of `minivmm exec` (exec.hpp) and runs commands
+    // with run(); config.command is not run. Throws as exec() does.
+    [[nodiscard]] static std::unique_ptr<Vm> create(const ExecConfig& config);
 
     Vm(const Vm&) = delete;
     Vm& operator=(const Vm&) = delete;
@@ -38,6 +42,18 @@ public:
     // The guest console: its output so far, expect() and send(). Usable before start()
     // (input waits until the guest reads it) and after the run ended (the output stays).
     [[nodiscard]] Console& console();
+
+    // In a VM made from an ExecConfig, after start(): runs `command` through the guest agent
+    // (waiting for it to boot first) and returns when the command has ended and its output
+    // has been delivered, or the VM ended first. One command at a time; from any thread.
+    // Throws HostError in a VM not made from an ExecConfig, ConfigError for a command the
+    // agent cannot be given (a NUL byte in an argument).
+    CommandResult run(const Command& command, const CommandIo& io = {});
+    // While run() runs, from any thread: forward signal `signo` to the command's process
+    // group; tell the command's terminal its new size (Command::tty).
+    // signal_command() is false when no command runs.
+    bool signal_command(int signo);
+    void resize_terminal(uint16_t rows, uint16_t cols);
 
     // With VmConfig::seccomp, minivmm's own threads (vCPUs, I/O, RTC timer) run under seccomp
     // allow-lists from the start. The thread that waits for the VM and tears it down is the

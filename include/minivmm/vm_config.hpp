@@ -23,6 +23,7 @@ enum class ConsoleMode {
     Stdout, // stdout only; stdin is left alone (test harnesses, CI)
     File,   // appended to `path`; no input
     None,   // not written anywhere (still kept in memory)
+    Stderr, // stderr only (`minivmm exec --verbose`: stdout is the command's); no input
 };
 
 // Which guest device carries the console. The 8250 UART always exists (early boot
@@ -129,6 +130,44 @@ struct NetConfig {
     UserNetConfig user{};
 };
 
+// How long the guest may keep what a share tells it (virtio-fs: FUSE entry and attribute
+// timeouts, page cache).
+enum class ShareCache {
+    Auto,   // 1 s: a change made on the host shows in the guest within a second
+    Always, // 1 day, file data and directories kept across opens: for trees nothing else changes
+    Never,  // no caching: every access asks the host (direct I/O)
+};
+
+// A range of user or group ids mapped between guest and host: guest ids guest..guest+count-1
+// are host ids host..host+count-1 and back. Ids in no range are the same number on both sides.
+struct ShareIdRange {
+    uint32_t guest = 0;
+    uint32_t host = 0;
+    uint32_t count = 1;
+};
+
+// A host directory shared with the guest over virtio-fs; in the guest: mount -t virtiofs TAG DIR.
+struct ShareConfig {
+    std::filesystem::path path;
+    std::string tag; // at most 36 bytes; empty: "share<N>", N its index in VmConfig::shares
+    bool readonly = false; // every change answers EROFS
+    ShareCache cache = ShareCache::Auto;
+    std::vector<ShareIdRange> uid_map;
+    std::vector<ShareIdRange> gid_map;
+
+    // The tag the guest mounts: `tag`, or "share<index>" when empty.
+    [[nodiscard]] std::string effective_tag(size_t index) const
+    {
+        return tag.empty() ? "share" + std::to_string(index) : tag;
+    }
+};
+
+inline constexpr size_t kShareTagMax = 36; // virtio-fs config: tag[36]
+
+// "GUEST:HOST" or "GUEST:HOST:COUNT" as ShareIdRange takes it; nullopt when the text is not
+// that, COUNT is 0 or a range passes 4294967295.
+[[nodiscard]] std::optional<ShareIdRange> parse_share_id_range(std::string_view text);
+
 using MacAddressBytes = std::array<uint8_t, 6>;
 // "52:54:00:12:34:56" (hex digits of either case) as NetConfig::mac takes it; nullopt when
 // the text is not six two-digit hex numbers separated by ':'.
@@ -165,6 +204,7 @@ struct VmConfig {
     // seccomp-bpf allow-lists on minivmm's threads (docs/architecture.md "Seccomp"): a system
     // call outside its thread's list ends the process with one line naming it, exit 125.
     bool seccomp = true;
+    std::vector<ShareConfig> shares; // virtio-fs devices, in order (after the console's slot)
 
     // Every problem found, one line each (empty: valid). Checks what can be checked
     // without KVM: files exist and are readable, sizes and counts in range. Image contents

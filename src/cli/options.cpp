@@ -24,7 +24,9 @@ constexpr const char* kFooter = R"(Exit codes:
   128+N    minivmm was stopped by signal N
 Console: with a terminal on stdin, Ctrl-A x quits and Ctrl-A Ctrl-A sends Ctrl-A.
 CI: minivmm --kernel K --initrd I --console stdout --timeout 10m --fail-on 'Kernel panic'
-    --cmdline '... minivmm.run="make check"' exits with the guest command's status.)";
+    --cmdline '... minivmm.run="make check"' exits with the guest command's status.
+Commands: minivmm exec [OPTIONS] -- COMMAND [ARGS...] runs COMMAND in a fresh VM over the
+    host's own files and exits with its status (minivmm exec --help).)";
 
 PrintAndExit config_error(const std::string& message)
 {
@@ -91,6 +93,12 @@ ParseResult parse_options(int argc, const char* const argv[])
                    "[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...[,restrict=on][,ipv6=off][,mac=MAC]; "
                    "the guest reaches the host's 127.0.0.1 at host=, restrict=on allows only that and hostfwd")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    std::vector<std::string> shares;
+    app.add_option("--share", shares,
+                   "Host directory shared over virtio-fs (repeatable): path=DIR[,tag=TAG][,readonly=on]"
+                   "[,cache=auto|always|never][,uid=GUEST:HOST[:N]][,gid=GUEST:HOST[:N]]. Tags default to share0, "
+                   "share1, ...; in the guest: mount -t virtiofs TAG /mnt")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--timeout", timeout, "End the run after this long (e.g. 30s, 500ms, 2m) with exit code 124");
     std::string console_log;
     app.add_option("--console-log", console_log, "Also write the console output to FILE (truncated first)");
@@ -151,6 +159,10 @@ ParseResult parse_options(int argc, const char* const argv[])
     for (const auto& nic : nets) {
         options.vm.nets.emplace_back();
         apply(parse_net(nic), options.vm.nets.back(), error);
+    }
+    for (const auto& share : shares) {
+        options.vm.shares.emplace_back();
+        apply(parse_share(share), options.vm.shares.back(), error);
     }
     if (!timeout.empty()) {
         apply(parse_duration(timeout), options.vm.timeout, error);

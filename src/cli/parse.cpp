@@ -235,4 +235,58 @@ Parsed<NetConfig> parse_net(std::string_view text)
     return nic;
 }
 
+Parsed<ShareConfig> parse_share(std::string_view text)
+{
+    ShareConfig share;
+    const auto words = split(text, ',');
+    for (size_t i = 0; i < words.size(); ++i) {
+        const auto word = words[i];
+        const auto eq = word.find('=');
+        if (eq == std::string_view::npos) {
+            if (i == 0 && !word.empty()) { // a bare first word is the directory
+                share.path = std::string(word);
+                continue;
+            }
+            return fmt::format("share '{}': '{}' is not KEY=VALUE", text, word);
+        }
+        const auto key = word.substr(0, eq);
+        const auto value = word.substr(eq + 1);
+        if (key == "path") {
+            share.path = std::string(value);
+        } else if (key == "tag") {
+            if (value.empty() || value.size() > kShareTagMax) {
+                return fmt::format("share '{}': tag '{}' must be 1 to {} bytes", text, value, kShareTagMax);
+            }
+            share.tag = std::string(value);
+        } else if (key == "readonly" || key == "ro") {
+            if (value != "on" && value != "off") {
+                return fmt::format("share '{}': readonly must be on or off, not '{}'", text, value);
+            }
+            share.readonly = value == "on";
+        } else if (key == "cache") {
+            if (value == "auto") {
+                share.cache = ShareCache::Auto;
+            } else if (value == "always") {
+                share.cache = ShareCache::Always;
+            } else if (value == "never") {
+                share.cache = ShareCache::Never;
+            } else {
+                return fmt::format("share '{}': cache must be auto, always or never, not '{}'", text, value);
+            }
+        } else if (key == "uid" || key == "gid") {
+            const auto range = parse_share_id_range(value);
+            if (!range) {
+                return fmt::format("share '{}': {} '{}' is not GUEST:HOST or GUEST:HOST:COUNT", text, key, value);
+            }
+            (key == "uid" ? share.uid_map : share.gid_map).push_back(*range);
+        } else {
+            return fmt::format("share '{}': unknown key '{}' (path, tag, readonly, cache, uid, gid)", text, key);
+        }
+    }
+    if (share.path.empty()) {
+        return fmt::format("share '{}' has no path=DIR", text);
+    }
+    return share;
+}
+
 } // namespace minivmm::cli

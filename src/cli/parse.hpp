@@ -32,6 +32,9 @@ using Parsed = std::variant<T, std::string>;
 // Or "user[,KEY=VALUE...]": user-mode networking (parse_user_net).
 [[nodiscard]] Parsed<NetConfig> parse_net(std::string_view text);
 
+// "path=DIR[,tag=TAG][,readonly=on|off][,cache=auto|always|never][,uid=G:H[:N]][,gid=G:H[:N]]"; a bare
+// first word is the path ("/srv/data,readonly=on"); uid= and gid= may repeat.
+[[nodiscard]] Parsed<ShareConfig> parse_share(std::string_view text);
 // "user[,net=10.0.2.0/24][,host=A][,dns=A][,dhcpstart=A][,hostfwd=SPEC]...[,restrict=on|off]
 // [,ipv6=on|off][,mac=MAC]" (src/cli/parse_net_user.cpp).
 [[nodiscard]] Parsed<NetConfig> parse_user_net(std::string_view text);

@@ -43,6 +43,9 @@ ConsoleBackend::ConsoleBackend(const ConsoleConfig& config)
     case ConsoleMode::Stdout:
         queue_ = std::make_shared<FdOutputQueue>(STDOUT_FILENO, "stdout");
         break;
+    case ConsoleMode::Stderr:
+        queue_ = std::make_shared<FdOutputQueue>(STDERR_FILENO, "stderr");
+        break;
     case ConsoleMode::File:
         // O_NONBLOCK: a FIFO nobody reads is refused now (ENXIO) instead of blocking here.
         file_ = util::UniqueFd(

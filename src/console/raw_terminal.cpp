@@ -4,7 +4,7 @@
 
 namespace minivmm::console {
 
-RawTerminal::RawTerminal(int fd) : fd_(fd)
+RawTerminal::RawTerminal(int fd, Output output) : fd_(fd)
 {
     if (::isatty(fd_) == 0 || ::tcgetattr(fd_, &saved_) != 0) {
         return;
@@ -17,6 +17,9 @@ RawTerminal::RawTerminal(int fd) : fd_(fd)
     raw.c_lflag &= static_cast<tcflag_t>(~(ECHO | ECHONL | ICANON | ISIG | IEXTEN));
     raw.c_cflag &= static_cast<tcflag_t>(~(CSIZE | PARENB));
     raw.c_cflag |= CS8;
+    if (output == Output::Raw) {
+        raw.c_oflag &= static_cast<tcflag_t>(~OPOST);
+    }
     raw.c_cc[VMIN] = 1;
     raw.c_cc[VTIME] = 0;
     active_ = ::tcsetattr(fd_, TCSANOW, &raw) == 0;

@@ -84,6 +84,9 @@ void Vm::Impl::request_exit(ExitStatus status)
         if (console) {
             console->close(status);
         }
+        if (exec) {
+            exec->vm_ended(); // a command's run() returns
+        }
     }
     std::lock_guard lock(threads_mutex);
     if (torn_down) {

@@ -15,6 +15,8 @@
 #include "devices/serial.hpp"
 #include "devices/virtio/block/virtio_block.hpp"
 #include "devices/virtio/virtio_console.hpp"
+#include "devices/virtio/multiport_console.hpp"
+#include "devices/virtio/fs/virtio_fs.hpp"
 #include "devices/virtio/virtio_rng.hpp"
 #include "backends/net/slirp_backend.hpp"
 #include "backends/net/tap.hpp"
@@ -53,14 +55,15 @@ void check_config(const VmConfig& config)
     }
 }
 
-// The virtio-mmio slots, assigned once: disks, then NICs, then the console, then the
-// entropy device, at indexes 0, 1, ... (so the first disk is vda). make_virtio_devices()
-// creates the devices in this order; the DSDT, the command line and the transports all read
-// their slot from this list.
-std::vector<arch::VirtioMmioSlot> assign_virtio_slots(const VmConfig& config)
+// The virtio-mmio slots, assigned once: disks, then NICs, then the console, then the guest
+// agent's multiport console (an exec VM), then the shares, then the entropy device, at
+// indexes 0, 1, ... (so the first disk is vda). make_virtio_devices() creates the devices in
+// this order; the DSDT, the command line and the transports all read their slot from this list.
+std::vector<arch::VirtioMmioSlot> assign_virtio_slots(const VmConfig& config, const BuildExtras& extras)
 {
-    const size_t count = config.disks.size() + config.nets.size() +
-                         (config.console.device == ConsoleDevice::Virtio ? 1 : 0) + (config.rng ? 1 : 0);
+    const size_t count =
+        config.disks.size() + config.nets.size() + (config.console.device == ConsoleDevice::Virtio ? 1 : 0) +
+        config.shares.size() + (extras.agent_ports.empty() ? 0 : 1) + (config.rng ? 1 : 0);
     // VmConfig::validate() has refused more than arch::kMaxVirtioDevices.
     return arch::virtio_mmio_slots(static_cast<uint32_t>(count));
 }
@@ -93,15 +96,23 @@ acpi::AcpiConfig acpi_config(const VmConfig& config, std::span<const arch::Virti
 // Loads the kernel, initrd, command line and platform tables into RAM: everything that
 // can fail because of the user's input happens here, before KVM is touched.
 loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemory& memory,
-                                      std::span<const arch::VirtioMmioSlot> slots)
+                                      std::span<const arch::VirtioMmioSlot> slots, const BuildExtras& extras)
 {
-    // Opened, not read: the loader reads each part straight to its place in guest RAM.
-    const auto kernel = loader::open_image_file(config.kernel, "kernel");
+    // Opened, not read: the loader reads each part straight to its place in guest RAM. An exec
+    // VM's kernel (read already, for its release) and its initramfs (made in memory) are
+    // copied from where they are.
+    std::unique_ptr<loader::ImageSource> kernel_file;
+    if (extras.kernel.empty()) {
+        kernel_file = loader::open_image_file(config.kernel, "kernel");
+    }
+    const loader::ImageRef kernel =
+        kernel_file ? loader::ImageRef(*kernel_file) : loader::ImageRef(extras.kernel.bytes());
     std::unique_ptr<loader::ImageSource> initrd_file;
     if (config.initrd) {
         initrd_file = loader::open_image_file(*config.initrd, "initrd");
     }
-    const loader::ImageRef initrd = initrd_file ? loader::ImageRef(*initrd_file) : loader::ImageRef();
+    const loader::ImageRef initrd =
+        initrd_file ? loader::ImageRef(*initrd_file) : loader::ImageRef(std::as_bytes(std::span(extras.initrd)));
     std::optional<memory::GuestAddress> rsdp;
     if (config.acpi) {
         rsdp = acpi::write_acpi_tables(memory, acpi_config(config, slots));
@@ -109,7 +120,7 @@ loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemor
     // Devices are described twice (docs/architecture.md "How guests find devices"): in the DSDT
     // for stock kernels, on the command line for kernels without ACPI.
     const std::string cmdline = vmm::with_virtio_mmio_devices(config.cmdline, slots);
-    const loader::BootSpec spec{*kernel, initrd, cmdline, rsdp};
+    const loader::BootSpec spec{kernel, initrd, cmdline, rsdp};
     loader::LoadedKernel loaded;
     try {
         loaded = loader::load_kernel(memory, spec);
@@ -186,6 +197,28 @@ virtio::VirtioConsole::WindowSize console_window_size()
     return {};
 }
 
+backends::IdMap id_map(const std::vector<ShareIdRange>& ranges)
+{
+    std::vector<backends::IdRange> out;
+    for (const auto& r : ranges) {
+        out.push_back({r.guest, r.host, r.count});
+    }
+    return backends::IdMap(std::move(out));
+}
+
+backends::FsOptions fs_options(const ShareConfig& share)
+{
+    backends::FsOptions options;
+    options.root = share.path;
+    options.readonly = share.readonly;
+    options.cache = share.cache == ShareCache::Always  ? backends::FsCachePolicy::Always
+                    : share.cache == ShareCache::Never ? backends::FsCachePolicy::Never
+                                                       : backends::FsCachePolicy::Auto;
+    options.uids = id_map(share.uid_map);
+    options.gids = id_map(share.gid_map);
+    return options;
+}
+
 using NetBackends = std::vector<std::unique_ptr<backends::PacketBackend>>;
 
 // The TAP interfaces of the configuration, opened (or created) before KVM is touched: a
@@ -219,7 +252,8 @@ std::vector<backends::SlirpBackend*> user_net_backends(const VmConfig& config, c
 
 // The virtio devices in the order assign_virtio_slots() numbers them; `nets` holds one back end
 // per config.nets entry.
-std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl, NetBackends nets)
+std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl, NetBackends nets,
+                                                                       BuildExtras& extras)
 {
     std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
     for (const auto& disk : impl.config.disks) {
@@ -244,15 +278,24 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
         impl.console->connect_input(*console);
         devices.push_back(std::move(console));
     }
+    if (!extras.agent_ports.empty()) {
+        devices.push_back(std::make_unique<virtio::MultiportConsole>(impl.memory, std::move(extras.agent_ports)));
+    }
+    // The shares (virtio-fs) come after every other kind but the entropy device.
+    for (size_t i = 0; i < impl.config.shares.size(); ++i) {
+        const ShareConfig& share = impl.config.shares[i];
+        devices.push_back(std::make_unique<virtio::VirtioFs>(impl.memory, share.effective_tag(i), fs_options(share)));
+    }
     if (impl.config.rng) {
         devices.push_back(std::make_unique<virtio::VirtioRng>(impl.memory, std::make_unique<backends::HostEntropy>()));
     }
     return devices;
 }
 
-void add_virtio_devices(Vm::Impl& impl, std::span<const arch::VirtioMmioSlot> slots, NetBackends nets)
+void add_virtio_devices(Vm::Impl& impl, std::span<const arch::VirtioMmioSlot> slots, NetBackends nets,
+                        BuildExtras& extras)
 {
-    auto devices = make_virtio_devices(impl, std::move(nets));
+    auto devices = make_virtio_devices(impl, std::move(nets), extras);
     if (devices.size() != slots.size()) {
         throw HostError(fmt::format("{} virtio devices for {} slots", devices.size(), slots.size()));
     }
@@ -294,14 +337,14 @@ void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
 
 } // namespace
 
-std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
+std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config, BuildExtras extras)
 {
     const auto build_start = std::chrono::steady_clock::now();
     check_config(config);
     memory::GuestMemory memory = arch::create_guest_ram(
         config.memory_bytes, config.transparent_huge_pages ? memory::HugePages::Transparent : memory::HugePages::Off);
-    const std::vector<arch::VirtioMmioSlot> slots = assign_virtio_slots(config);
-    const auto loaded = load_guest_image(config, memory, slots);
+    const std::vector<arch::VirtioMmioSlot> slots = assign_virtio_slots(config, extras);
+    const auto loaded = load_guest_image(config, memory, slots, extras);
     const auto image_loaded = std::chrono::steady_clock::now();
     auto nets = open_net_backends(config);
     const auto user_nets = user_net_backends(config, nets);
@@ -330,7 +373,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
         impl->seccomp = vmm::base_seccomp_policy(); // devices add theirs as they are made
     }
     add_legacy_devices(*impl);
-    add_virtio_devices(*impl, slots, std::move(nets));
+    add_virtio_devices(*impl, slots, std::move(nets), extras);
     for (auto* user : user_nets) {
         user->attach(impl->events); // owned by its device, which impl->events outlives
     }

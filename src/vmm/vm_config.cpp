@@ -1,6 +1,7 @@
 #include <minivmm/vm_config.hpp>
 
 #include "arch/x86_64/layout.hpp"
+#include "backends/fs/id_map.hpp"
 #include "backends/net/mac_address.hpp"
 #include "vmm/host_memory.hpp"
 #include "vmm/user_net_config.hpp"
@@ -107,8 +108,41 @@ void check_net(std::vector<std::string>& problems, const NetConfig& net)
     }
 }
 
+void check_share(std::vector<std::string>& problems, const VmConfig& config, size_t index)
+{
+    const ShareConfig& share = config.shares[index];
+    const std::string tag = share.effective_tag(index);
+    std::error_code ec;
+    if (share.path.empty()) {
+        problems.push_back(fmt::format("share '{}' has no directory", tag));
+    } else if (!std::filesystem::is_directory(share.path, ec)) {
+        problems.push_back(fmt::format("share '{}': '{}' is not a directory", tag, share.path.string()));
+    } else if (::access(share.path.c_str(), R_OK | X_OK) != 0) {
+        problems.push_back(fmt::format("share '{}': directory '{}' is not readable", tag, share.path.string()));
+    }
+    if (tag.size() > kShareTagMax || tag.find('\0') != std::string::npos) {
+        problems.push_back(fmt::format("share tag '{}' is longer than {} bytes or holds a NUL", tag, kShareTagMax));
+    }
+    for (size_t j = 0; j < index; ++j) {
+        if (config.shares[j].effective_tag(j) == tag) {
+            problems.push_back(fmt::format("share tag '{}' is given twice", tag));
+        }
+    }
+    for (const auto* map : {&share.uid_map, &share.gid_map}) {
+        for (const auto& r : *map) {
+            if (r.count == 0 || r.count - 1 > UINT32_MAX - r.guest || r.count - 1 > UINT32_MAX - r.host) {
+                problems.push_back(fmt::format("share '{}': id range {}:{}:{} is empty or passes 4294967295", tag,
+                                               r.guest, r.host, r.count));
+            }
+        }
+    }
+}
+
 void check_devices(std::vector<std::string>& problems, const VmConfig& config)
 {
+    for (size_t i = 0; i < config.shares.size(); ++i) {
+        check_share(problems, config, i);
+    }
     for (const auto& disk : config.disks) {
         check_disk(problems, disk);
     }
@@ -122,7 +156,8 @@ void check_devices(std::vector<std::string>& problems, const VmConfig& config)
         }
     }
     const size_t virtio = config.disks.size() + config.nets.size() +
-                          (config.console.device == ConsoleDevice::Virtio ? 1 : 0) + (config.rng ? 1 : 0);
+                          (config.console.device == ConsoleDevice::Virtio ? 1 : 0) + config.shares.size() +
+                          (config.rng ? 1 : 0);
     if (virtio > arch::kMaxVirtioDevices) {
         problems.push_back(fmt::format("{} virtio devices asked for, at most {} fit (one interrupt line each)",
                                        virtio, arch::kMaxVirtioDevices));
@@ -183,6 +218,15 @@ std::optional<MacAddressBytes> parse_mac_address(std::string_view text)
         return std::nullopt;
     }
     return mac->bytes();
+}
+
+std::optional<ShareIdRange> parse_share_id_range(std::string_view text)
+{
+    const auto range = backends::parse_id_range(text);
+    if (!range) {
+        return std::nullopt;
+    }
+    return ShareIdRange{range->guest, range->host, range->count};
 }
 
 } // namespace minivmm

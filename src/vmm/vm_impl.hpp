@@ -4,6 +4,8 @@
 #pragma once
 
 #include "devices/bus.hpp"
+#include "devices/virtio/multiport_console.hpp"
+#include "loader/image_file.hpp"
 #include "memory/guest_memory.hpp"
 #include "vcpu/vcpu.hpp"
 #include "console/guest_console.hpp"
@@ -11,6 +13,7 @@
 #include "vmm/exit_latch.hpp"
 #include "kvm/kvm.hpp"
 #include "vmm/virtio_slot.hpp"
+#include "vmm/exec_channel.hpp"
 #include "util/seccomp_filter.hpp"
 
 #include <minivmm/vm.hpp>
@@ -70,6 +73,9 @@ struct Vm::Impl {
     std::vector<std::unique_ptr<vcpu::Vcpu>> vcpus;
     vmm::ExitLatch exit;
 
+    // The guest agent's session, in a VM made from an ExecConfig (vmm/exec_vm.cpp).
+    std::unique_ptr<vmm::ExecChannel> exec;
+
     std::mutex threads_mutex; // orders kicks against teardown
     bool started = false;
     bool torn_down = false;
@@ -77,7 +83,16 @@ struct Vm::Impl {
     std::thread io_thread;
 };
 
+// What an exec VM adds to its VmConfig (vmm/exec_vm.cpp): the kernel image it read for its
+// release (not read twice), an initramfs made in memory in place of config.initrd, and a multiport virtio-console for the guest agent's ports (its slot comes
+// after the virtio console's, before the shares').
+struct BuildExtras {
+    loader::ImageBuffer kernel; // config.kernel's bytes, when the caller read them already
+    std::vector<uint8_t> initrd;
+    std::vector<virtio::MultiportConsole::Port> agent_ports;
+};
+
 // Builds a VM from a configuration (validates it first). Throws minivmm::Error.
-[[nodiscard]] std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config);
+[[nodiscard]] std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config, BuildExtras extras = {});
 
 } // namespace minivmm

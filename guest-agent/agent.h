@@ -1,0 +1,77 @@
+/* minivmm's guest agent: the /init of `minivmm exec` (init.c) and the session it serves over
+ * the ports of src/agent/agent_wire.h (session.c, spawn.c, wire.c). A static C program with
+ * no dependency but the C library: the guest has nothing else until the root is mounted. */
+#ifndef MINIVMM_AGENT_H
+#define MINIVMM_AGENT_H
+
+#include "agent_wire.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* log.c: lines go to /dev/kmsg in the guest (the console), to stderr elsewhere. */
+void agent_log_to(int fd, int kmsg);
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* wire.c: the control port. */
+struct msg_reader {
+    uint8_t *buf;
+    size_t len;
+    size_t cap;
+};
+/* Reads what the fd has (non-blocking). 0: fine (maybe nothing new); -1: end of file or error. */
+int reader_fill(struct msg_reader *r, int fd);
+/* 1: a whole message is at the front (type, payload, length set); 0: not yet; -1: malformed. */
+int reader_peek(const struct msg_reader *r, uint32_t *type, const uint8_t **payload, uint32_t *len);
+void reader_drop(struct msg_reader *r);
+void reader_free(struct msg_reader *r);
+/* Writes a whole message to the (non-blocking) fd, waiting for room. 0 or -1. */
+int send_message(int fd, uint32_t type, const void *payload, uint32_t len);
+int send_ready(int fd);
+int send_failed(int fd, const char *text);
+
+struct run_spec {
+    uint32_t flags;
+    uint32_t uid;
+    uint32_t gid;
+    uint16_t rows;
+    uint16_t cols;
+    uint32_t n_groups;
+    uint32_t *groups;
+    char *cwd;
+    char **argv; /* NULL-terminated */
+    char **env;  /* NULL-terminated */
+};
+/* 0 and a filled spec, or -1 when the payload is malformed. */
+int decode_run(const uint8_t *payload, uint32_t len, struct run_spec *spec);
+void free_run_spec(struct run_spec *spec);
+uint32_t get_u32(const uint8_t *p);
+uint64_t get_u64(const uint8_t *p);
+
+/* spawn.c: the command's process. */
+struct child {
+    pid_t pid;
+    int in;     /* its stdin: a pipe's write end, or the pty master */
+    int out;    /* its stdout: a pipe's read end, or the pty master (a second descriptor) */
+    int err;    /* its stderr: a pipe's read end; -1 with a pty */
+    int master; /* the pty master (== in) or -1 */
+};
+/* Starts the command. 0, or -1 with the reason in `why` (a directory, user or group that
+ * could not be set: the command never ran). A command that cannot be executed still starts:
+ * its process prints why on its stderr and exits 127 (not found) or 126, as a shell would. */
+int spawn_command(const struct run_spec *spec, struct child *child, char *why, size_t why_len);
+
+/* session.c */
+struct agent_ports {
+    int control;
+    int in;
+    int out;
+    int err;
+};
+/* Sends READY, then serves RUNs until the host closes the control port (0) or the protocol
+ * breaks (-1). SIGCHLD must be blocked: the session takes it through a signalfd, and reaps
+ * every child (it may be PID 1). */
+int agent_serve(const struct agent_ports *ports);
+
+#endif
