@@ -112,7 +112,6 @@ ParseResult parse_options(int argc, const char* const argv[])
     app.add_option("--rng", rng,
                    "A virtio-rng device: the guest's entropy from the host's getrandom() (its CRNG is ready as soon "
                    "as the virtio_rng driver binds)")
-        ->check(CLI::IsMember({"on", "off"}))
         ->default_str("on");
     std::string thp = "on";
     app.add_option("--thp", thp,
@@ -124,7 +123,6 @@ ParseResult parse_options(int argc, const char* const argv[])
     app.add_option("--seccomp", seccomp,
                    "on: every minivmm thread runs under a seccomp allow-list (a forbidden system call ends the run "
                    "with exit code 125, naming it); off: no filter")
-        ->check(CLI::IsMember({"on", "off"}))
         ->default_str("on");
 
     try {
@@ -143,7 +141,11 @@ ParseResult parse_options(int argc, const char* const argv[])
     options.vm.kernel = kernel;
     options.vm.acpi = !no_acpi;
     options.vm.transparent_huge_pages = thp == "on";
-    options.vm.rng = rng == "on";
+    if (rng == "on" || rng == "off") {
+        options.vm.rng = rng == "on";
+    } else {
+        error = error.value_or(fmt::format("--rng must be on or off, not '{}'", rng));
+    }
     if (!initrd.empty()) {
         options.vm.initrd = initrd;
     }
