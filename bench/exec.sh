@@ -19,7 +19,8 @@
 #                   work than minivmm there: its ratio flatters QEMU). virtiofsd's start is timed too.
 # Both: console=ttyS0 quiet, 1 vCPU, 256 MiB; every run must exit 0 (and, for QEMU, print the
 # command's "run exit=0"). N rounds (default 5; arg 1 or MINIVMM_BENCH_N), the tools interleaved,
-# after an untimed warm-up round; medians, min, max.
+# after an untimed warm-up round; medians, min, max. MINIVMM_BENCH_EXEC_TOOLS=minivmm (or qemu)
+# runs one tool's rows only.
 # Where /dev/kvm is not hardware KVM the script re-runs itself inside tests/linux/nested-vm.sh
 # (figures are then nested KVM on TCG: compare ratios only).
 # Needs: cmake --build build --target minivmm_exe linux-guest; scripts/build-module-trees.sh
@@ -96,12 +97,14 @@ qemu_run() {
   fsd_pid=
   if [[ $rc != 0 ]] || ! grep -q "minivmm-guest: run exit=0" "$tmp/out"; then
     echo "exec: error: qemu microvm -- $1: exit $rc" >&2
-    tail -n 8 "$tmp/out" "$tmp/err" >&2
+    tail -n 8 "$tmp/out" "$tmp/err" "$tmp/fsd.err" >&2
     exit 1
   fi
 }
 
-variants=(minivmm-true qemu-true minivmm-cat qemu-cat)
+tools=(${MINIVMM_BENCH_EXEC_TOOLS:-minivmm qemu})
+variants=()
+for w in true cat; do for t in "${tools[@]}"; do variants+=("$t-$w"); done; done
 # one VARIANT [record]
 one() {
   local v=$1 t0 t1
@@ -125,13 +128,15 @@ done
 echo "Debian cloud kernel, 256M, 1 vCPU, root over virtio-fs, N=$n; $BENCH_WHERE"
 printf "%-10s %-28s %12s %8s %8s %16s\n" command tool "wall med ms" min max "minivmm/qemu"
 for w in true cat; do
-  read -r qm _ _ <<<"$(bench_stats "$tmp/qemu-$w.ms")"
-  for t in minivmm qemu; do
+  qm=-
+  [[ -f $tmp/qemu-$w.ms ]] && read -r qm _ _ <<<"$(bench_stats "$tmp/qemu-$w.ms")"
+  for t in "${tools[@]}"; do
     read -r m mn mx <<<"$(bench_stats "$tmp/$t-$w.ms")"
     label="minivmm exec"
     [[ $t == qemu ]] && label="qemu microvm + virtiofsd"
     awk -v w="$w" -v l="$label" -v m="$m" -v mn="$mn" -v mx="$mx" -v q="$qm" \
-      'BEGIN { printf "%-10s %-28s %12.1f %8.1f %8.1f %16.2f\n", (w == "cat" ? "cat 100M" : w), l, m, mn, mx, m / q }'
+      'BEGIN { r = (q == "-") ? "-" : sprintf("%.2f", m / q)
+              printf "%-10s %-28s %12.1f %8.1f %8.1f %16s\n", (w == "cat" ? "cat 100M" : w), l, m, mn, mx, r }'
   done
 done
 echo "(minivmm/qemu: this row's median wall time / QEMU's for the same command; the target is <= 0.5)"
