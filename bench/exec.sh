@@ -4,7 +4,7 @@
 #
 # What is measured, for each tool, from its exec to its exit:
 #   true      the command `true` (/usr/bin/true of the host's root, read over virtio-fs)
-#   cat       `cat` of a 100 MiB host file (made in $TMPDIR, read over virtio-fs)
+#   cat       `cat` of a 100 MiB host file (build/bench-exec/100MiB.bin, made once; read over virtio-fs)
 # Tools:
 #   minivmm exec    minivmm exec --kernel build/guest/linux/vmlinuz-cloud --modules <its module tree>
 #                   --mem 256M -- COMMAND; the guest is minivmm's in-memory initramfs (its own static
@@ -40,9 +40,17 @@ kernel=$gdir/vmlinuz-cloud initrd=$gdir/initramfs-cloud.cpio.gz
 virtiofsd=/usr/lib/qemu/virtiofsd
 [[ -x $minivmm ]] || bench_die "$minivmm not built (cmake --build build --target minivmm_exe)"
 [[ -f $kernel && -f $initrd ]] || bench_die "the Linux guest is not built in $gdir (cmake --build build --target linux-guest)"
+# The file to cat lives in the build tree, made once on the host: the command sees the host's
+# root, where /tmp, /run and /var/tmp are the guest's own tmpfs.
+big=$BENCH_BUILD/bench-exec/100MiB.bin
 if [[ ${MINIVMM_BENCH_IN_NESTED:-0} != 1 ]]; then
   "$BENCH_ROOT/scripts/build-module-trees.sh" "$gdir" modules-cloud >&2
+  if [[ ! -f $big ]]; then
+    mkdir -p "${big%/*}"
+    head -c $((100 << 20)) /dev/urandom >"$big.part" && mv "$big.part" "$big"
+  fi
 fi
+[[ -f $big ]] || bench_die "$big is missing"
 modules=$(find "$gdir/modules-cloud" -mindepth 2 -maxdepth 2 -name modules.dep -printf '%h\n' | head -n 1)
 [[ -n $modules ]] || bench_die "no module tree in $gdir/modules-cloud (scripts/build-module-trees.sh $gdir modules-cloud)"
 bench_setup $((300 + n * 4 * 60)) 3072 "${BASH_SOURCE[0]}" "$@"
@@ -55,8 +63,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-big=$tmp/100MiB.bin
-head -c $((100 << 20)) /dev/urandom >"$big"
 base_cmdline="console=ttyS0 reboot=k panic=-1 quiet noxsave"
 
 # minivmm_run WORKLOAD: one minivmm exec run; fails loudly unless it exits 0 (and cat delivered every byte).
