@@ -14,7 +14,8 @@
 #   qemu microvm    qemu-system-x86_64 -M microvm,rtc=on (memfd RAM, shared) -enable-kvm -cpu host -m 256
 #                   -smp 1, the same kernel with the default guest's initramfs (busybox /init, the
 #                   same virtio modules + fuse + virtiofs), /usr/lib/qemu/virtiofsd sharing / as tag
-#                   "root" (vhost-user-fs-device); /init mounts it and runs `chroot /mnt/host COMMAND`,
+#                   "root" (vhost-user-fs-device; virtio-mmio version 2: virtiofsd refuses legacy
+#                   devices, microvm's default); /init mounts it and runs `chroot /mnt/host COMMAND`,
 #                   then powers off. For cat the output goes to the guest's /dev/null (QEMU does less
 #                   work than minivmm there: its ratio flatters QEMU). virtiofsd's start is timed too.
 # Both: console=ttyS0 quiet, 1 vCPU, 256 MiB; every run must exit 0 (and, for QEMU, print the
@@ -95,6 +96,7 @@ qemu_run() {
   [[ -S $sock ]] || { echo "exec: error: virtiofsd did not start" >&2; cat "$tmp/fsd.err" >&2; exit 1; }
   timeout 150 qemu-system-x86_64 -M microvm,rtc=on,memory-backend=mem -object memory-backend-memfd,id=mem,size=256M,share=on \
     -enable-kvm -cpu host -m 256 -smp 1 -nodefaults -no-user-config -nographic -no-reboot -serial stdio \
+    -global virtio-mmio.force-legacy=false \
     -chardev socket,id=fs,path="$sock" -device vhost-user-fs-device,chardev=fs,tag=root \
     -kernel "$kernel" -initrd "$initrd" \
     -append "$base_cmdline minivmm.action=poweroff minivmm.share=root:/mnt/host minivmm.run=\"$command\"" \
