@@ -89,7 +89,7 @@ qemu_run() {
     cat) command="chroot /mnt/host cat $big >/dev/null" ;;
   esac
   rm -f "$sock"
-  "$virtiofsd" --socket-path="$sock" -o source=/ -o sandbox=chroot -o log_level=err 2>"$tmp/fsd.err" &
+  "$virtiofsd" --socket-path="$sock" -o source=/ -o sandbox=chroot -o log_level=err --rlimit-nofile=0 2>"$tmp/fsd.err" &
   fsd_pid=$!
   local i=0
   while [[ ! -S $sock && $i -lt 500 ]]; do sleep 0.01; i=$((i + 1)); done
