@@ -211,6 +211,8 @@ build_flavour() {
     mods+=(ext4)
     [[ $(kpkg_config_value CRYPTO_CRC32C) == m ]] && mods+=(crc32c_generic)
   fi
+  # virtio-rng (minivmm's entropy device, on by default) seeds the guest's CRNG at once.
+  [[ $(kpkg_config_value HW_RANDOM_VIRTIO) == m ]] && mods+=(virtio-rng)
   kpkg_modules "${mods[@]}"
   mkdir -p "$root"/{proc,sys,dev,tmp,run,root,etc,mnt}
   kpkg_busybox "$root"

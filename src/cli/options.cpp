@@ -108,6 +108,17 @@ ParseResult parse_options(int argc, const char* const argv[])
     app.add_option("--fail-on", fail_on, "End the run with exit code 126 when a console line matches REGEX");
     app.add_option("--log-level", log_level, "Log level: trace, debug, info, warn, error, critical, off")
         ->default_str("warn");
+    std::string rng = "on";
+    app.add_option("--rng", rng,
+                   "A virtio-rng device: the guest's entropy from the host's getrandom() (its CRNG is ready as soon "
+                   "as the virtio_rng driver binds)")
+        ->default_str("on");
+    std::string thp = "on";
+    app.add_option("--thp", thp,
+                   "Back guest RAM with transparent huge pages where the host allows them (faster boot, fewer "
+                   "exits); off: 4 KiB pages, the least host memory for a guest that touches little")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->default_str("on");
     std::string seccomp = "on";
     app.add_option("--seccomp", seccomp,
                    "on: every minivmm thread runs under a seccomp allow-list (a forbidden system call ends the run "
@@ -129,6 +140,12 @@ ParseResult parse_options(int argc, const char* const argv[])
     std::optional<std::string> error;
     options.vm.kernel = kernel;
     options.vm.acpi = !no_acpi;
+    options.vm.transparent_huge_pages = thp == "on";
+    if (rng == "on" || rng == "off") {
+        options.vm.rng = rng == "on";
+    } else {
+        error = error.value_or(fmt::format("--rng must be on or off, not '{}'", rng));
+    }
     if (!initrd.empty()) {
         options.vm.initrd = initrd;
     }

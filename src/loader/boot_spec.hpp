@@ -2,6 +2,7 @@
 // (bzImage, PVH ELF) and the VM builder, which sets the registers from LoadedKernel.
 #pragma once
 
+#include "loader/image_source.hpp"
 #include "memory/guest_address.hpp"
 
 #include <cstddef>
@@ -18,8 +19,8 @@ enum class KernelFormat {
 };
 
 struct BootSpec {
-    std::span<const std::byte> kernel;
-    std::span<const std::byte> initrd; // empty: no initrd
+    ImageRef kernel;
+    ImageRef initrd; // empty: no initrd
     std::string_view cmdline;
     std::optional<memory::GuestAddress> rsdp; // ACPI RSDP, if the platform has one
 };

@@ -37,12 +37,17 @@ uint64_t fields_end(uint16_t version)
 
 } // namespace
 
-BzImage parse_bzimage(std::span<const std::byte> image)
+BzImage parse_bzimage(std::span<const std::byte> head, uint64_t image_size)
 {
+    if (head.size() > image_size || (head.size() < image_size && head.size() < kBzImageMaxSetupSize)) {
+        throw HostError(fmt::format("parse_bzimage: {} bytes of a {}-byte image are too few to parse", head.size(),
+                                    image_size));
+    }
+    const std::span<const std::byte> image = head; // what the checks below may read
     const auto header = read_struct<SetupHeader>(image, kSetupHeaderOffset);
     if (!header) {
         throw ConfigError(fmt::format("kernel image truncated: setup header needs {} bytes, file has {}",
-                                      kSetupHeaderEnd, image.size()));
+                                      kSetupHeaderEnd, image_size));
     }
     // Fields are copied into locals: the header is packed, and fmt and std::max take references.
     const uint16_t boot_flag = header->boot_flag;
@@ -68,20 +73,20 @@ BzImage parse_bzimage(std::span<const std::byte> image)
 
     const uint64_t setup_sects = header->setup_sects == 0 ? kDefaultSetupSects : header->setup_sects;
     const uint64_t setup_size = (setup_sects + 1) * kSectorSize;
-    if (setup_size >= image.size()) {
+    if (setup_size >= image_size) {
         throw ConfigError(fmt::format("kernel image truncated: setup code needs {} bytes (setup_sects {}), file has {}",
-                                      setup_size, setup_sects, image.size()));
+                                      setup_size, setup_sects, image_size));
     }
     if (header_end > setup_size) {
         throw ConfigError(fmt::format("kernel setup header (to {:#x}) runs past the setup code ({:#x} bytes)",
                                       header_end, setup_size));
     }
-    const std::span<const std::byte> payload = image.subspan(setup_size);
+    const uint64_t payload_size = image_size - setup_size;
     // syssize counts 16-byte paragraphs of the protected-mode kernel.
     const uint64_t sys_bytes = uint64_t{header->syssize} * 16;
-    if (sys_bytes > payload.size()) {
+    if (sys_bytes > payload_size) {
         throw ConfigError(fmt::format("kernel image truncated: protected-mode kernel needs {} bytes (syssize), file has {}",
-                                      sys_bytes, payload.size()));
+                                      sys_bytes, payload_size));
     }
 
     BzImage result;
@@ -109,14 +114,17 @@ BzImage parse_bzimage(std::span<const std::byte> image)
     result.header_bytes = image.subspan(kSetupHeaderOffset, std::min<uint64_t>(header_end, kSetupHeaderLimit) -
                                                                 kSetupHeaderOffset);
     result.setup_size = setup_size;
-    result.payload = payload;
+    result.payload_size = payload_size;
     return result;
 }
 
 memory::GuestAddress bzimage_kernel_end(const BzImage& image)
 {
     const uint64_t load = arch::kKernelStart;
-    const uint64_t image_end = load + image.payload.size(); // payload < 2^64 - 1 MiB: it is in host memory
+    uint64_t image_end = 0;
+    if (__builtin_add_overflow(load, image.payload_size, &image_end)) {
+        throw ConfigError(fmt::format("kernel payload of {:#x} bytes does not fit above 1 MiB", image.payload_size));
+    }
     if (image.version < kProtocol210) {
         return memory::GuestAddress(image_end);
     }
@@ -137,7 +145,8 @@ memory::GuestAddress bzimage_kernel_end(const BzImage& image)
 
 LoadedKernel load_bzimage(memory::GuestMemory& memory, const BootSpec& spec)
 {
-    const BzImage image = parse_bzimage(spec.kernel);
+    const std::vector<std::byte> head = spec.kernel.read_prefix(kBzImageMaxSetupSize);
+    const BzImage image = parse_bzimage(head, spec.kernel.size());
     const memory::GuestAddress kernel_end = bzimage_kernel_end(image);
     const uint64_t ram_end = low_ram_end(memory);
     if (kernel_end.value() > ram_end) {
@@ -145,7 +154,8 @@ LoadedKernel load_bzimage(memory::GuestMemory& memory, const BootSpec& spec)
                                       "guest has {:.1f} MiB below the MMIO hole: give the guest more memory",
                                       kernel_end.value(), mib(kernel_end.value()), mib(ram_end)));
     }
-    memory.write(memory::GuestAddress(arch::kKernelStart), image.payload);
+    // Straight from the image to its place (for a file: one read into guest RAM).
+    spec.kernel.read_at(image.setup_size, memory.slice(memory::GuestAddress(arch::kKernelStart), image.payload_size));
 
     // boot.rst "Details of Header Fields" and zero-page.rst: a zeroed page, the header copied in.
     BootParams params{};

@@ -20,8 +20,8 @@ inline constexpr uint16_t kMinBootProtocol = 0x0206;
 // The 64-bit entry point lies this far into the protected-mode kernel (boot.rst "64-bit Boot Protocol").
 inline constexpr uint64_t kBzImage64BitEntryOffset = 0x200;
 
-// A validated bzImage: views into the caller's image, and the header fields minivmm uses
-// (copied out of the packed header, so nothing binds a reference to a misaligned field).
+// A validated bzImage: the header fields minivmm uses (copied out of the packed header, so
+// nothing binds a reference to a misaligned field) and where the protected-mode kernel lies.
 struct BzImage {
     uint16_t version = 0;
     uint8_t loadflags = 0;
@@ -32,13 +32,25 @@ struct BzImage {
     bool relocatable = false;
     uint64_t pref_address = 0;                // protocol 2.10+, else 0
     uint32_t init_size = 0;                   // protocol 2.10+, else 0
-    std::span<const std::byte> header_bytes; // 0x1f1 .. end given by the jump at 0x200 (capped at 0x290)
+    std::span<const std::byte> header_bytes; // 0x1f1 .. end given by the jump at 0x200 (capped at 0x290),
+                                             // a view into the caller's `head`
     uint64_t setup_size = 0;                 // (setup_sects + 1) * 512, setup_sects 0 meaning 4
-    std::span<const std::byte> payload;      // the protected-mode kernel: the rest of the file
+    uint64_t payload_size = 0; // the protected-mode kernel: the rest of the file, from setup_size
 };
 
+// The most of a bzImage's start that parse_bzimage() reads: the setup code of the largest
+// setup_sects (255).
+inline constexpr uint64_t kBzImageMaxSetupSize = (255 + 1) * 512;
+
 // Validates every field minivmm relies on; ConfigError with one line naming what is wrong.
-[[nodiscard]] BzImage parse_bzimage(std::span<const std::byte> image);
+// `head` is the start of an image of `image_size` bytes: all of it, or at least its first
+// kBzImageMaxSetupSize bytes.
+[[nodiscard]] BzImage parse_bzimage(std::span<const std::byte> head, uint64_t image_size);
+// The same for a whole image in memory.
+[[nodiscard]] inline BzImage parse_bzimage(std::span<const std::byte> image)
+{
+    return parse_bzimage(image, image.size());
+}
 
 // The first byte above what the kernel needs when loaded at 1 MiB: the payload, and
 // init_size bytes from where the kernel will run (pref_address or the aligned load address).

@@ -49,12 +49,13 @@ memory::GuestAddress place_initrd(const memory::GuestMemory& memory, uint64_t si
     return memory::GuestAddress((limit - size) & ~(kPageSize - 1));
 }
 
-InitrdLocation load_initrd(memory::GuestMemory& memory, std::span<const std::byte> initrd,
+InitrdLocation load_initrd(memory::GuestMemory& memory, const ImageRef& initrd,
                            memory::GuestAddress kernel_end, uint64_t addr_max)
 {
-    const memory::GuestAddress address = place_initrd(memory, initrd.size(), kernel_end, addr_max);
-    memory.write(address, initrd);
-    return {address, initrd.size()};
+    const uint64_t size = initrd.size();
+    const memory::GuestAddress address = place_initrd(memory, size, kernel_end, addr_max);
+    initrd.read_at(0, memory.slice(address, size));
+    return {address, size};
 }
 
 } // namespace minivmm::loader

@@ -22,7 +22,7 @@ namespace minivmm::loader {
                                                 memory::GuestAddress kernel_end, uint64_t addr_max);
 
 // place_initrd, then copy the image there.
-[[nodiscard]] InitrdLocation load_initrd(memory::GuestMemory& memory, std::span<const std::byte> initrd,
+[[nodiscard]] InitrdLocation load_initrd(memory::GuestMemory& memory, const ImageRef& initrd,
                                          memory::GuestAddress kernel_end, uint64_t addr_max);
 
 } // namespace minivmm::loader

@@ -31,10 +31,26 @@ struct ProgramHeader {
 
 constexpr std::array<char, 4> kXenNoteName = {'X', 'e', 'n', '\0'};
 
-template <typename Ehdr, typename Phdr>
-std::vector<ProgramHeader> read_program_headers(std::span<const std::byte> image)
+// A PT_NOTE segment larger than this is not searched for the PVH note: Linux's .notes
+// holds a few hundred bytes, and a hostile image must not make minivmm read gigabytes.
+constexpr uint64_t kMaxNoteSegment = uint64_t{1} << 20;
+
+// The bytes [offset, offset + len) of the image, or nullopt when they are not all inside it.
+std::optional<std::vector<std::byte>> read_range(const ImageRef& image, uint64_t offset, uint64_t len)
 {
-    const auto ehdr = read_struct<Ehdr>(image, 0);
+    if (offset > image.size() || len > image.size() - offset) {
+        return std::nullopt;
+    }
+    std::vector<std::byte> bytes(len);
+    image.read_at(offset, bytes);
+    return bytes;
+}
+
+template <typename Ehdr, typename Phdr>
+std::vector<ProgramHeader> read_program_headers(const ImageRef& image)
+{
+    const std::vector<std::byte> head = image.read_prefix(sizeof(Ehdr));
+    const auto ehdr = read_struct<Ehdr>(head, 0);
     if (!ehdr) {
         throw ConfigError(fmt::format("ELF kernel truncated: ELF header needs {} bytes, file has {}", sizeof(Ehdr),
                                       image.size()));
@@ -53,14 +69,16 @@ std::vector<ProgramHeader> read_program_headers(std::span<const std::byte> image
         throw ConfigError(fmt::format("ELF program header size {} is smaller than {}", ehdr->e_phentsize, sizeof(Phdr)));
     }
     const uint64_t table_size = uint64_t{ehdr->e_phnum} * ehdr->e_phentsize;
-    if (!checked_subspan(image, ehdr->e_phoff, table_size)) {
+    const uint64_t phoff = ehdr->e_phoff;
+    if (phoff > image.size() || table_size > image.size() - phoff) {
         throw ConfigError(fmt::format("ELF kernel truncated: {} program headers at {:#x} need {} bytes, file has {}",
-                                      ehdr->e_phnum, uint64_t{ehdr->e_phoff}, table_size, image.size()));
+                                      ehdr->e_phnum, phoff, table_size, image.size()));
     }
     std::vector<ProgramHeader> headers;
     headers.reserve(ehdr->e_phnum);
     for (uint64_t i = 0; i < ehdr->e_phnum; ++i) {
-        const Phdr phdr = *read_struct<Phdr>(image, ehdr->e_phoff + i * ehdr->e_phentsize);
+        Phdr phdr{};
+        image.read_at(phoff + i * ehdr->e_phentsize, std::as_writable_bytes(std::span(&phdr, 1)));
         headers.push_back({phdr.p_type, phdr.p_offset, phdr.p_paddr, phdr.p_filesz, phdr.p_memsz, phdr.p_align});
     }
     return headers;
@@ -114,12 +132,13 @@ bool is_elf(std::span<const std::byte> image)
     return image.size() >= SELFMAG && std::memcmp(image.data(), ELFMAG, SELFMAG) == 0;
 }
 
-PvhElf parse_pvh_elf(std::span<const std::byte> image)
+PvhElf parse_pvh_elf(const ImageRef& image)
 {
-    if (!is_elf(image) || image.size() < EI_NIDENT) {
+    const std::vector<std::byte> head = image.read_prefix(EI_NIDENT);
+    if (!is_elf(head) || head.size() < EI_NIDENT) {
         throw ConfigError("not an ELF kernel: no ELF header");
     }
-    const auto ident = [&](std::size_t i) { return std::to_integer<uint8_t>(image[i]); };
+    const auto ident = [&](std::size_t i) { return std::to_integer<uint8_t>(head[i]); };
     if (ident(EI_DATA) != ELFDATA2LSB) {
         throw ConfigError("ELF kernel is not little-endian");
     }
@@ -139,15 +158,14 @@ PvhElf parse_pvh_elf(std::span<const std::byte> image)
         if (ph.type != PT_LOAD && ph.type != PT_NOTE) {
             continue;
         }
-        const auto bytes = checked_subspan(image, ph.offset, ph.filesz);
-        if (!bytes) {
+        if (ph.offset > image.size() || ph.filesz > image.size() - ph.offset) {
             throw ConfigError(fmt::format("ELF segment {} (file bytes {:#x}+{:#x}) lies beyond the end of the file "
                                           "({} bytes)",
                                           i, ph.offset, ph.filesz, image.size()));
         }
         if (ph.type == PT_NOTE) {
-            if (!entry) {
-                entry = find_pvh_entry(*bytes, ph.align);
+            if (!entry && ph.filesz <= kMaxNoteSegment) {
+                entry = find_pvh_entry(*read_range(image, ph.offset, ph.filesz), ph.align);
             }
             continue;
         }
@@ -210,7 +228,8 @@ LoadedKernel load_pvh_elf(memory::GuestMemory& memory, const BootSpec& spec)
     uint64_t kernel_end = arch::kKernelStart;
     for (const ElfSegment& segment : elf.segments) {
         const memory::GuestAddress at(segment.paddr);
-        memory.write(at, spec.kernel.subspan(segment.offset, segment.filesz));
+        // Straight from the image to its place (for a file: one read into guest RAM).
+        spec.kernel.read_at(segment.offset, memory.slice(at, segment.filesz));
         memory.fill(at + segment.filesz, segment.memsz - segment.filesz, std::byte{0});
         kernel_end = std::max(kernel_end, segment.paddr + segment.memsz);
     }

@@ -45,7 +45,8 @@ struct PvhElf {
 
 // Parses an ELF32 or ELF64 little-endian x86 executable with a PVH entry note;
 // ConfigError with one line naming what is wrong.
-[[nodiscard]] PvhElf parse_pvh_elf(std::span<const std::byte> image);
+// Reads only the ELF header, the program headers and the PT_NOTE segments (up to 1 MiB each).
+[[nodiscard]] PvhElf parse_pvh_elf(const ImageRef& image);
 
 // Loads spec.kernel (an ELF with a PVH note) with its cmdline, memory map, initrd and RSDP.
 // boot_info is the hvm_start_info at arch::kBootParams; entry is the 32-bit PVH entry.

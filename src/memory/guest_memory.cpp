@@ -6,7 +6,7 @@
 
 namespace minivmm::memory {
 
-GuestMemory GuestMemory::create(std::vector<MemoryRegion> regions)
+GuestMemory GuestMemory::create(std::vector<MemoryRegion> regions, HugePages huge_pages)
 {
     if (regions.empty()) {
         throw HostError("guest RAM needs at least one region");
@@ -22,7 +22,7 @@ GuestMemory GuestMemory::create(std::vector<MemoryRegion> regions)
         size += region.size;
         previous_end = region.end();
     }
-    return GuestMemory(MmapRegion::anonymous(size), std::move(regions));
+    return GuestMemory(MmapRegion::anonymous(size, huge_pages), std::move(regions));
 }
 
 GuestMemory::GuestMemory(MmapRegion mapping, std::vector<MemoryRegion> regions)

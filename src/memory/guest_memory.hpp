@@ -37,7 +37,9 @@ public:
     // RAM in `regions` (where they go is the platform's choice: arch::create_guest_ram()),
     // backed by one anonymous mapping. The regions must be in ascending, non-overlapping
     // guest order with host offsets 0, size0, size0+size1, ...; HostError otherwise.
-    [[nodiscard]] static GuestMemory create(std::vector<MemoryRegion> regions);
+    // HugePages::Transparent backs it with 2 MiB pages where the host allows.
+    [[nodiscard]] static GuestMemory create(std::vector<MemoryRegion> regions,
+                                            HugePages huge_pages = HugePages::Off);
 
     GuestMemory(GuestMemory&&) noexcept = default;
     GuestMemory& operator=(GuestMemory&&) noexcept = default;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <mutex>
 
 namespace minivmm::vcpu {
@@ -66,6 +67,7 @@ void Vcpu::start(std::function<void()> on_start)
         } catch (const std::exception& e) {
             request_exit_(VcpuStop{VcpuStop::Kind::HostFailure, fmt::format("vCPU {}: {}", index_, e.what())});
         }
+        spdlog::debug("vCPU {}: {}", index_, stats_.summary());
     });
 }
 
@@ -95,6 +97,15 @@ void Vcpu::run_loop()
             return;
         }
     }
+}
+
+bool Vcpu::dispatch_exit()
+{
+    const auto begin = std::chrono::steady_clock::now();
+    const VcpuExit exit = decode_exit(fd_);
+    const bool go_on = handle(exit);
+    stats_.count(exit, std::chrono::steady_clock::now() - begin);
+    return go_on;
 }
 
 bool Vcpu::handle(const VcpuExit& exit)

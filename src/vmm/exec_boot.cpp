@@ -191,6 +191,9 @@ std::vector<initramfs::ModuleRequest> exec_modules(const VmConfig& vm)
     if (!vm.nets.empty()) {
         wanted.push_back({"virtio_net", true});
     }
+    if (vm.rng) {
+        wanted.push_back({"virtio_rng", false}); // the guest's CRNG seeded at once (optional: boots without it)
+    }
     return wanted;
 }
 
@@ -219,13 +222,13 @@ ExecBoot prepare_exec_boot(const ExecConfig& config, const ExecHost& host)
     boot.vm = config.vm;
     boot.vm.kernel = resolve_kernel(config, host);
     boot.kernel = loader::read_image_file(boot.vm.kernel, "kernel");
-    boot.release = loader::kernel_release(boot.kernel).value_or("");
+    boot.release = loader::kernel_release(boot.kernel.bytes()).value_or("");
     auto shares = make_shares(config, host.current_dir);
     boot.cwd = command_cwd(config, host, shares.configs.front().path);
     boot.vm.shares = std::move(shares.configs);
     // One slot for the agent's ports besides the shares (BuildExtras).
     const size_t devices = boot.vm.disks.size() + boot.vm.nets.size() + boot.vm.shares.size() + 1 +
-                           (boot.vm.console.device == ConsoleDevice::Virtio ? 1 : 0);
+                           (boot.vm.console.device == ConsoleDevice::Virtio ? 1 : 0) + (boot.vm.rng ? 1 : 0);
     if (devices > arch::kMaxVirtioDevices) {
         throw ConfigError(fmt::format("{} --rw directories, disks and NICs need {} virtio devices, more than the {} a "
                                       "VM has",

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "initramfs/exec_initramfs.hpp"
+#include "loader/image_file.hpp"
 
 #include <minivmm/exec.hpp>
 
@@ -30,7 +31,7 @@ struct ExecHost {
 
 struct ExecBoot {
     VmConfig vm;                    // what to build: kernel resolved, shares added, cmdline complete
-    std::vector<std::byte> kernel;  // vm.kernel's bytes (read once, for the release and the boot)
+    loader::ImageBuffer kernel;     // vm.kernel's bytes (read once, for the release and the boot)
     std::vector<uint8_t> initramfs; // the agent, its modules and its configuration
     std::string release;            // the kernel's release ("" when the image names none)
     std::filesystem::path modules;  // the module tree used (empty with builtin_drivers)

@@ -17,6 +17,7 @@
 #include "devices/virtio/virtio_console.hpp"
 #include "devices/virtio/multiport_console.hpp"
 #include "devices/virtio/fs/virtio_fs.hpp"
+#include "devices/virtio/virtio_rng.hpp"
 #include "backends/net/slirp_backend.hpp"
 #include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
@@ -54,14 +55,15 @@ void check_config(const VmConfig& config)
     }
 }
 
-// The virtio-mmio slots, assigned once: disks, then NICs, then the console, at indexes 0,
-// 1, ... (so the first disk is vda). make_virtio_devices() creates the devices in this order;
-// the DSDT, the command line and the transports all read their slot from this list.
+// The virtio-mmio slots, assigned once: disks, then NICs, then the console, then the guest
+// agent's multiport console (an exec VM), then the shares, then the entropy device, at
+// indexes 0, 1, ... (so the first disk is vda). make_virtio_devices() creates the devices in
+// this order; the DSDT, the command line and the transports all read their slot from this list.
 std::vector<arch::VirtioMmioSlot> assign_virtio_slots(const VmConfig& config, const BuildExtras& extras)
 {
     const size_t count =
         config.disks.size() + config.nets.size() + (config.console.device == ConsoleDevice::Virtio ? 1 : 0) +
-        config.shares.size() + (extras.agent_ports.empty() ? 0 : 1);
+        config.shares.size() + (extras.agent_ports.empty() ? 0 : 1) + (config.rng ? 1 : 0);
     // VmConfig::validate() has refused more than arch::kMaxVirtioDevices.
     return arch::virtio_mmio_slots(static_cast<uint32_t>(count));
 }
@@ -96,17 +98,21 @@ acpi::AcpiConfig acpi_config(const VmConfig& config, std::span<const arch::Virti
 loader::LoadedKernel load_guest_image(const VmConfig& config, memory::GuestMemory& memory,
                                       std::span<const arch::VirtioMmioSlot> slots, const BuildExtras& extras)
 {
-    std::vector<std::byte> kernel_file;
+    // Opened, not read: the loader reads each part straight to its place in guest RAM. An exec
+    // VM's kernel (read already, for its release) and its initramfs (made in memory) are
+    // copied from where they are.
+    std::unique_ptr<loader::ImageSource> kernel_file;
     if (extras.kernel.empty()) {
-        kernel_file = loader::read_image_file(config.kernel, "kernel");
+        kernel_file = loader::open_image_file(config.kernel, "kernel");
     }
-    const std::span<const std::byte> kernel = extras.kernel.empty() ? kernel_file : extras.kernel;
-    std::vector<std::byte> initrd_file;
+    const loader::ImageRef kernel =
+        kernel_file ? loader::ImageRef(*kernel_file) : loader::ImageRef(extras.kernel.bytes());
+    std::unique_ptr<loader::ImageSource> initrd_file;
     if (config.initrd) {
-        initrd_file = loader::read_image_file(*config.initrd, "initrd");
+        initrd_file = loader::open_image_file(*config.initrd, "initrd");
     }
-    const std::span<const std::byte> initrd =
-        config.initrd ? std::span<const std::byte>(initrd_file) : std::as_bytes(std::span(extras.initrd));
+    const loader::ImageRef initrd =
+        initrd_file ? loader::ImageRef(*initrd_file) : loader::ImageRef(std::as_bytes(std::span(extras.initrd)));
     std::optional<memory::GuestAddress> rsdp;
     if (config.acpi) {
         rsdp = acpi::write_acpi_tables(memory, acpi_config(config, slots));
@@ -275,12 +281,15 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
     if (!extras.agent_ports.empty()) {
         devices.push_back(std::make_unique<virtio::MultiportConsole>(impl.memory, std::move(extras.agent_ports)));
     }
-    // The shares (virtio-fs) come after every other kind.
+    // The shares (virtio-fs) come after every other kind but the entropy device.
     for (size_t i = 0; i < impl.config.shares.size(); ++i) {
         const ShareConfig& share = impl.config.shares[i];
         devices.push_back(std::make_unique<virtio::VirtioFs>(impl.memory, share.effective_tag(i), fs_options(share),
                                                              virtio::VirtioFs::kWorkers,
                                                              impl.config.seccomp ? &impl.seccomp : nullptr));
+    }
+    if (impl.config.rng) {
+        devices.push_back(std::make_unique<virtio::VirtioRng>(impl.memory, std::make_unique<backends::HostEntropy>()));
     }
     return devices;
 }
@@ -332,10 +341,13 @@ void add_vcpus(Vm::Impl& impl, const loader::LoadedKernel& loaded)
 
 std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config, BuildExtras extras)
 {
+    const auto build_start = std::chrono::steady_clock::now();
     check_config(config);
-    memory::GuestMemory memory = arch::create_guest_ram(config.memory_bytes);
+    memory::GuestMemory memory = arch::create_guest_ram(
+        config.memory_bytes, config.transparent_huge_pages ? memory::HugePages::Transparent : memory::HugePages::Off);
     const std::vector<arch::VirtioMmioSlot> slots = assign_virtio_slots(config, extras);
     const auto loaded = load_guest_image(config, memory, slots, extras);
+    const auto image_loaded = std::chrono::steady_clock::now();
     auto nets = open_net_backends(config);
     const auto user_nets = user_net_backends(config, nets);
 
@@ -368,8 +380,11 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config, BuildExtras extras)
         user->attach(impl->events); // owned by its device, which impl->events outlives
     }
     add_vcpus(*impl, loaded);
-    spdlog::debug("VM built: {} vCPU(s), {} MiB, kernel {} ({})", config.cpus, config.memory_bytes / kMiB,
-                  config.kernel.string(), loaded.format == loader::KernelFormat::BzImage ? "bzImage" : "PVH ELF");
+    const auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    spdlog::debug("VM built in {:.1f} ms (guest image loaded in {:.1f} ms): {} vCPU(s), {} MiB, kernel {} ({})",
+                  ms(std::chrono::steady_clock::now() - build_start), ms(image_loaded - build_start), config.cpus,
+                  config.memory_bytes / kMiB, config.kernel.string(),
+                  loaded.format == loader::KernelFormat::BzImage ? "bzImage" : "PVH ELF");
     return impl;
 }
 

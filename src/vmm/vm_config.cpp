@@ -156,7 +156,8 @@ void check_devices(std::vector<std::string>& problems, const VmConfig& config)
         }
     }
     const size_t virtio = config.disks.size() + config.nets.size() +
-                          (config.console.device == ConsoleDevice::Virtio ? 1 : 0) + config.shares.size();
+                          (config.console.device == ConsoleDevice::Virtio ? 1 : 0) + config.shares.size() +
+                          (config.rng ? 1 : 0);
     if (virtio > arch::kMaxVirtioDevices) {
         problems.push_back(fmt::format("{} virtio devices asked for, at most {} fit (one interrupt line each)",
                                        virtio, arch::kMaxVirtioDevices));

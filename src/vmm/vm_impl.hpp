@@ -5,6 +5,7 @@
 
 #include "devices/bus.hpp"
 #include "devices/virtio/multiport_console.hpp"
+#include "loader/image_file.hpp"
 #include "memory/guest_memory.hpp"
 #include "vcpu/vcpu.hpp"
 #include "console/guest_console.hpp"
@@ -86,7 +87,7 @@ struct Vm::Impl {
 // release (not read twice), an initramfs made in memory in place of config.initrd, and a multiport virtio-console for the guest agent's ports (its slot comes
 // after the virtio console's, before the shares').
 struct BuildExtras {
-    std::vector<std::byte> kernel; // config.kernel's bytes, when the caller read them already
+    loader::ImageBuffer kernel; // config.kernel's bytes, when the caller read them already
     std::vector<uint8_t> initrd;
     std::vector<virtio::MultiportConsole::Port> agent_ports;
 };

@@ -268,3 +268,14 @@ TEST_CASE("--seccomp on|off", "[unit][cli][seccomp]")
     CHECK_THAT(error_of(parse({"--kernel", "k", "--seccomp", "maybe"})),
                Catch::Contains("--seccomp must be on or off, not 'maybe'"));
 }
+
+TEST_CASE("--rng on|off: a virtio-rng device unless off", "[unit][cli][virtio-rng]")
+{
+    auto result = parse({"--kernel", "k"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    CHECK(std::get<Options>(result).vm.rng);
+    result = parse({"--kernel", "k", "--rng", "off"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    CHECK_FALSE(std::get<Options>(result).vm.rng);
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--rng", "maybe"})), Catch::Contains("--rng must be on or off, not 'maybe'"));
+}

@@ -47,6 +47,20 @@ TEST_CASE("guest memory refuses regions that overlap, are empty or leave gaps in
     CHECK_FALSE(two.contains(GuestAddress(kMiB), 1));
 }
 
+TEST_CASE("guest RAM with transparent huge pages starts every region on a 2 MiB boundary", "[unit][memory]")
+{
+    // KVM maps a guest huge page with a host huge page only where guest and host addresses
+    // agree modulo 2 MiB; guest RAM starts at 0 and at 4 GiB.
+    for (uint64_t size : {64 * kMiB, 3584 * kMiB, 257 * kMiB}) {
+        auto memory = arch::create_guest_ram(size, memory::HugePages::Transparent);
+        for (const auto& region : memory.regions()) {
+            CHECK(memory.host_address_of(region) % (2 * kMiB) == 0);
+        }
+        memory.write_obj(memory::GuestAddress(size - 8 > 3 * kGiB ? 4 * kGiB : 0x1000), uint64_t{42});
+        CHECK(memory.size() == size);
+    }
+}
+
 TEST_CASE("guest memory accessors check bounds and overflow", "[unit][memory]")
 {
     auto memory = arch::create_guest_ram(3584 * kMiB); // both sides of the hole; NORESERVE

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace minivmm;
@@ -154,6 +155,76 @@ TEST_CASE("read_image_file errors", "[unit][loader]")
     std::ofstream(file, std::ios::binary) << contents;
     const auto data = read_image_file(file, "kernel");
     REQUIRE(data.size() == contents.size());
-    CHECK(data.front() == std::byte{'a'});
-    CHECK(data.back() == std::byte{'z'});
+    CHECK(data.bytes().front() == std::byte{'a'});
+    CHECK(data.bytes().back() == std::byte{'z'});
+}
+
+TEST_CASE("image files: regular files are read where needed, pipes whole", "[unit][loader]")
+{
+    TempDir dir;
+    const auto file = dir.path / "image";
+    std::string contents(3 * kMiB + 77, 'x');
+    for (std::size_t i = 0; i < contents.size(); ++i) {
+        contents[i] = static_cast<char>('a' + i % 26);
+    }
+    std::ofstream(file, std::ios::binary) << contents;
+
+    SECTION("a regular file")
+    {
+        const auto source = open_image_file(file, "kernel");
+        REQUIRE(source->size() == contents.size());
+        std::vector<std::byte> part(100);
+        source->read_at(2 * kMiB + 1, part);
+        CHECK(static_cast<char>(part[0]) == contents[2 * kMiB + 1]);
+        CHECK(static_cast<char>(part[99]) == contents[2 * kMiB + 100]);
+        source->read_at(contents.size(), std::span<std::byte>()); // an empty read at the end
+        CHECK_THAT(config_error([&] { source->read_at(contents.size() - 99, part); }),
+                   Contains("kernel '" + file.string() + "': read of 100 bytes at") && Contains("is past its end"));
+        CHECK_THAT(config_error([&] { source->read_at(~uint64_t{0}, part); }), Contains("is past its end"));
+    }
+    SECTION("a pipe, longer than the first 64 KiB buffer")
+    {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        const std::string piped = contents.substr(0, 300 * 1024 + 3);
+        std::thread writer([&] {
+            std::size_t done = 0;
+            while (done < piped.size()) {
+                const ssize_t n = ::write(fds[1], piped.data() + done, piped.size() - done);
+                if (n <= 0) {
+                    break;
+                }
+                done += static_cast<std::size_t>(n);
+            }
+            ::close(fds[1]);
+        });
+        const auto source = open_image_file("/proc/self/fd/" + std::to_string(fds[0]), "initrd");
+        writer.join();
+        ::close(fds[0]);
+        REQUIRE(source->size() == piped.size());
+        std::vector<std::byte> all(piped.size());
+        source->read_at(0, all);
+        CHECK(std::equal(all.begin(), all.end(), piped.begin(),
+                         [](std::byte b, char c) { return static_cast<char>(b) == c; }));
+    }
+    SECTION("read whole, in huge pages")
+    {
+        const auto data = read_image_file(file, "kernel");
+        REQUIRE(data.size() == contents.size());
+        CHECK(reinterpret_cast<uintptr_t>(data.data()) % (2 * kMiB) == 0);
+        CHECK(std::equal(data.begin(), data.end(), contents.begin(),
+                         [](std::byte b, char c) { return static_cast<char>(b) == c; }));
+    }
+    SECTION("the same errors as read_image_file")
+    {
+        const auto missing = dir.path / "missing";
+        CHECK(config_error([&] { (void)open_image_file(missing, "kernel"); }) ==
+              "cannot open kernel '" + missing.string() + "': No such file or directory");
+        const auto empty = dir.path / "empty";
+        std::ofstream(empty).close();
+        CHECK(config_error([&] { (void)open_image_file(empty, "initrd"); }) ==
+              "initrd '" + empty.string() + "' is empty");
+        CHECK(config_error([&] { (void)open_image_file(dir.path, "kernel"); }) ==
+              "cannot read kernel '" + dir.path.string() + "': Is a directory");
+    }
 }

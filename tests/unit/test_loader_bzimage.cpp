@@ -8,10 +8,12 @@
 
 #include "support/config_error.hpp"
 #include "support/packed_field.hpp"
+#include "support/temp_file.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -139,6 +141,36 @@ TEST_CASE("bzImage loads payload, boot_params and cmdline", "[unit][loader]")
     check_e820(bp, {{0, 0x9fc00, 1}, {0x9fc00, 0x100000 - 0x9fc00, 2}, {0x100000, 512 * kMiB - 0x100000, 1}});
 }
 
+TEST_CASE("a bzImage and initrd loaded from files land as from memory", "[unit][loader]")
+{
+    BzOptions o;
+    o.setup_sects = 30;
+    o.payload_size = 3 * kMiB + 16;
+    const auto image = make_bzimage(o);
+    const auto initrd = initrd_bytes(2 * kMiB + 3);
+    const minivmm::test::TempFile image_file(image);
+    const minivmm::test::TempFile initrd_file(initrd);
+    auto from_memory = arch::create_guest_ram(64 * kMiB);
+    auto from_files = arch::create_guest_ram(64 * kMiB);
+    const LoadedKernel a = load_kernel(from_memory, {image, initrd, "console=ttyS0", std::nullopt});
+    const auto kernel_source = open_image_file(image_file.path(), "kernel");
+    const auto initrd_source = open_image_file(initrd_file.path(), "initrd");
+    const LoadedKernel b = load_kernel(from_files, {*kernel_source, *initrd_source, "console=ttyS0", std::nullopt});
+    CHECK(a.kernel_end == b.kernel_end);
+    REQUIRE(b.initrd);
+    CHECK(a.initrd->address == b.initrd->address);
+    const auto whole = [](const memory::GuestMemory& m) { return m.slice(memory::GuestAddress(0), 64 * kMiB); };
+    CHECK(std::equal(whole(from_memory).begin(), whole(from_memory).end(), whole(from_files).begin()));
+
+    SECTION("a file cut short after it was opened")
+    {
+        const auto source = open_image_file(image_file.path(), "kernel");
+        std::filesystem::resize_file(image_file.path(), image.size() - 100);
+        CHECK_THAT(config_error([&] { (void)load_kernel(from_files, {*source, {}, "", std::nullopt}); }),
+                   Contains("kernel '" + image_file.path().string() + "' is shorter than when it was opened"));
+    }
+}
+
 TEST_CASE("bzImage e820 map above the MMIO hole", "[unit][loader]")
 {
     auto memory = arch::create_guest_ram(3584 * kMiB);
@@ -208,7 +240,7 @@ TEST_CASE("bzImage setup_sects 0 means 4", "[unit][loader]")
     const auto image = make_bzimage(o);
     const BzImage parsed = parse_bzimage(image);
     CHECK(parsed.setup_size == 5 * 512);
-    CHECK(parsed.payload.size() == o.payload_size);
+    CHECK(parsed.payload_size == o.payload_size);
     CHECK(parsed.header_bytes.size() == 0x26c - 0x1f1);
 }
 

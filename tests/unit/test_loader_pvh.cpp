@@ -8,6 +8,7 @@
 
 #include "support/config_error.hpp"
 #include "support/packed_field.hpp"
+#include "support/temp_file.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -224,6 +225,26 @@ TEST_CASE("PVH start_info, memmap and modlist", "[unit][loader]")
           arch::kBootParams + kPvhInfoPageSize);
 }
 
+TEST_CASE("a PVH ELF and initrd loaded from files land as from memory", "[unit][loader]")
+{
+    const auto image = make_elf64(two_segments(), 0x100040);
+    const auto initrd = pattern(3 * kMiB + 5, 4);
+    const minivmm::test::TempFile image_file(image);
+    const minivmm::test::TempFile initrd_file(initrd);
+    auto from_memory = arch::create_guest_ram(64 * kMiB);
+    auto from_files = arch::create_guest_ram(64 * kMiB);
+    const LoadedKernel a = load_kernel(from_memory, {image, initrd, "quiet", std::nullopt});
+    const auto kernel_source = open_image_file(image_file.path(), "kernel");
+    const auto initrd_source = open_image_file(initrd_file.path(), "initrd");
+    const LoadedKernel b = load_kernel(from_files, {*kernel_source, *initrd_source, "quiet", std::nullopt});
+    CHECK(a.entry == b.entry);
+    CHECK(a.kernel_end == b.kernel_end);
+    REQUIRE(b.initrd);
+    CHECK(a.initrd->address == b.initrd->address);
+    const auto whole = [](const memory::GuestMemory& m) { return m.slice(memory::GuestAddress(0), 64 * kMiB); };
+    CHECK(std::equal(whole(from_memory).begin(), whole(from_memory).end(), whole(from_files).begin()));
+}
+
 TEST_CASE("PVH ELF32 image", "[unit][loader]")
 {
     auto memory = arch::create_guest_ram(64 * kMiB);
@@ -244,6 +265,15 @@ TEST_CASE("PVH ELF rejects bad images", "[unit][loader]")
     {
         CHECK(load(make_elf64(two_segments(), std::nullopt)) ==
               "ELF kernel has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); build it with CONFIG_PVH=y");
+    }
+    SECTION("a note segment over 1 MiB is not read")
+    {
+        auto image = make_elf64(two_segments(), 0x100040);
+        image.resize(image.size() + 2 * kMiB);
+        patch_phdr(image, 0, [](Elf64_Phdr& ph) { ph.p_filesz = ph.p_memsz = kMiB + 1; });
+        CHECK_THAT(load(image), Contains("has no PVH entry note"));
+        patch_phdr(image, 0, [](Elf64_Phdr& ph) { ph.p_filesz = ph.p_memsz = kMiB; });
+        CHECK_NOTHROW(load_kernel(memory, {image, {}, "", std::nullopt}));
     }
     SECTION("overlapping segments")
     {

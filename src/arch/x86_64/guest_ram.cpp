@@ -6,6 +6,10 @@
 
 namespace minivmm::arch {
 
+static_assert(kMmioHoleStart % memory::MmapRegion::kHugePageSize == 0 &&
+                  kHighRamStart % memory::MmapRegion::kHugePageSize == 0,
+              "both RAM regions start on a huge-page boundary of the guest and of the host mapping");
+
 std::vector<memory::MemoryRegion> ram_regions(uint64_t size)
 {
     std::vector<memory::MemoryRegion> regions;
@@ -17,9 +21,9 @@ std::vector<memory::MemoryRegion> ram_regions(uint64_t size)
     return regions;
 }
 
-memory::GuestMemory create_guest_ram(uint64_t size)
+memory::GuestMemory create_guest_ram(uint64_t size, memory::HugePages huge_pages)
 {
-    return memory::GuestMemory::create(ram_regions(size));
+    return memory::GuestMemory::create(ram_regions(size), huge_pages);
 }
 
 } // namespace minivmm::arch

@@ -13,7 +13,9 @@ namespace minivmm::arch {
 // kHighRamStart (pure).
 [[nodiscard]] std::vector<memory::MemoryRegion> ram_regions(uint64_t size);
 
-// Guest RAM of `size` bytes laid out by ram_regions().
-[[nodiscard]] memory::GuestMemory create_guest_ram(uint64_t size);
+// Guest RAM of `size` bytes laid out by ram_regions() (every region starts on a 2 MiB
+// boundary of the guest and of the host mapping, so huge pages can back all of it).
+[[nodiscard]] memory::GuestMemory create_guest_ram(uint64_t size,
+                                                   memory::HugePages huge_pages = memory::HugePages::Off);
 
 } // namespace minivmm::arch

@@ -1,6 +1,7 @@
 // The virtio-mmio device slots (docs/architecture.md "virtio-mmio device n"): slot n is the
 // 4 KiB window at kVirtioMmioBase + n * kVirtioMmioStride interrupting on kVirtioGsis[n].
-// The builder asks for one ordered list of slots, once, and everything that places or
+// The builder asks for one ordered list of slots, once (disks, NICs, the virtio console, the
+// entropy device: vm_builder.cpp), and everything that places or
 // describes a device (the transport on the MMIO bus, the irqfd, the DSDT, the kernel command
 // line) reads its slot from that list.
 #pragma once

@@ -24,6 +24,7 @@ namespace minivmm::virtio {
 inline constexpr uint32_t kDeviceIdNet = 1;
 inline constexpr uint32_t kDeviceIdBlock = 2;
 inline constexpr uint32_t kDeviceIdConsole = 3;
+inline constexpr uint32_t kDeviceIdEntropy = 4;
 
 // Reserved feature bits (6) that the transport offers for every device.
 inline constexpr uint64_t kFIndirectDesc = 1ULL << 28;
