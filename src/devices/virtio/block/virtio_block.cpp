@@ -20,7 +20,7 @@ namespace minivmm::virtio {
 VirtioBlock::VirtioBlock(const backends::DiskOptions& options, memory::GuestMemory& memory,
                          backends::BlockBackendKind backend)
     : memory_(memory), image_(backends::DiskImage::open(options)), bounce_(kBounceBuffers, kMaxBounceBytes),
-      backend_(backends::make_block_backend(image_.fd(), kQueueSize, backend))
+      backend_(backends::make_disk_backend(image_, kQueueSize, backend))
 {
     init();
 }
@@ -267,8 +267,25 @@ void VirtioBlock::quiesce()
         used_added_ = false;
         context_->notify_used(0);
     }
-    if (!image_.readonly() && ::fdatasync(image_.fd()) != 0) {
-        spdlog::warn("{}: fdatasync at shutdown failed: {}", name(), std::strerror(errno));
+    if (image_.readonly()) {
+        return;
+    }
+    // A flush through the backend: for qcow2 it writes the metadata back too. Its tag is
+    // no slot's, so op_done() ignores its completion.
+    const auto tag = static_cast<backends::BlockBackend::Tag>(slots_.size());
+    if (!backend_->submit(tag, backends::DiskOp{.kind = backends::DiskOpKind::Flush, .offset = 0, .length = 0, .iov = {}})) {
+        spdlog::warn("{}: cannot flush at shutdown: the {} backend is full", name(), backend_->name());
+        return;
+    }
+    backend_->commit();
+    completions_.clear();
+    backend_->drain(completions_);
+    for (const auto& c : completions_) {
+        if (c.tag == tag && c.error != 0) {
+            spdlog::warn("{}: flush at shutdown failed: {}", name(), std::strerror(c.error));
+        } else if (c.tag != tag) {
+            op_done(c.tag, c.error);
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-// virtio-blk device (virtio 1.2 section 5.2) on a raw image, one request queue.
+// virtio-blk device (virtio 1.2 section 5.2) on a disk image (raw or qcow2: the backend's
+// business, not the device's), one request queue.
 // Offers FLUSH, SEG_MAX, BLK_SIZE (512), DISCARD, WRITE_ZEROES and RO for readonly disks;
 // not offered: SIZE_MAX, GEOMETRY, TOPOLOGY, CONFIG_WCE (the cache is always writeback as far
 // as the guest knows: FLUSH makes writes durable), MQ, SECURE_ERASE, LIFETIME, ZONED.
@@ -11,7 +12,8 @@
 //   + S x kMaxDiscardSeg x 16      DISCARD / WRITE_ZEROES segments (16 per request)
 //   + Q x 16                       the one chain being parsed (freed after parsing)
 //   + kBounceBuffers x kMaxBounceBytes  bounce buffers, cache=none only, grown on first use
-// = 2.1 MiB + 32 MiB of bounce buffers for Q = S = 256. Slots are popped only while one is
+// = 2.1 MiB + 32 MiB of bounce buffers for Q = S = 256. A qcow2 disk adds what its backend
+// holds (qcow2_image.hpp: the L2 caches and copy-on-write buffers, bounded per image). Slots are popped only while one is
 // free, so a driver offering more requests than the queue holds gets no more in flight.
 // The slots' vectors and the bounce buffers are kept across a reset, for reuse.
 #pragma once
@@ -19,6 +21,7 @@
 #include "backends/block/block_backend.hpp"
 #include "devices/virtio/block/block_request.hpp"
 #include "backends/block/bounce_pool.hpp"
+#include "backends/block/disk_backend.hpp"
 #include "backends/block/disk_image.hpp"
 #include "devices/virtio/virtio_device.hpp"
 
@@ -72,7 +75,8 @@ public:
     // Waits for every request in flight and drops its result: nothing is written to guest
     // memory afterwards. Stops watching the backend's completion fd.
     void reset() override;
-    // Completes every request in flight, then fdatasync()s the image.
+    // Completes every request in flight, then flushes through the backend (fdatasync, and
+    // for qcow2 the metadata write-back).
     void quiesce() override;
 
     [[nodiscard]] const backends::DiskImage& image() const { return image_; }

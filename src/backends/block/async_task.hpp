@@ -1,0 +1,177 @@
+// C++20 coroutines for disk formats whose requests take several dependent steps (load a
+// table, read what a write does not cover, write, update the table): a request waiting for
+// the disk suspends, and the I/O thread resumes it when its data is there, so one slow
+// request never stalls the others. Single-threaded: everything runs on the thread that
+// drives the backend, and a coroutine is only ever resumed from Scheduler::run_ready(),
+// never from inside the code that woke it.
+//
+//   Task<T>    a lazily started coroutine returning T; `co_await task` runs it to the end.
+//   Scheduler  the coroutines ready to resume.
+//   WaitList   coroutines waiting for an event (a table loaded, a lock released, ...).
+#pragma once
+
+#include <coroutine>
+#include <deque>
+#include <exception>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace minivmm::backends {
+
+namespace detail {
+
+struct TaskPromiseBase {
+    std::coroutine_handle<> continuation;
+    std::exception_ptr exception;
+
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    struct FinalAwaiter {
+        bool await_ready() noexcept { return false; }
+        template <class Promise>
+        std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> done) noexcept
+        {
+            const auto next = done.promise().continuation;
+            return next ? next : std::noop_coroutine();
+        }
+        void await_resume() noexcept {}
+    };
+    FinalAwaiter final_suspend() noexcept { return {}; }
+    void unhandled_exception() noexcept { exception = std::current_exception(); }
+};
+
+} // namespace detail
+
+template <class T>
+class [[nodiscard]] Task final {
+public:
+    struct promise_type : detail::TaskPromiseBase {
+        std::optional<T> value;
+        Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
+        template <class U>
+        void return_value(U&& v)
+        {
+            value.emplace(std::forward<U>(v));
+        }
+    };
+
+    Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    Task& operator=(Task&&) = delete;
+    Task(const Task&) = delete;
+    ~Task()
+    {
+        if (handle_) {
+            handle_.destroy();
+        }
+    }
+
+    bool await_ready() const noexcept { return false; }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept
+    {
+        handle_.promise().continuation = caller;
+        return handle_;
+    }
+    T await_resume()
+    {
+        auto& p = handle_.promise();
+        if (p.exception) {
+            std::rethrow_exception(p.exception);
+        }
+        return std::move(*p.value);
+    }
+
+private:
+    explicit Task(std::coroutine_handle<promise_type> h) : handle_(h) {}
+    std::coroutine_handle<promise_type> handle_;
+};
+
+template <>
+class [[nodiscard]] Task<void> final {
+public:
+    struct promise_type : detail::TaskPromiseBase {
+        Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
+        void return_void() {}
+    };
+
+    Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    Task& operator=(Task&&) = delete;
+    Task(const Task&) = delete;
+    ~Task()
+    {
+        if (handle_) {
+            handle_.destroy();
+        }
+    }
+
+    bool await_ready() const noexcept { return false; }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept
+    {
+        handle_.promise().continuation = caller;
+        return handle_;
+    }
+    void await_resume()
+    {
+        if (handle_.promise().exception) {
+            std::rethrow_exception(handle_.promise().exception);
+        }
+    }
+
+private:
+    explicit Task(std::coroutine_handle<promise_type> h) : handle_(h) {}
+    std::coroutine_handle<promise_type> handle_;
+};
+
+// A coroutine nobody awaits: it starts at once and frees itself at the end. The roots of
+// request coroutines; their bodies must not let an exception escape.
+struct Detached {
+    struct promise_type {
+        Detached get_return_object() noexcept { return {}; }
+        std::suspend_never initial_suspend() noexcept { return {}; }
+        std::suspend_never final_suspend() noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept { std::terminate(); }
+    };
+};
+
+class Scheduler final {
+public:
+    void post(std::coroutine_handle<> h) { ready_.push_back(h); }
+    [[nodiscard]] bool empty() const { return ready_.empty(); }
+    // Resumes the ready coroutines, including those they make ready in turn.
+    void run_ready()
+    {
+        while (!ready_.empty()) {
+            const auto h = ready_.front();
+            ready_.pop_front();
+            h.resume();
+        }
+    }
+
+private:
+    std::deque<std::coroutine_handle<>> ready_;
+};
+
+class WaitList final {
+public:
+    struct Awaiter {
+        WaitList& list;
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<> h) { list.waiting_.push_back(h); }
+        void await_resume() const noexcept {}
+    };
+    // Suspends until the next wake_all().
+    [[nodiscard]] Awaiter wait() { return Awaiter{*this}; }
+    void wake_all(Scheduler& scheduler)
+    {
+        for (const auto h : waiting_) {
+            scheduler.post(h);
+        }
+        waiting_.clear();
+    }
+    [[nodiscard]] bool empty() const { return waiting_.empty(); }
+
+private:
+    std::vector<std::coroutine_handle<>> waiting_;
+};
+
+} // namespace minivmm::backends
