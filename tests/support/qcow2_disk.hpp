@@ -189,6 +189,27 @@ public:
     }
     void write(uint64_t offset, std::vector<std::byte> data) { transfer(virtio::kBlkTOut, offset, data); }
 
+    // Up to kSlots writes of at most kChunk bytes each, all in flight at once (the ranges
+    // should not overlap: their order is undefined).
+    void write_many(const std::vector<std::pair<uint64_t, std::vector<std::byte>>>& writes)
+    {
+        REQUIRE(writes.size() <= kSlots);
+        for (std::size_t s = 0; s < writes.size(); ++s) {
+            const auto& [offset, data] = writes[s];
+            const Slot& slot = slots[s];
+            driver.memory.write_obj(slot.header, virtio::BlkReqHeader{virtio::kBlkTOut, 0, offset / 512});
+            driver.memory.write_obj(slot.status, uint8_t{0xee});
+            driver.memory.write(slot.data, data);
+            driver.offer({{slot.header, 16, false}, {slot.data, static_cast<uint32_t>(data.size()), false},
+                          {slot.status, 1, true}});
+        }
+        device->queue_notify(0);
+        wait_for(writes.size());
+        for (std::size_t s = 0; s < writes.size(); ++s) {
+            REQUIRE(driver.memory.read_obj<uint8_t>(slots[s].status) == virtio::kBlkSOk);
+        }
+    }
+
     // A request without data (FLUSH) or with one DISCARD/WRITE_ZEROES segment; its status.
     uint8_t command(uint32_t type, uint64_t offset = 0, uint64_t len = 0, uint32_t flags = 0)
     {

@@ -351,12 +351,13 @@ std::vector<SnapshotL1> parse_snapshot_table(std::span<const std::byte> bytes, u
         if (version >= 3 && extra_size < 16) {
             bad(fmt::format("has snapshot {} with {} bytes of extra data (version 3 needs 16)", i, extra_size));
         }
-        const uint64_t entry = (40 + extra_size + id_size + name_size + 7) & ~uint64_t{7};
+        // The last entry's padding may be cut off by the end of the file (QEMU writes it so).
+        const uint64_t entry = 40 + extra_size + id_size + name_size;
         if (entry > bytes.size() - at) {
             bad(fmt::format("has a snapshot table that ends inside entry {}", i));
         }
         out.push_back(s);
-        at += entry;
+        at += std::min<uint64_t>((entry + 7) & ~uint64_t{7}, bytes.size() - at);
     }
     table_bytes = at;
     return out;
