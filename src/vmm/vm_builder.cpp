@@ -191,17 +191,37 @@ NetBackends open_net_backends(const VmConfig& config)
     return backends;
 }
 
-// The virtio devices in the order assign_virtio_slots() numbers them; `nets` holds one back end
-// per config.nets entry.
-std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl, NetBackends nets)
+using DiskImages = std::vector<backends::DiskImage>;
+
+// The disk images of the configuration, opened and checked (qcow2 metadata, backing chains,
+// snapshot overlays) before KVM is touched: a missing, locked or broken image is one line.
+DiskImages open_disk_images(const VmConfig& config)
+{
+    DiskImages images;
+    for (const auto& disk : config.disks) {
+        backends::DiskOptions options{disk.path, disk.readonly, disk.serial, disk.cache == DiskCache::None};
+        options.format = disk.format == DiskFormat::Raw     ? backends::DiskFormat::Raw
+                         : disk.format == DiskFormat::Qcow2 ? backends::DiskFormat::Qcow2
+                                                            : backends::DiskFormat::Auto;
+        options.snapshot = disk.snapshot;
+        images.push_back(backends::DiskImage::open(options));
+    }
+    return images;
+}
+
+// The virtio devices in the order assign_virtio_slots() numbers them; `disks` and `nets` hold
+// one image or back end per config.disks and config.nets entry.
+std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl, NetBackends nets,
+                                                                       DiskImages disks)
 {
     std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
-    for (const auto& disk : impl.config.disks) {
-        const backends::DiskOptions options{disk.path, disk.readonly, disk.serial, disk.cache == DiskCache::None};
-        const auto backend = disk.aio == DiskAio::IoUring ? backends::BlockBackendKind::IoUring
-                             : disk.aio == DiskAio::Sync  ? backends::BlockBackendKind::Synchronous
-                                                          : backends::BlockBackendKind::Auto;
-        devices.push_back(std::make_unique<virtio::VirtioBlock>(options, impl.memory, backend));
+    for (size_t i = 0; i < impl.config.disks.size(); ++i) {
+        const DiskConfig& disk = impl.config.disks[i];
+        const auto kind = disk.aio == DiskAio::IoUring ? backends::BlockBackendKind::IoUring
+                          : disk.aio == DiskAio::Sync  ? backends::BlockBackendKind::Synchronous
+                                                       : backends::BlockBackendKind::Auto;
+        auto backend = backends::make_disk_backend(disks.at(i), virtio::VirtioBlock::kQueueSize, kind);
+        devices.push_back(std::make_unique<virtio::VirtioBlock>(std::move(disks.at(i)), std::move(backend), impl.memory));
     }
     for (size_t i = 0; i < impl.config.nets.size(); ++i) {
         const NetConfig& nic = impl.config.nets[i];
@@ -220,9 +240,10 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
     return devices;
 }
 
-void add_virtio_devices(Vm::Impl& impl, std::span<const arch::VirtioMmioSlot> slots, NetBackends nets)
+void add_virtio_devices(Vm::Impl& impl, std::span<const arch::VirtioMmioSlot> slots, NetBackends nets,
+                        DiskImages disks)
 {
-    auto devices = make_virtio_devices(impl, std::move(nets));
+    auto devices = make_virtio_devices(impl, std::move(nets), std::move(disks));
     if (devices.size() != slots.size()) {
         throw HostError(fmt::format("{} virtio devices for {} slots", devices.size(), slots.size()));
     }
@@ -268,6 +289,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
     const std::vector<arch::VirtioMmioSlot> slots = assign_virtio_slots(config);
     const auto loaded = load_guest_image(config, memory, slots);
     auto nets = open_net_backends(config);
+    auto disks = open_disk_images(config);
 
     kvm::Kvm kvm = kvm::Kvm::open();
     const kvm::HostKvmKind kind = kvm::detect_host_kvm_kind();
@@ -286,7 +308,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
 
     auto impl = std::make_unique<Vm::Impl>(config, std::move(kvm), std::move(vm), std::move(memory));
     add_legacy_devices(*impl);
-    add_virtio_devices(*impl, slots, std::move(nets));
+    add_virtio_devices(*impl, slots, std::move(nets), std::move(disks));
     add_vcpus(*impl, loaded);
     spdlog::debug("VM built: {} vCPU(s), {} MiB, kernel {} ({})", config.cpus, config.memory_bytes / kMiB,
                   config.kernel.string(), loaded.format == loader::KernelFormat::BzImage ? "bzImage" : "PVH ELF");

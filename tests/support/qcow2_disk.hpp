@@ -61,9 +61,9 @@ inline void qemu_io(const std::filesystem::path& image, const std::string& forma
 // A directory of its own under the temporary directory, removed with everything in it.
 class TempDir {
 public:
-    TempDir()
+    explicit TempDir(const std::filesystem::path& under = std::filesystem::temp_directory_path())
     {
-        std::string name = (std::filesystem::temp_directory_path() / "minivmm-qcow2-XXXXXX").string();
+        std::string name = (under / "minivmm-qcow2-XXXXXX").string();
         REQUIRE(::mkdtemp(name.data()) != nullptr);
         path = name;
     }

@@ -46,8 +46,8 @@ uint32_t qcow_version(std::span<const std::byte> b)
 ProbedFormat probe_format(std::span<const std::byte> b)
 {
     if (has(b, 0, "QFI\xfb") && b.size() >= 8) {
-        const uint32_t version = qcow_version(b);
-        return version == 2 || version == 3 ? ProbedFormat::Qcow2 : ProbedFormat::Other;
+        // Other versions than 1 are qcow2's to judge (and refuse by number).
+        return qcow_version(b) == 1 ? ProbedFormat::Other : ProbedFormat::Qcow2;
     }
     return other_format_name(b).empty() ? ProbedFormat::Raw : ProbedFormat::Other;
 }
@@ -55,11 +55,7 @@ ProbedFormat probe_format(std::span<const std::byte> b)
 std::string_view other_format_name(std::span<const std::byte> b)
 {
     if (has(b, 0, "QFI\xfb") && b.size() >= 8) {
-        const uint32_t version = qcow_version(b);
-        if (version == 2 || version == 3) {
-            return {};
-        }
-        return version == 1 ? "qcow (version 1)" : "qcow of an unknown version";
+        return qcow_version(b) == 1 ? "qcow (version 1)" : "";
     }
     for (const auto& m : kOther) {
         if (has(b, m.offset, m.bytes)) {

@@ -13,7 +13,7 @@ inline constexpr std::size_t kProbeBytes = 512;
 
 enum class ProbedFormat {
     Raw,   // nothing recognised
-    Qcow2, // QFI\xfb, version 2 or 3
+    Qcow2, // QFI\xfb and a version other than 1 (qcow v1)
     Other, // a format minivmm does not read: other_format_name() says which
 };
 
