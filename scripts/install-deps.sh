@@ -8,6 +8,7 @@ packages=(
   # build
   cmake g++ make pkg-config binutils linux-libc-dev
   libfmt-dev libspdlog-dev catch2 libcli11-dev liburing-dev
+  zlib1g-dev libzstd-dev # compressed qcow2 clusters
   clang libclang-rt-14-dev
   # guest images (scripts/build-linux-guest.sh) and the nested-KVM harness (tests/linux/)
   qemu-system-x86 qemu-utils busybox-static cpio gzip xz-utils zstd lz4 kmod util-linux

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "backends/block/disk_backend.hpp"
+#include "backends/block/qcow2/qcow2_backend.hpp"
 #include "support/run_process.hpp"
 #include "support/virtio_blk_driver.hpp"
 
@@ -13,6 +14,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -117,13 +119,23 @@ public:
     static constexpr uint32_t kChunk = 1024 * 1024; // bytes per request
     static constexpr std::size_t kSlots = 8;        // requests kept in flight by read_all/write_all
 
-    explicit DeviceDisk(const backends::DiskOptions& options, TestBackend kind = TestBackend::Synchronous)
+    // `l2_cache_bytes` (a qcow2 disk): the top image's L2 cache, instead of the default.
+    explicit DeviceDisk(const backends::DiskOptions& options, TestBackend kind = TestBackend::Synchronous,
+                        std::optional<uint64_t> l2_cache_bytes = std::nullopt)
         : driver(64, false)
     {
         auto image = backends::DiskImage::open(options);
-        auto backend = backends::make_disk_backend(
-            image, virtio::VirtioBlock::kQueueSize,
-            kind == TestBackend::IoUring ? backends::BlockBackendKind::IoUring : backends::BlockBackendKind::Synchronous);
+        const auto backend_kind =
+            kind == TestBackend::IoUring ? backends::BlockBackendKind::IoUring : backends::BlockBackendKind::Synchronous;
+        std::unique_ptr<backends::BlockBackend> backend;
+        if (l2_cache_bytes) {
+            REQUIRE(image.through_qcow2());
+            backend = std::make_unique<backends::qcow2::Qcow2Backend>(
+                image.chain(), backends::make_block_backend(image.fd(), 2 * virtio::VirtioBlock::kQueueSize, backend_kind),
+                virtio::VirtioBlock::kQueueSize, *l2_cache_bytes);
+        } else {
+            backend = backends::make_disk_backend(image, virtio::VirtioBlock::kQueueSize, backend_kind);
+        }
         size = image.size_bytes();
         device = std::make_unique<virtio::VirtioBlock>(std::move(image), std::move(backend), driver.memory);
         device->attach(context);

@@ -25,8 +25,9 @@ struct Shadowed {
     DeviceDisk disk;
     std::vector<std::byte> expected;
 
-    Shadowed(const std::filesystem::path& image, std::vector<std::byte> initial, TestBackend backend)
-        : disk(options(image), backend), expected(std::move(initial))
+    Shadowed(const std::filesystem::path& image, std::vector<std::byte> initial, TestBackend backend,
+             std::optional<uint64_t> l2_cache_bytes = std::nullopt)
+        : disk(options(image), backend, l2_cache_bytes), expected(std::move(initial))
     {
         REQUIRE(disk.size == expected.size());
     }
@@ -272,4 +273,159 @@ TEST_CASE("qcow2: discarding everything frees the clusters", "[unit][qcow2]")
     // What is left allocated: header, L1, refcount table and block (no data, no L2 entries used).
     const auto map = qemu_img({"map", "--output=json", image.string()});
     CHECK_THAT(map, !Catch::Contains("\"data\": true"));
+}
+
+TEST_CASE("qcow2: a small L2 cache, full of dirty tables, still loses nothing", "[unit][qcow2]")
+{
+    if (!have_qemu_tools()) {
+        return;
+    }
+    // 4 KiB clusters: one L2 table maps 2 MiB; a cache of 4 tables over a 64 MiB disk makes
+    // writes drop clean tables, wait for write-backs they start themselves, and read tables
+    // back that a write-back just wrote.
+    const auto backend = backend_under_test();
+    TempDir dir;
+    const auto image = dir / "image.qcow2";
+    constexpr uint64_t kSize = 64 * 1024 * 1024;
+    write_file(dir / "base.raw", pattern(kSize, 111));
+    qemu_img({"create", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "base.raw", "-F", "raw", image.string()});
+    std::vector<std::byte> expected;
+    {
+        Shadowed s(image, pattern(kSize, 111), backend, 4 * 4096);
+        std::mt19937_64 rng(112);
+        for (int round = 0; round < 6; ++round) {
+            std::vector<std::pair<uint64_t, std::vector<std::byte>>> writes;
+            for (std::size_t i = 0; i < DeviceDisk::kSlots; ++i) {
+                // Each in a different 2 MiB stretch (table), none overlapping.
+                const uint64_t at = (i * 8 + rng() % 8) * 1024 * 1024 + 512 * (rng() % 1024);
+                writes.emplace_back(at, random_bytes(rng, 512 * (1 + rng() % 64)));
+                std::copy(writes.back().second.begin(), writes.back().second.end(),
+                          s.expected.begin() + static_cast<std::ptrdiff_t>(at));
+            }
+            s.disk.write_many(writes);
+            if (round % 2 == 1) {
+                s.flush();
+            }
+        }
+        s.check_reads();
+        expected = s.expected;
+    }
+    check_image(image);
+    compare(dir, image, expected);
+}
+
+namespace {
+
+// Passes reads straight to a synchronous backend; holds everything else while `hold` is set,
+// as a disk that is slow to write.
+class HoldWrites final : public backends::BlockBackend {
+public:
+    HoldWrites(int fd, std::size_t depth) : inner_(fd, depth) {}
+    [[nodiscard]] std::string_view name() const override { return "hold-writes"; }
+    [[nodiscard]] std::size_t capacity() const override { return inner_.capacity(); }
+    [[nodiscard]] std::size_t in_flight() const override { return inner_.in_flight() + held_.size(); }
+    [[nodiscard]] bool submit(Tag tag, const backends::DiskOp& op) override
+    {
+        if (!hold || op.kind == backends::DiskOpKind::Read) {
+            return inner_.submit(tag, op);
+        }
+        held_.push_back(Held{tag, op, std::vector<iovec>(op.iov.begin(), op.iov.end())});
+        return true;
+    }
+    void commit() override {}
+    [[nodiscard]] int completion_fd() const override { return -1; }
+    void reap(std::vector<Completion>& out) override { inner_.reap(out); }
+    void drain(std::vector<Completion>& out) override
+    {
+        release();
+        inner_.drain(out);
+    }
+    void release()
+    {
+        hold = false;
+        for (auto& h : held_) {
+            h.op.iov = h.iov;
+            REQUIRE(inner_.submit(h.tag, h.op));
+        }
+        held_.clear();
+    }
+
+    bool hold = false;
+
+private:
+    struct Held {
+        Tag tag;
+        backends::DiskOp op;
+        std::vector<iovec> iov;
+    };
+    backends::SyncBackend inner_;
+    std::vector<Held> held_;
+};
+
+// Runs the backend until op `tag` is reported; its errno.
+int wait_op(backends::BlockBackend& backend, backends::BlockBackend::Tag tag,
+            std::vector<backends::BlockBackend::Completion>& done)
+{
+    for (int i = 0; i < 1000; ++i) {
+        backend.reap(done);
+        const auto it = std::find_if(done.begin(), done.end(), [&](const auto& c) { return c.tag == tag; });
+        if (it != done.end()) {
+            const int err = it->error;
+            done.erase(it);
+            return err;
+        }
+    }
+    FAIL("op " << tag << " never completed");
+    return -1;
+}
+
+} // namespace
+
+TEST_CASE("qcow2: a table being written back is not dropped and read back stale", "[unit][qcow2]")
+{
+    if (!have_qemu_tools()) {
+        return;
+    }
+    TempDir dir;
+    const auto image_path = dir / "image.qcow2";
+    constexpr uint64_t kSize = 64 * 1024 * 1024;
+    write_file(dir / "base.raw", pattern(kSize, 121));
+    qemu_img({"create", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "base.raw", "-F", "raw",
+              image_path.string()});
+    backends::DiskOptions o;
+    o.path = image_path;
+    auto image = backends::DiskImage::open(o);
+    auto gate = std::make_unique<HoldWrites>(image.fd(), 512);
+    HoldWrites& writes = *gate;
+    backends::qcow2::Qcow2Backend backend(image.chain(), std::move(gate), 64, 4 * 4096); // 4 tables
+    std::vector<backends::BlockBackend::Completion> done;
+    const auto op = [&](backends::BlockBackend::Tag tag, backends::DiskOpKind kind, uint64_t offset,
+                        std::vector<std::byte>& buffer) {
+        const iovec v{buffer.data(), buffer.size()};
+        const auto iov = buffer.empty() ? std::span<const iovec>{} : std::span(&v, 1);
+        REQUIRE(backend.submit(tag, {.kind = kind, .offset = offset, .length = buffer.size(), .iov = iov}));
+        return wait_op(backend, tag, done);
+    };
+    // Twelve tables on disk (written back, clean), of which the cache keeps four.
+    std::vector<std::byte> sector = pattern(512, 123);
+    for (uint64_t table = 1; table <= 12; ++table) {
+        REQUIRE(op(10 + table, backends::DiskOpKind::Write, table * 2 * 1024 * 1024, sector) == 0);
+    }
+    std::vector<std::byte> none;
+    REQUIRE(op(9, backends::DiskOpKind::Flush, 0, none) == 0);
+    auto data = pattern(4096, 122);
+    REQUIRE(op(1, backends::DiskOpKind::Write, 0, data) == 0); // table 0: new, dirty
+    // A flush whose writes the disk holds: its write-back has copied table 0 and waits.
+    writes.hold = true;
+    REQUIRE(backend.submit(2, {.kind = backends::DiskOpKind::Flush, .offset = 0, .length = 0, .iov = {}}));
+    backend.reap(done);
+    // Reads of the other tables go through the cache meanwhile, dropping what it may drop.
+    for (uint64_t table = 1; table <= 12; ++table) {
+        REQUIRE(op(30 + table, backends::DiskOpKind::Read, table * 2 * 1024 * 1024, sector) == 0);
+    }
+    std::vector<std::byte> back(4096);
+    REQUIRE(op(20, backends::DiskOpKind::Read, 0, back) == 0);
+    CHECK(back == data);
+    writes.release();
+    CHECK(wait_op(backend, 2, done) == 0);
 }

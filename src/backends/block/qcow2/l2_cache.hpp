@@ -18,6 +18,7 @@ public:
     struct Table {
         AlignedBuffer data;
         bool dirty = false;
+        uint64_t version = 0; // counts changes: a write-back cleans only the version it wrote
         uint64_t last_use = 0;
     };
 
@@ -40,11 +41,16 @@ public:
         Table& t = tables_[l1_index];
         t.data = std::move(data);
         t.dirty = dirty;
+        ++t.version;
         t.last_use = ++clock_;
         shrink(l1_index);
         return t;
     }
-    void mark_dirty(Table& t) { t.dirty = true; }
+    void mark_dirty(Table& t)
+    {
+        t.dirty = true;
+        ++t.version;
+    }
     [[nodiscard]] bool over_capacity() const { return tables_.size() > capacity_; }
     [[nodiscard]] bool far_over_capacity() const { return tables_.size() > 2 * capacity_; }
     [[nodiscard]] std::size_t size() const { return tables_.size(); }

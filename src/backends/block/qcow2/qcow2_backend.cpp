@@ -10,14 +10,15 @@
 
 namespace minivmm::backends::qcow2 {
 
-Qcow2Backend::Qcow2Backend(DiskChain& chain, std::unique_ptr<BlockBackend> inner, std::size_t depth)
+Qcow2Backend::Qcow2Backend(DiskChain& chain, std::unique_ptr<BlockBackend> inner, std::size_t depth,
+                           uint64_t l2_cache_bytes)
     : engine_(std::move(inner), scheduler_), name_("qcow2 on " + std::string(engine_.name())), depth_(depth)
 {
     auto& images = chain.images();
     ImageLayer* below = nullptr;
     for (std::size_t i = images.size(); i > 0; --i) {
         ChainImage& image = images[i - 1];
-        const uint64_t cache = i == 1 ? DiskChain::kTopL2CacheBytes : DiskChain::kBackingL2CacheBytes;
+        const uint64_t cache = i == 1 ? l2_cache_bytes : DiskChain::kBackingL2CacheBytes;
         if (image.qcow2) {
             auto layer = std::make_unique<Qcow2Image>(image, engine_, scheduler_, below, cache);
             top_ = layer.get();

@@ -22,8 +22,10 @@ namespace minivmm::backends::qcow2 {
 class Qcow2Backend final : public BlockBackend {
 public:
     // `chain` (its top a qcow2 image) must outlive the backend; `inner` works on the top
-    // file's fd and reads the others through DiskOp::fd. At most `depth` ops in flight.
-    Qcow2Backend(DiskChain& chain, std::unique_ptr<BlockBackend> inner, std::size_t depth);
+    // file's fd and reads the others through DiskOp::fd. At most `depth` ops in flight. The
+    // top image's L2 cache holds at most `l2_cache_bytes` of tables (beyond what the disk needs).
+    Qcow2Backend(DiskChain& chain, std::unique_ptr<BlockBackend> inner, std::size_t depth,
+                 uint64_t l2_cache_bytes = DiskChain::kTopL2CacheBytes);
     // Finishes every op in flight and writes the metadata back until nothing is pending
     // (frees included, so a cleanly closed image has no leaked clusters).
     ~Qcow2Backend() override;

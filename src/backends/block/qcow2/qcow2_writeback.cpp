@@ -99,17 +99,19 @@ Task<int> Qcow2Image::write_back_once()
     if (const int err = allocator_.begin_round(round, oldest_request); err != 0) {
         co_return err;
     }
+    // A table stays dirty (so it is not dropped and read back stale) until it is written.
     struct TableCopy {
+        uint64_t index;
         uint64_t host;
+        uint64_t version;
         AlignedBuffer data;
     };
     std::vector<TableCopy> tables;
     for (const uint64_t index : cache_.dirty_indexes()) {
-        L2Cache::Table* table = cache_.find(index);
+        const L2Cache::Table* table = cache_.find(index);
         AlignedBuffer copy(cs);
         std::memcpy(copy.data(), table->data.data(), cs);
-        tables.push_back(TableCopy{m_.l1[index] & kOffsetMask, std::move(copy)});
-        table->dirty = false;
+        tables.push_back(TableCopy{index, m_.l1[index] & kOffsetMask, table->version, std::move(copy)});
     }
     std::set<uint64_t> l1_sectors;
     for (const uint64_t index : dirty_l1_) {
@@ -174,6 +176,12 @@ Task<int> Qcow2Image::write_back_once()
         }
         if (step(co_await io_.run_all(std::move(ops)))) {
             note_written(end);
+            for (const auto& t : tables) {
+                L2Cache::Table* table = cache_.find(t.index);
+                if (table != nullptr && table->version == t.version) {
+                    table->dirty = false; // unchanged since the copy: the file has it now
+                }
+            }
         }
     }
     // 6. L1 entries, after the tables they point at.
