@@ -162,20 +162,44 @@ ImageFile ImageFile::open(const Options& options, const std::string& label)
     return ImageFile(std::move(fd), path, label, options.readonly, options.direct, size, st.st_dev, st.st_ino);
 }
 
+namespace {
+
+// An unnamed file in `dir`: O_TMPFILE, or where the filesystem has none (9p, some FUSE and
+// NFS mounts) a named one unlinked at once. -1 with errno set on failure.
+int open_unnamed(const std::filesystem::path& dir, int flags)
+{
+    const int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC | flags, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR)) {
+        return fd;
+    }
+    std::string name = (dir / "minivmm-overlay-XXXXXX").string();
+    util::UniqueFd named(::mkostemp(name.data(), O_CLOEXEC));
+    if (!named) {
+        return -1;
+    }
+    const int reopened = flags == 0 ? named.release() : ::open(name.c_str(), O_RDWR | O_CLOEXEC | flags);
+    const int err = errno;
+    ::unlink(name.c_str());
+    errno = err;
+    return reopened;
+}
+
+} // namespace
+
 ImageFile ImageFile::create_temporary(const std::filesystem::path& dir, bool direct, const std::string& label)
 {
-    util::UniqueFd fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC | (direct ? O_DIRECT : 0), 0600));
+    util::UniqueFd fd(open_unnamed(dir, direct ? O_DIRECT : 0));
     if (!fd && direct && errno == EINVAL) {
         // The overlay dies with the process: the host page cache cannot make it less durable.
         spdlog::debug("{}: {} does not take O_DIRECT; the temporary overlay goes through the page cache", label,
                       dir.string());
         direct = false;
-        fd.reset(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+        fd.reset(open_unnamed(dir, 0));
     }
     if (!fd) {
         const int err = errno;
         throw ConfigError(fmt::format("{}: cannot create a temporary overlay in {}: {}", label, dir.string(),
-                                      err == EOPNOTSUPP ? "the filesystem has no O_TMPFILE" : std::strerror(err)));
+                                      std::strerror(err)));
     }
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) {

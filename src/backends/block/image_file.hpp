@@ -28,8 +28,9 @@ public:
     // a directory, not a regular file or block device, unreadable, unwritable, empty, locked,
     // O_DIRECT refused. `label` names the file, e.g. "disk 'a.img'".
     [[nodiscard]] static ImageFile open(const Options& options, const std::string& label);
-    // A new, unnamed file in `dir` (O_TMPFILE: gone when closed, whatever happens to the
-    // process), read-write, O_DIRECT when `direct` and the filesystem takes it.
+    // A new, unnamed file in `dir` (O_TMPFILE, else a name unlinked at once: gone when closed,
+    // whatever happens to the process), read-write, O_DIRECT when `direct` and the filesystem
+    // takes it.
     [[nodiscard]] static ImageFile create_temporary(const std::filesystem::path& dir, bool direct,
                                                     const std::string& label);
 
