@@ -60,6 +60,18 @@ inline void qemu_io(const std::filesystem::path& image, const std::string& forma
     run_tool(argv);
 }
 
+enum class Access { ReadWrite, ReadOnly, Snapshot };
+
+// DiskOptions for `path`: writable, readonly=on or snapshot=on.
+inline backends::DiskOptions disk_options(const std::filesystem::path& path, Access access = Access::ReadWrite)
+{
+    backends::DiskOptions o;
+    o.path = path;
+    o.readonly = access == Access::ReadOnly;
+    o.snapshot = access == Access::Snapshot;
+    return o;
+}
+
 // A directory of its own under the temporary directory, removed with everything in it.
 class TempDir {
 public:

@@ -19,17 +19,9 @@ namespace qcow2 = minivmm::backends::qcow2;
 
 namespace {
 
-backends::DiskOptions options(const std::filesystem::path& path, bool readonly = false)
-{
-    backends::DiskOptions o;
-    o.path = path;
-    o.readonly = readonly;
-    return o;
-}
-
 std::string open_error(const std::filesystem::path& path, bool readonly = false)
 {
-    return config_error([&] { (void)backends::DiskImage::open(options(path, readonly)); });
+    return config_error([&] { (void)backends::DiskImage::open(disk_options(path, readonly ? Access::ReadOnly : Access::ReadWrite)); });
 }
 
 uint64_t read_be(const std::filesystem::path& path, uint64_t offset, std::size_t width)
@@ -178,7 +170,7 @@ TEST_CASE("qcow2 hostile tables: entries outside the file, on metadata, malforme
         patch_be(image, l2 + 24, 8, first);
         CHECK_THAT(open_error(image), Catch::EndsWith("which another guest cluster uses too"));
         // Reading alone does not care who else reads a cluster.
-        CHECK_NOTHROW(backends::DiskImage::open(options(image, true)));
+        CHECK_NOTHROW(backends::DiskImage::open(disk_options(image, Access::ReadOnly)));
     }
     SECTION("a cluster in use whose refcount is 0")
     {
@@ -188,7 +180,7 @@ TEST_CASE("qcow2 hostile tables: entries outside the file, on metadata, malforme
         CHECK(open_error(image) == name + fmt::format(" maps guest offset 0x0 to 0x{:x} whose refcount is 0 (qemu-img "
                                                       "check -r all repairs it)",
                                                       data));
-        CHECK_NOTHROW(backends::DiskImage::open(options(image, true)));
+        CHECK_NOTHROW(backends::DiskImage::open(disk_options(image, Access::ReadOnly)));
     }
     SECTION("a file cut short inside its tables")
     {
@@ -211,14 +203,14 @@ TEST_CASE("qcow2 images minivmm refuses to write, and reads", "[unit][qcow2]")
         CHECK(open_error(image) == quoted(image) + " is dirty: it was not closed cleanly while using lazy refcounts, "
                                                    "so its refcounts cannot be trusted for writing (qemu-img check -r "
                                                    "all repairs it; readonly=on or snapshot=on can use it as is)");
-        CHECK_NOTHROW(backends::DiskImage::open(options(image, true)));
+        CHECK_NOTHROW(backends::DiskImage::open(disk_options(image, Access::ReadOnly)));
     }
     SECTION("marked corrupt")
     {
         const auto image = good_image(dir);
         patch_be(image, 72, 8, qcow2::kIncompatCorrupt);
         CHECK_THAT(open_error(image), Catch::Contains("is marked corrupt"));
-        CHECK_NOTHROW(backends::DiskImage::open(options(image, true)));
+        CHECK_NOTHROW(backends::DiskImage::open(disk_options(image, Access::ReadOnly)));
     }
     SECTION("extended L2 entries")
     {
@@ -270,7 +262,7 @@ TEST_CASE("qcow2 backing chains that are refused", "[unit][qcow2]")
             qemu_img({"create", "-f", "qcow2", "-b", std::to_string(i - 1) + (i == 1 ? ".raw" : ".qcow2"), "-F",
                       i == 1 ? "raw" : "qcow2", (dir / (std::to_string(i) + ".qcow2")).string()});
         }
-        CHECK_NOTHROW(backends::DiskImage::open(options(dir / "15.qcow2"))); // 16 images
+        CHECK_NOTHROW(backends::DiskImage::open(disk_options(dir / "15.qcow2"))); // 16 images
         CHECK(open_error(dir / "16.qcow2") ==
               quoted(dir / "16.qcow2") + ": the backing chain is longer than 16 images (at '0.raw')");
     }
@@ -313,7 +305,7 @@ TEST_CASE("probing: qcow2 by its header, other formats refused, format= override
     qemu_img({"create", "-f", "vmdk", vmdk.string(), "16M"});
     CHECK(open_error(vmdk) == quoted(vmdk) + " is a VMDK image; minivmm reads raw and qcow2 (format=raw uses its bytes "
                                              "as they are)");
-    auto raw = options(vmdk);
+    auto raw = disk_options(vmdk);
     raw.format = backends::DiskFormat::Raw;
     CHECK(backends::DiskImage::open(raw).format() == backends::DiskFormat::Raw);
 
@@ -321,7 +313,7 @@ TEST_CASE("probing: qcow2 by its header, other formats refused, format= override
     qemu_img({"create", "-f", "qcow", v1.string(), "16M"});
     CHECK(open_error(v1) == quoted(v1) + " is a qcow (version 1) image; minivmm reads raw and qcow2 (format=raw uses "
                                          "its bytes as they are)");
-    auto as_qcow2 = options(v1);
+    auto as_qcow2 = disk_options(v1);
     as_qcow2.format = backends::DiskFormat::Qcow2;
     CHECK(config_error([&] { (void)backends::DiskImage::open(as_qcow2); }) ==
           quoted(v1) + " is a qcow version 1 image, which minivmm does not support (qemu-img convert -O qcow2 makes a "
@@ -329,10 +321,10 @@ TEST_CASE("probing: qcow2 by its header, other formats refused, format= override
 
     const auto plain = dir / "disk.raw";
     write_file(plain, std::vector<std::byte>(1024 * 1024));
-    auto forced = options(plain);
+    auto forced = disk_options(plain);
     forced.format = backends::DiskFormat::Qcow2;
     CHECK(config_error([&] { (void)backends::DiskImage::open(forced); }) == quoted(plain) + " has no qcow2 magic");
-    const auto probed = backends::DiskImage::open(options(plain));
+    const auto probed = backends::DiskImage::open(disk_options(plain));
     CHECK(probed.format() == backends::DiskFormat::Raw);
     CHECK(probed.probed_raw());
 }

@@ -11,14 +11,6 @@ using namespace minivmm::test;
 
 namespace {
 
-backends::DiskOptions options(const std::filesystem::path& path, bool readonly = true)
-{
-    backends::DiskOptions o;
-    o.path = path;
-    o.readonly = readonly;
-    return o;
-}
-
 // A raw file of `size` bytes: patterned stretches among zeros, so images made from it have
 // allocated, unallocated and (converted) all-zero clusters.
 std::filesystem::path make_raw(const TempDir& dir, const std::string& name, uint64_t size, unsigned seed)
@@ -36,7 +28,7 @@ std::filesystem::path make_raw(const TempDir& dir, const std::string& name, uint
 void check_reads_like_qemu(const TempDir& dir, const std::filesystem::path& image, TestBackend backend)
 {
     const auto expected = qemu_raw(image, dir / "expected.raw");
-    DeviceDisk disk(options(image), backend);
+    DeviceDisk disk(disk_options(image, Access::ReadOnly), backend);
     REQUIRE(disk.size == expected.size());
     const auto got = disk.read(0, expected.size());
     REQUIRE(got.size() == expected.size());

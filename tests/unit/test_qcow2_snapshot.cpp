@@ -15,14 +15,6 @@ using namespace minivmm::test;
 
 namespace {
 
-backends::DiskOptions options(const std::filesystem::path& path, bool snapshot = false)
-{
-    backends::DiskOptions o;
-    o.path = path;
-    o.snapshot = snapshot;
-    return o;
-}
-
 // Points TMPDIR (where snapshot overlays go) at a directory for the life of the object.
 class TmpdirOverride {
 public:
@@ -85,7 +77,7 @@ TEST_CASE("snapshot=on: the guest writes, the image file stays byte for byte as 
     const auto base_before = file_bytes(dir / "base.raw");
     const auto contents = qemu_raw(image, dir / "contents.raw");
     {
-        DeviceDisk disk(options(image, true), backend);
+        DeviceDisk disk(disk_options(image, Access::Snapshot), backend);
         auto expected = contents;
         const auto data = pattern(3 * 1024 * 1024 + 512, 72);
         disk.write(512, data);
@@ -109,12 +101,12 @@ TEST_CASE("snapshot=on: two users share one image; a writer is kept off", "[unit
     TmpdirOverride tmpdir(dir.path);
     const auto image = dir / "shared.raw";
     write_file(image, pattern(4 * 1024 * 1024, 81));
-    DeviceDisk first(options(image, true));
-    DeviceDisk second(options(image, true));
+    DeviceDisk first(disk_options(image, Access::Snapshot));
+    DeviceDisk second(disk_options(image, Access::Snapshot));
     first.write(0, pattern(4096, 82));
     CHECK(first.read(0, 4096) == pattern(4096, 82));
     CHECK(second.read(0, 4096) == pattern(4096, 81)); // a pattern's prefix is the shorter pattern
-    CHECK(config_error([&] { (void)backends::DiskImage::open(options(image)); }) ==
+    CHECK(config_error([&] { (void)backends::DiskImage::open(disk_options(image)); }) ==
           "disk '" + image.string() + "' is in use by another process (lock held)");
 }
 
@@ -128,7 +120,7 @@ TEST_CASE("probed raw images: the guest may not write an image header into secto
     std::memcpy(header_bytes.data(), header.data(), 512);
     SECTION("format probed: refused, the file unchanged, other writes go through")
     {
-        DeviceDisk disk(options(image));
+        DeviceDisk disk(disk_options(image));
         auto& d = disk.driver;
         const auto& slot = disk.slots[0];
         d.memory.write_obj(slot.header, virtio::BlkReqHeader{virtio::kBlkTOut, 0, 0});
@@ -149,7 +141,7 @@ TEST_CASE("probed raw images: the guest may not write an image header into secto
     }
     SECTION("format=raw given: allowed")
     {
-        auto o = options(image);
+        auto o = disk_options(image);
         o.format = backends::DiskFormat::Raw;
         DeviceDisk disk(o);
         disk.write(0, header_bytes);
@@ -194,7 +186,7 @@ TEST_CASE("qcow2 with cache=none: O_DIRECT through copy-on-write, compressed clu
     qemu_img({"convert", "-c", "-O", "qcow2", (dir / "source.raw").string(), (dir / "base.qcow2").string()});
     const auto image = dir / "top.qcow2";
     qemu_img({"create", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "base.qcow2", "-F", "qcow2", image.string()});
-    auto o = options(image);
+    auto o = disk_options(image);
     o.direct = true;
     auto expected = pattern(kSize, 95);
     {

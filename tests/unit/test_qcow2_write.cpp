@@ -13,13 +13,6 @@ using namespace minivmm::test;
 
 namespace {
 
-backends::DiskOptions options(const std::filesystem::path& path)
-{
-    backends::DiskOptions o;
-    o.path = path;
-    return o;
-}
-
 // A disk and what it should hold: every operation goes to both.
 struct Shadowed {
     DeviceDisk disk;
@@ -27,7 +20,7 @@ struct Shadowed {
 
     Shadowed(const std::filesystem::path& image, std::vector<std::byte> initial, TestBackend backend,
              std::optional<uint64_t> l2_cache_bytes = std::nullopt)
-        : disk(options(image), backend, l2_cache_bytes), expected(std::move(initial))
+        : disk(disk_options(image), backend, l2_cache_bytes), expected(std::move(initial))
     {
         REQUIRE(disk.size == expected.size());
     }
@@ -58,9 +51,12 @@ struct Shadowed {
     }
 };
 
-// The image and the expected contents agree, as QEMU sees them.
-void compare(const TempDir& dir, const std::filesystem::path& image, const std::vector<std::byte>& expected)
+// `qemu-img check` finds the image clean (allowing leaked clusters only if asked), and it
+// holds the expected contents as QEMU sees them (`qemu-img compare`).
+void verify(const TempDir& dir, const std::filesystem::path& image, const std::vector<std::byte>& expected,
+            bool leaks_allowed = false)
 {
+    check_image(image, leaks_allowed);
     const auto raw = dir / "expected.raw";
     write_file(raw, expected);
     qemu_img({"compare", "-f", "qcow2", "-F", "raw", image.string(), raw.string()});
@@ -137,8 +133,7 @@ TEST_CASE("qcow2: writes, write-zeroes and discards leave an image qemu-img find
         exercise(s, cluster, static_cast<unsigned>(cluster + (backing ? 1 : 0)));
         expected = s.expected;
     }
-    check_image(image);
-    compare(dir, image, expected);
+    verify(dir, image, expected);
 }
 
 TEST_CASE("qcow2: requests in flight together into one new cluster all land", "[unit][qcow2]")
@@ -166,8 +161,7 @@ TEST_CASE("qcow2: requests in flight together into one new cluster all land", "[
     }
     s.check_reads();
     s.disk.close();
-    check_image(image);
-    compare(dir, image, s.expected);
+    verify(dir, image, s.expected);
 }
 
 TEST_CASE("qcow2: an image that outgrows its refcount table gets a larger one", "[unit][qcow2]")
@@ -190,8 +184,7 @@ TEST_CASE("qcow2: an image that outgrows its refcount table gets a larger one", 
         s.check_reads();
         expected = s.expected;
     }
-    check_image(image);
-    compare(dir, image, expected);
+    verify(dir, image, expected);
     const auto info = qemu_img({"info", "--output=json", image.string()});
     CHECK_THAT(info, Catch::Contains("\"format\": \"qcow2\""));
 }
@@ -218,8 +211,7 @@ TEST_CASE("qcow2: internal snapshots are left as they were while the active imag
         s.check_reads();
         expected = s.expected;
     }
-    check_image(image);
-    compare(dir, image, expected);
+    verify(dir, image, expected);
     const auto snapshot = dir / "snapshot.raw";
     qemu_img({"convert", "-l", "before", "-O", "raw", image.string(), snapshot.string()});
     CHECK(file_bytes(snapshot) == before);
@@ -248,8 +240,7 @@ TEST_CASE("qcow2: after a FLUSH the file alone is a consistent image with the da
     const auto copy = dir / "crash" / "image.qcow2";
     std::filesystem::copy_file(image, copy);
     std::filesystem::copy_file(dir / "base.raw", dir / "crash" / "base.raw");
-    check_image(copy, true);
-    compare(dir, copy, s.expected);
+    verify(dir, copy, s.expected, true);
 }
 
 TEST_CASE("qcow2: discarding everything frees the clusters", "[unit][qcow2]")
@@ -310,8 +301,7 @@ TEST_CASE("qcow2: a small L2 cache, full of dirty tables, still loses nothing", 
         s.check_reads();
         expected = s.expected;
     }
-    check_image(image);
-    compare(dir, image, expected);
+    verify(dir, image, expected);
 }
 
 namespace {

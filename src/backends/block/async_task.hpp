@@ -14,6 +14,7 @@
 #include <deque>
 #include <exception>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -42,23 +43,15 @@ struct TaskPromiseBase {
 
 } // namespace detail
 
-template <class T>
-class [[nodiscard]] Task final {
+// What Task<T> and Task<void> share: owning the coroutine, and starting it when awaited (the
+// awaiter resumes when it ends, by symmetric transfer: no stack grows).
+template <class Promise>
+class TaskHandle {
 public:
-    struct promise_type : detail::TaskPromiseBase {
-        std::optional<T> value;
-        Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
-        template <class U>
-        void return_value(U&& v)
-        {
-            value.emplace(std::forward<U>(v));
-        }
-    };
-
-    Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
-    Task& operator=(Task&&) = delete;
-    Task(const Task&) = delete;
-    ~Task()
+    TaskHandle(TaskHandle&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+    TaskHandle& operator=(TaskHandle&&) = delete;
+    TaskHandle(const TaskHandle&) = delete;
+    ~TaskHandle()
     {
         if (handle_) {
             handle_.destroy();
@@ -71,55 +64,70 @@ public:
         handle_.promise().continuation = caller;
         return handle_;
     }
-    T await_resume()
-    {
-        auto& p = handle_.promise();
-        if (p.exception) {
-            std::rethrow_exception(p.exception);
-        }
-        return std::move(*p.value);
-    }
 
-private:
-    explicit Task(std::coroutine_handle<promise_type> h) : handle_(h) {}
-    std::coroutine_handle<promise_type> handle_;
-};
-
-template <>
-class [[nodiscard]] Task<void> final {
-public:
-    struct promise_type : detail::TaskPromiseBase {
-        Task get_return_object() { return Task(std::coroutine_handle<promise_type>::from_promise(*this)); }
-        void return_void() {}
-    };
-
-    Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
-    Task& operator=(Task&&) = delete;
-    Task(const Task&) = delete;
-    ~Task()
-    {
-        if (handle_) {
-            handle_.destroy();
-        }
-    }
-
-    bool await_ready() const noexcept { return false; }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept
-    {
-        handle_.promise().continuation = caller;
-        return handle_;
-    }
-    void await_resume()
+protected:
+    explicit TaskHandle(std::coroutine_handle<Promise> h) : handle_(h) {}
+    // The promise after the coroutine ended: its exception rethrown, if any.
+    Promise& finished()
     {
         if (handle_.promise().exception) {
             std::rethrow_exception(handle_.promise().exception);
         }
+        return handle_.promise();
     }
 
 private:
-    explicit Task(std::coroutine_handle<promise_type> h) : handle_(h) {}
-    std::coroutine_handle<promise_type> handle_;
+    std::coroutine_handle<Promise> handle_;
 };
+
+// How a Task<T>'s promise keeps its result.
+template <class T>
+struct TaskResult : detail::TaskPromiseBase {
+    std::optional<T> value;
+    template <class U>
+    void return_value(U&& v)
+    {
+        value.emplace(std::forward<U>(v));
+    }
+};
+
+template <>
+struct TaskResult<void> : detail::TaskPromiseBase {
+    void return_void() {}
+};
+
+template <class T>
+class Task;
+
+template <class T>
+struct TaskPromise : TaskResult<T> {
+    Task<T> get_return_object();
+};
+
+template <class T>
+class [[nodiscard]] Task final : public TaskHandle<TaskPromise<T>> {
+public:
+    using promise_type = TaskPromise<T>;
+
+    T await_resume()
+    {
+        if constexpr (std::is_void_v<T>) {
+            this->finished();
+        } else {
+            return std::move(*this->finished().value);
+        }
+    }
+
+private:
+    friend struct TaskPromise<T>;
+    explicit Task(std::coroutine_handle<promise_type> h) : TaskHandle<promise_type>(h) {}
+};
+
+template <class T>
+Task<T> TaskPromise<T>::get_return_object()
+{
+    return Task<T>(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));
+}
 
 // A coroutine nobody awaits: it starts at once and frees itself at the end. The roots of
 // request coroutines; their bodies must not let an exception escape.
