@@ -229,7 +229,7 @@ TEST_CASE("qcow2 images minivmm refuses to write, and reads", "[unit][qcow2]")
     {
         const auto image = dir / "image.qcow2";
         qemu_img({"create", "-f", "qcow2", "--object", "secret,id=s0,data=pw", "-o",
-                  "encrypt.format=luks,encrypt.key-secret=s0", image.string(), "16M"});
+                  "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", image.string(), "16M"});
         CHECK_THAT(open_error(image, true), Catch::Contains("is encrypted (LUKS), which minivmm does not support") ||
                                                 Catch::Contains("encrypt"));
     }

@@ -70,12 +70,12 @@ TEST_CASE("qcow2: images of every version and cluster size read as qemu-img conv
     const auto backend = backend_under_test();
     INFO("compat=" << compat << " cluster_size=" << cluster << " " << to_string(backend));
     TempDir dir;
-    const auto raw = make_raw(dir, "source.raw", 24 * kMiB, 3);
+    const auto raw = make_raw(dir, "source.raw", 12 * kMiB, 3);
     const auto image = dir / "image.qcow2";
     qemu_img({"convert", "-O", "qcow2", "-o", "compat=" + compat + ",cluster_size=" + cluster, raw.string(),
               image.string()});
     // Rewrite parts after the conversion: data in place, data in new clusters, and (v3) zero clusters.
-    std::vector<std::string> commands{"write -P 0x5a 100k 8k", "write -P 0xc3 20M 1M"};
+    std::vector<std::string> commands{"write -P 0x5a 100k 8k", "write -P 0xc3 10M 1M"};
     if (compat == "1.1") {
         commands.push_back("write -z 0 2M");
         commands.push_back("write -z -u 6M 4M");
