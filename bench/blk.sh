@@ -54,19 +54,22 @@
 # before reading much into a qd1 ratio). MINIVMM_BENCH_BLK_DIR set there uses a file
 # instead. Where O_DIRECT fails on the chosen disk, everything (both VMMs and the host) falls back
 # to cache=writeback / buffered I/O, and the title says so.
-# qcow2 (issue 17): a second table of workloads on qcow2 images beside raw files, all files on
-# one ext4 filesystem (nested: on a second brd RAM disk, /dev/ram1; on hardware KVM: in
-# MINIVMM_BENCH_BLK_DIR or the build directory), images of MB/4 MiB (at least 16):
+# qcow2 (issue 17): a second table of workloads on qcow2 images beside raw, images of MB - 32
+# MiB (room for a qcow2 image's metadata on a RAM disk of MB MiB):
 #   alloc    a fully allocated qcow2 image (64 KiB clusters, qemu-img convert of random data):
-#            seq read/write 1M qd32, rand read/write 4K qd32; the same four on the raw file it
-#            was made from (minivmm only: the "raw" column, for "sequential >= 90 % of raw")
+#            seq read/write 1M qd32, rand read/write 4K qd32; the same four on a raw disk of the
+#            same data (minivmm only: the "raw" column, for "sequential >= 90 % of raw")
 #   overlay  a fresh qcow2 overlay over that image (made again before every run): rand read 4K
-#            qd32 (everything comes from the base), seq write 1M qd32, rand write 4K qd32 (every
-#            write allocates, the 4K ones copy the rest of their cluster from the base)
-# minivmm --disk path=FILE,cache=C (the format probed) vs QEMU -drive format=qcow2,aio=io_uring,
-# cache=C on the same files; the target is >= 1.0 x QEMU on every row, and sequential on the
-# allocated image >= 0.90 x minivmm on the raw file. MINIVMM_BENCH_BLK_SECTIONS="raw qcow2"
-# (default) chooses the tables to run.
+#            qd32 (everything comes from the base), seq write 1M qd32 (one pass: every request
+#            allocates), rand write 4K qd32 (a first write to a cluster copies the rest of it
+#            from the base)
+# Where: nested, qcow2 straight on brd RAM disks (the outer VM has no module for a filesystem
+# that takes O_DIRECT): /dev/ram1 the allocated image, /dev/ram2 the overlay (its backing file
+# /dev/ram1), /dev/ram3 the raw disk; on hardware KVM, files in MINIVMM_BENCH_BLK_DIR (default the
+# build directory). minivmm --disk path=IMAGE,cache=C (the format probed) vs QEMU -drive
+# format=qcow2,aio=io_uring,cache=C on the same images; the target is >= 1.0 x QEMU on every
+# row, and sequential on the allocated image >= 0.90 x minivmm on raw.
+# MINIVMM_BENCH_BLK_SECTIONS="raw qcow2" (default) chooses the tables to run.
 # Env: MINIVMM_BENCH_N, MINIVMM_BENCH_BLK_DIR, MINIVMM_BENCH_BLK_MB (image size, default 256),
 #      MINIVMM_BENCH_BLK_SCALE, MINIVMM_BENCH_BLK_HOST_S, MINIVMM_BENCH_BLK_GUEST_ARGS (extra
 #      blk-bench words for both VMMs, e.g. event_idx=1).
@@ -101,25 +104,27 @@ host_s=${MINIVMM_BENCH_BLK_HOST_S:-2}
 [[ $host_s =~ ^[1-9][0-9]*$ ]] || bench_die "MINIVMM_BENCH_BLK_HOST_S must be a positive number (got '$host_s')"
 read -r -a guest_extra <<<"${MINIVMM_BENCH_BLK_GUEST_ARGS:-}"
 sections=" ${MINIVMM_BENCH_BLK_SECTIONS:-raw qcow2} "
-[[ $sections == *" qcow2 "* ]] && bench_need qemu-img mkfs.ext4
+[[ $sections == *" qcow2 "* ]] && bench_need qemu-img
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-blk.XXXXXX")
 image=""
 qdir=""
-qmount=""
-trap 'rm -rf "$tmp"; [[ -z $image ]] || rm -f "$image"; [[ -z $qdir ]] || rm -rf "$qdir";
-      [[ -z $qmount ]] || umount "$qmount"' EXIT
+trap 'rm -rf "$tmp"; [[ -z $image ]] || rm -f "$image"; [[ -z $qdir ]] || rm -rf "$qdir"' EXIT
 
 # --- the disk --------------------------------------------------------------------------------
-# load_brd: /dev/ram0 (and /dev/ram1, for the qcow2 files) of MB MiB each, from the running
-# (outer) kernel's brd.ko.
+# load_brd: /dev/ram0..3 of MB MiB each (1..3 for the qcow2 table), from the running (outer)
+# kernel's brd.ko.
 load_brd() {
   local kver ko
   kver=$(uname -r)
-  [[ -b /dev/ram0 ]] && return 0
-  modprobe brd rd_nr=2 rd_size=$((mb * 1024)) 2>/dev/null && return 0
+  if [[ -b /dev/ram0 ]]; then
+    (($(blockdev --getsize64 /dev/ram0) >= mb * 1024 * 1024)) && [[ -b /dev/ram3 ]] && return 0
+    # nested-vm.sh loads brd at boot with its default small disks: load it again with ours.
+    rmmod brd 2>/dev/null || return 1
+  fi
+  modprobe brd rd_nr=4 rd_size=$((mb * 1024)) 2>/dev/null && return 0
   for ko in "$MINIVMM_KERNEL_CACHE/linux-image-${kver}_"*/lib/modules/"$kver"/kernel/drivers/block/brd.ko; do
-    [[ -f $ko ]] && insmod "$ko" rd_nr=2 rd_size=$((mb * 1024)) && break
+    [[ -f $ko ]] && insmod "$ko" rd_nr=4 rd_size=$((mb * 1024)) && break
   done
   [[ -b /dev/ram0 ]]
 }
@@ -357,37 +362,46 @@ qrows=(
   "overlay rand write 4K qd32|overlay|rand|4096|32|1|2048|IOPS"
 )
 
-# qcow2_files: the ext4 filesystem and the files of the qcow2 table.
+# qcow2_files: the images of the qcow2 table (qraw, qalloc, qoverlay), filled.
 qcow2_files() {
-  qmb=$((mb / 4))
-  ((qmb >= 16)) || qmb=16
-  if [[ $nested == 1 && -z ${MINIVMM_BENCH_BLK_DIR:-} && -b /dev/ram1 ]]; then
-    mkfs.ext4 -q -F /dev/ram1 || bench_die "mkfs.ext4 /dev/ram1 failed"
-    qmount=$(mktemp -d "${TMPDIR:-/tmp}/bench-blk-ext4.XXXXXX")
-    mount /dev/ram1 "$qmount" || bench_die "cannot mount /dev/ram1"
-    qdir=$qmount/qcow2
-    qnote="files on ext4 on brd RAM disk /dev/ram1 in the outer VM"
+  qmb=$((mb - 32))
+  ((qmb >= 16)) || bench_die "MINIVMM_BENCH_BLK_MB must be at least 48 for the qcow2 table"
+  if [[ $disk == /dev/ram0 && -b /dev/ram3 ]]; then
+    qraw=/dev/ram3 qalloc=/dev/ram1 qoverlay=/dev/ram2 qbacking=/dev/ram1
+    qnote="qcow2 and raw on brd RAM disks in the outer VM"
+    # brd allocates a page on its first write: touch all of the overlay's disk once, so that
+    # no VMM's run pays for the pages and the next one finds them there.
+    dd if=/dev/zero of="$qoverlay" bs=1M count="$mb" conv=fsync status=none || bench_die "cannot write $qoverlay"
   else
     local dir=${MINIVMM_BENCH_BLK_DIR:-$BENCH_BUILD}
     qdir=$(mktemp -d "$dir/bench-blk-qcow2.XXXXXX")
+    qraw=$qdir/raw.img qalloc=$qdir/alloc.qcow2 qoverlay=$qdir/overlay.qcow2 qbacking=alloc.qcow2
     qnote="files in $dir"
   fi
-  mkdir -p "$qdir"
-  dd if=/dev/urandom of="$qdir/raw.img" bs=1M count="$qmb" conv=fsync status=none ||
-    bench_die "cannot write $qdir/raw.img"
-  qemu-img convert -O qcow2 -o cluster_size=65536 "$qdir/raw.img" "$qdir/alloc.qcow2" ||
-    bench_die "qemu-img convert failed"
+  # The data, once: random, so that every cluster of the converted image is allocated.
+  local src=$tmp/qcow2-source.raw
+  dd if=/dev/urandom of="$src" bs=1M count="$qmb" status=none || bench_die "cannot write $src"
+  dd if="$src" of="$qraw" bs=1M conv=fsync,notrunc status=none || bench_die "cannot write $qraw"
+  if [[ -b $qalloc ]]; then
+    # On a block device: qemu-img create writes the qcow2 metadata, convert -n the data.
+    qemu-img create -q -f qcow2 -o cluster_size=65536 "$qalloc" "${qmb}M" || bench_die "qemu-img create failed"
+    qemu-img convert -n -f raw -O qcow2 "$src" "$qalloc" || bench_die "qemu-img convert failed"
+  else
+    qemu-img convert -f raw -O qcow2 -o cluster_size=65536 "$src" "$qalloc" || bench_die "qemu-img convert failed"
+  fi
+  rm -f "$src"
 }
 
-# qcow2_disk IMAGE: points the next run at IMAGE (alloc, overlay: made afresh, or raw).
+# qcow2_disk IMAGE: points the next run at IMAGE (alloc, raw, or overlay: made afresh).
 qcow2_disk() {
   case $1 in
-    raw) run_disk=$qdir/raw.img run_format=raw ;;
-    alloc) run_disk=$qdir/alloc.qcow2 run_format=qcow2 ;;
+    raw) run_disk=$qraw run_format=raw ;;
+    alloc) run_disk=$qalloc run_format=qcow2 ;;
     overlay)
-      rm -f "$qdir/overlay.qcow2"
-      qemu-img create -q -f qcow2 -b alloc.qcow2 -F qcow2 "$qdir/overlay.qcow2" || bench_die "qemu-img create failed"
-      run_disk=$qdir/overlay.qcow2 run_format=qcow2
+      [[ -b $qoverlay ]] || rm -f "$qoverlay"
+      (cd "$(dirname "$qalloc")" && qemu-img create -q -f qcow2 -b "$qbacking" -F qcow2 "$qoverlay" "${qmb}M") ||
+        bench_die "qemu-img create of the overlay failed"
+      run_disk=$qoverlay run_format=qcow2
       ;;
   esac
 }

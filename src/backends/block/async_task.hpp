@@ -11,6 +11,8 @@
 #pragma once
 
 #include <coroutine>
+#include <cstddef>
+#include <new>
 #include <deque>
 #include <exception>
 #include <optional>
@@ -22,7 +24,69 @@ namespace minivmm::backends {
 
 namespace detail {
 
-struct TaskPromiseBase {
+// Coroutine frames come and go with every request: this thread's frames are recycled by size
+// (64-byte classes up to 4 KiB, at most kKeep of each), so the I/O path does not call malloc.
+class FramePool final {
+public:
+    static constexpr std::size_t kStep = 64;
+    static constexpr std::size_t kClasses = 64;
+    static constexpr std::size_t kKeep = 512;
+
+    static void* allocate(std::size_t n)
+    {
+        const std::size_t c = (n + kStep - 1) / kStep;
+        if (c < kClasses) {
+            auto& free = local().free_[c];
+            if (!free.empty()) {
+                void* p = free.back();
+                free.pop_back();
+                return p;
+            }
+            return ::operator new(c * kStep);
+        }
+        return ::operator new(n);
+    }
+    static void release(void* p, std::size_t n) noexcept
+    {
+        const std::size_t c = (n + kStep - 1) / kStep;
+        if (c < kClasses) {
+            auto& free = local().free_[c];
+            if (free.size() < kKeep) {
+                try {
+                    free.push_back(p);
+                    return;
+                } catch (...) { // no room to remember it: give it back
+                }
+            }
+            ::operator delete(p, c * kStep);
+            return;
+        }
+        ::operator delete(p, n);
+    }
+
+private:
+    ~FramePool()
+    {
+        for (std::size_t c = 0; c < kClasses; ++c) {
+            for (void* p : free_[c]) {
+                ::operator delete(p, c * kStep);
+            }
+        }
+    }
+    static FramePool& local()
+    {
+        thread_local FramePool pool;
+        return pool;
+    }
+    std::vector<void*> free_[kClasses];
+};
+
+struct FramePoolAllocated {
+    static void* operator new(std::size_t n) { return FramePool::allocate(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { FramePool::release(p, n); }
+};
+
+struct TaskPromiseBase : FramePoolAllocated {
     std::coroutine_handle<> continuation;
     std::exception_ptr exception;
 
@@ -132,7 +196,7 @@ Task<T> TaskPromise<T>::get_return_object()
 // A coroutine nobody awaits: it starts at once and frees itself at the end. The roots of
 // request coroutines; their bodies must not let an exception escape.
 struct Detached {
-    struct promise_type {
+    struct promise_type : detail::FramePoolAllocated {
         Detached get_return_object() noexcept { return {}; }
         std::suspend_never initial_suspend() noexcept { return {}; }
         std::suspend_never final_suspend() noexcept { return {}; }

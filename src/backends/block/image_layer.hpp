@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace minivmm::backends {
@@ -18,7 +19,8 @@ public:
     virtual ~ImageLayer() = default;
     [[nodiscard]] virtual uint64_t size() const = 0;
     // Reads [offset, offset + the iov's bytes) into `iov`; zeros past size(). 0 or an errno.
-    [[nodiscard]] virtual Task<int> read(uint64_t offset, std::vector<iovec> iov) = 0;
+    // `iov` (the array) must stay valid until the read is done.
+    [[nodiscard]] virtual Task<int> read(uint64_t offset, std::span<const iovec> iov) = 0;
 };
 
 // A raw image read through the engine (a backing file: read-only).
@@ -26,7 +28,7 @@ class RawLayer final : public ImageLayer {
 public:
     RawLayer(const ImageFile& file, IoEngine& io) : fd_(file.fd()), size_(file.size_bytes()), io_(io) {}
     [[nodiscard]] uint64_t size() const override { return size_; }
-    [[nodiscard]] Task<int> read(uint64_t offset, std::vector<iovec> iov) override;
+    [[nodiscard]] Task<int> read(uint64_t offset, std::span<const iovec> iov) override;
 
 private:
     int fd_;

@@ -7,7 +7,7 @@
 
 namespace minivmm::backends {
 
-Task<int> RawLayer::read(uint64_t offset, std::vector<iovec> iov)
+Task<int> RawLayer::read(uint64_t offset, std::span<const iovec> iov)
 {
     const uint64_t length = iov_bytes(iov);
     const uint64_t inside = offset >= size_ ? 0 : std::min(length, size_ - offset);
@@ -21,11 +21,13 @@ Task<int> RawLayer::read(uint64_t offset, std::vector<iovec> iov)
     // already holds zeros.
     const uint64_t asked = std::min(length, (inside + 511) / 512 * 512);
     std::vector<iovec> part;
-    append_iov_range(iov, 0, asked, part);
+    if (asked < length) {
+        append_iov_range(iov, 0, asked, part);
+    }
     co_return co_await io_.run(DiskOp{.kind = DiskOpKind::Read,
                                       .offset = offset,
                                       .length = asked,
-                                      .iov = part,
+                                      .iov = asked < length ? std::span<const iovec>(part) : iov,
                                       .fd = fd_,
                                       .stop_at_eof = true});
 }

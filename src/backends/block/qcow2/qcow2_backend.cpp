@@ -59,7 +59,13 @@ bool Qcow2Backend::submit(Tag tag, const DiskOp& op)
         return false;
     }
     ++running_;
-    run_op(tag, op, std::vector<iovec>(op.iov.begin(), op.iov.end()));
+    std::vector<iovec> iov;
+    if (!spare_iovs_.empty()) {
+        iov = std::move(spare_iovs_.back());
+        spare_iovs_.pop_back();
+    }
+    iov.assign(op.iov.begin(), op.iov.end());
+    run_op(tag, op, std::move(iov));
     return true;
 }
 
@@ -68,7 +74,7 @@ Detached Qcow2Backend::run_op(Tag tag, DiskOp op, std::vector<iovec> iov)
     const uint64_t seq = top_->begin_request();
     int err = 0;
     try {
-        err = co_await execute(op, std::move(iov), seq);
+        err = co_await execute(op, iov, seq);
     } catch (const std::bad_alloc&) {
         err = ENOMEM;
     } catch (const std::exception& e) {
@@ -78,6 +84,7 @@ Detached Qcow2Backend::run_op(Tag tag, DiskOp op, std::vector<iovec> iov)
     top_->end_request(seq);
     --running_;
     done_.push_back(Completion{tag, err});
+    spare_iovs_.push_back(std::move(iov));
 }
 
 Detached Qcow2Backend::run_write_back(bool& done)
@@ -86,11 +93,11 @@ Detached Qcow2Backend::run_write_back(bool& done)
     done = true;
 }
 
-Task<int> Qcow2Backend::execute(DiskOp op, std::vector<iovec> iov, uint64_t seq)
+Task<int> Qcow2Backend::execute(DiskOp op, std::span<const iovec> iov, uint64_t seq)
 {
     switch (op.kind) {
-    case DiskOpKind::Read: co_return co_await top_->read(op.offset, std::move(iov));
-    case DiskOpKind::Write: co_return co_await top_->write(op.offset, std::move(iov));
+    case DiskOpKind::Read: co_return co_await top_->read(op.offset, iov);
+    case DiskOpKind::Write: co_return co_await top_->write(op.offset, iov);
     case DiskOpKind::Flush:
         if (!top_->durable()) {
             co_return 0; // the temporary overlay goes away with the process: nothing to make durable

@@ -46,7 +46,7 @@ public:
 private:
     Detached run_op(Tag tag, DiskOp op, std::vector<iovec> iov);
     Detached run_write_back(bool& done);
-    [[nodiscard]] Task<int> execute(DiskOp op, std::vector<iovec> iov, uint64_t seq);
+    [[nodiscard]] Task<int> execute(DiskOp op, std::span<const iovec> iov, uint64_t seq);
     void pump();
     // Runs everything until no op is in flight (blocking on the inner backend).
     void settle();
@@ -59,6 +59,7 @@ private:
     std::size_t depth_;
     std::size_t running_ = 0;
     std::vector<Completion> done_;
+    std::vector<std::vector<iovec>> spare_iovs_; // iovec arrays of finished ops, for reuse
 };
 
 } // namespace minivmm::backends::qcow2

@@ -190,7 +190,7 @@ Task<int> Qcow2Image::read_compressed(ClusterMapping m, std::span<std::byte> in,
     co_return 0;
 }
 
-Task<int> Qcow2Image::read_run(uint64_t guest, const Run& run, std::vector<iovec> iov)
+Task<int> Qcow2Image::read_run(uint64_t guest, Run run, std::span<const iovec> iov)
 {
     switch (run.kind) {
     case ClusterKind::Normal:
@@ -205,7 +205,7 @@ Task<int> Qcow2Image::read_run(uint64_t guest, const Run& run, std::vector<iovec
             zero_iov_range(iov, 0, run.bytes);
             co_return 0;
         }
-        co_return co_await backing_->read(guest, std::move(iov));
+        co_return co_await backing_->read(guest, iov);
     case ClusterKind::Compressed: {
         auto lease = co_await buffers_.acquire(2);
         const auto cluster = lease[1].first(h_.cluster_size());
@@ -219,7 +219,7 @@ Task<int> Qcow2Image::read_run(uint64_t guest, const Run& run, std::vector<iovec
     co_return EIO;
 }
 
-Task<int> Qcow2Image::read(uint64_t offset, std::vector<iovec> iov)
+Task<int> Qcow2Image::read(uint64_t offset, std::span<const iovec> iov)
 {
     const uint64_t length = iov_bytes(iov);
     const uint64_t inside = offset >= h_.size ? 0 : std::min(length, h_.size - offset);
@@ -239,9 +239,13 @@ Task<int> Qcow2Image::read(uint64_t offset, std::vector<iovec> iov)
         if (!run) {
             co_return EIO;
         }
+        if (at == 0 && run->bytes == length) {
+            // The whole request in one run (the common case): no copy of the iovecs.
+            co_return co_await read_run(guest, *run, iov);
+        }
         std::vector<iovec> part;
         append_iov_range(iov, at, run->bytes, part);
-        if (const int err = co_await read_run(guest, *run, std::move(part)); err != 0) {
+        if (const int err = co_await read_run(guest, *run, part); err != 0) {
             co_return err;
         }
         at += run->bytes;

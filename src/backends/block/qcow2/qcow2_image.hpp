@@ -41,10 +41,11 @@ public:
     Qcow2Image(ChainImage& image, IoEngine& io, Scheduler& scheduler, ImageLayer* backing, uint64_t l2_cache_bytes);
 
     [[nodiscard]] uint64_t size() const override { return h_.size; }
-    [[nodiscard]] Task<int> read(uint64_t offset, std::vector<iovec> iov) override;
+    [[nodiscard]] Task<int> read(uint64_t offset, std::span<const iovec> iov) override;
 
     // The writable top of a chain only. Each returns 0 or an errno for the guest.
-    [[nodiscard]] Task<int> write(uint64_t offset, std::vector<iovec> iov);
+    // `iov` (the array) must stay valid until the write is done.
+    [[nodiscard]] Task<int> write(uint64_t offset, std::span<const iovec> iov);
     [[nodiscard]] Task<int> write_zeroes(uint64_t offset, uint64_t length, bool unmap);
     [[nodiscard]] Task<int> discard(uint64_t offset, uint64_t length);
     // Writes every metadata change made so far and syncs the file, data first (see
@@ -89,7 +90,7 @@ private:
     // Decompresses the cluster `m` describes into `cluster`, reading it into `in` (a buffer
     // of buffers_).
     [[nodiscard]] Task<int> read_compressed(ClusterMapping m, std::span<std::byte> in, std::span<std::byte> cluster);
-    [[nodiscard]] Task<int> read_run(uint64_t guest, const Run& run, std::vector<iovec> iov);
+    [[nodiscard]] Task<int> read_run(uint64_t guest, Run run, std::span<const iovec> iov);
     void corrupt(const std::string& what);
 
     // --- writing (qcow2_write.cpp) ---

@@ -130,8 +130,8 @@ Task<int> Qcow2Image::old_contents(uint64_t guest_cluster, ClusterMapping m, std
             std::fill(out.begin(), out.end(), std::byte{0});
             co_return 0;
         }
-        std::vector<iovec> whole(1, iovec{out.data(), out.size()});
-        co_return co_await backing_->read(guest_cluster << h_.cluster_bits, std::move(whole));
+        const iovec whole{out.data(), out.size()};
+        co_return co_await backing_->read(guest_cluster << h_.cluster_bits, std::span(&whole, 1));
     }
     case ClusterKind::Compressed: co_return co_await read_compressed(m, scratch, out);
     }
@@ -260,9 +260,12 @@ Task<int> Qcow2Image::write_in_table(uint64_t offset, std::span<const iovec> iov
                 co_return EIO;
             }
             std::vector<iovec> part;
-            append_iov_range(iov, at + done, bytes, part);
+            if (runs.size() > 1 || at != 0 || bytes != iov_bytes(iov)) {
+                append_iov_range(iov, at + done, bytes, part);
+            }
+            const auto data = part.empty() ? iov : std::span<const iovec>(part);
             if (const int err = co_await io_.run(
-                    DiskOp{.kind = DiskOpKind::Write, .offset = host, .length = bytes, .iov = part, .fd = fd_});
+                    DiskOp{.kind = DiskOpKind::Write, .offset = host, .length = bytes, .iov = data, .fd = fd_});
                 err != 0) {
                 co_return err;
             }
@@ -318,7 +321,7 @@ Task<int> Qcow2Image::write_in_table(uint64_t offset, std::span<const iovec> iov
     co_return err;
 }
 
-Task<int> Qcow2Image::write(uint64_t offset, std::vector<iovec> iov)
+Task<int> Qcow2Image::write(uint64_t offset, std::span<const iovec> iov)
 {
     if (!writable_) {
         co_return EROFS;

@@ -58,7 +58,7 @@ Task<int> Qcow2Image::zero_partial(uint64_t offset, uint64_t length)
         // zero_chunk() is only ever read from: a write's source.
         iov.push_back(iovec{zeros.data(), static_cast<std::size_t>(std::min<uint64_t>(zeros.size(), length - at))});
     }
-    co_return co_await write(offset, std::move(iov));
+    co_return co_await write(offset, iov);
 }
 
 Task<int> Qcow2Image::zero_clusters(uint64_t first, uint64_t end, ZeroMode mode)
