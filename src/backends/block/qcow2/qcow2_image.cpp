@@ -14,7 +14,10 @@ namespace minivmm::backends::qcow2 {
 
 namespace {
 
-constexpr std::size_t kMaxCowBufferBytes = 32 << 20;
+// Copy-on-write and compressed-cluster buffers of one image: 64 at most (a request takes up
+// to four), or fewer so that they hold no more than 16 MiB, but never fewer than 8.
+constexpr std::size_t kMaxCowBuffers = 64;
+constexpr std::size_t kMaxCowBufferBytes = 16 << 20;
 
 std::size_t cache_tables(const Header& h, uint64_t cache_bytes)
 {
@@ -24,7 +27,10 @@ std::size_t cache_tables(const Header& h, uint64_t cache_bytes)
 
 std::size_t buffer_bytes(const Header& h) { return static_cast<std::size_t>(2 * h.cluster_size() + 4096); }
 
-std::size_t buffer_count(const Header& h) { return std::max<std::size_t>(8, kMaxCowBufferBytes / buffer_bytes(h)); }
+std::size_t buffer_count(const Header& h)
+{
+    return std::max<std::size_t>(8, std::min(kMaxCowBuffers, kMaxCowBufferBytes / buffer_bytes(h)));
+}
 
 } // namespace
 
