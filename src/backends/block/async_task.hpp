@@ -58,10 +58,10 @@ public:
                 } catch (...) { // no room to remember it: give it back
                 }
             }
-            ::operator delete(p, c * kStep);
+            ::operator delete(p);
             return;
         }
-        ::operator delete(p, n);
+        ::operator delete(p);
     }
 
 private:
@@ -69,7 +69,7 @@ private:
     {
         for (std::size_t c = 0; c < kClasses; ++c) {
             for (void* p : free_[c]) {
-                ::operator delete(p, c * kStep);
+                ::operator delete(p);
             }
         }
     }
