@@ -14,6 +14,9 @@
 #   minivmm.run=CMD   run CMD with sh -c (quote it: minivmm.run="a b"), print "minivmm-guest: run exit=N",
 #                     write N to the debug-exit port 0xf4, then do the action
 #   minivmm.ip=ADDR/PREFIX   configure eth0
+#   MODULE.PARAM=VALUE       passed to insmod of that module (e.g. virtio_net.csum=0), as modprobe does
+#   minivmm.net=dhcp         configure eth0 by DHCP (busybox udhcpc: address, default route, resolv.conf)
+#                            and print "minivmm-guest: dhcp eth0 ADDR/PREFIX router R dns D"
 # Env: MINIVMM_KERNEL_CACHE (download cache), CC (compiler for the tiny debug-exit helper), FORCE=1.
 set -euo pipefail
 
@@ -83,6 +86,26 @@ C
   rm -f "$dst"
 }
 
+# busybox udhcpc's event script: applies a lease to the interface (udhcpc passes it in the
+# environment: ip, mask = prefix length, router, dns).
+write_udhcpc_script() {
+  cat >"$1" <<'SCRIPT'
+#!/bin/sh
+case $1 in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    for r in $router; do ip route add default via "$r" dev "$interface"; break; done
+    : >/etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >>/etc/resolv.conf; done
+    echo "minivmm-guest: dhcp $interface $ip/${mask:-24} router ${router:-none} dns ${dns:-none}" >/run/dhcp-lease
+    ;;
+esac
+SCRIPT
+  chmod 755 "$1"
+}
+
 write_init() {
   {
   cat <<'INIT'
@@ -98,7 +121,11 @@ INIT
   kpkg_init_param_fn
   cat <<'INIT'
 for m in $(cat /etc/modules); do
-  insmod "/lib/modules/$m.ko" 2>/dev/null || echo "minivmm-guest: warning: insmod $m failed"
+  # MODULE.PARAM=VALUE words of the command line go to that module, as modprobe would pass them
+  # (e.g. virtio_net.csum=0); module names match with '-' and '_' alike.
+  args=$(tr ' ' '\n' </proc/cmdline | sed -n "s/^$(echo "$m" | tr - _)\.//p")
+  # shellcheck disable=SC2086 # one word per parameter
+  insmod "/lib/modules/$m.ko" $args 2>/dev/null || echo "minivmm-guest: warning: insmod $m failed"
 done
 # With console=hvc0 (minivmm --console virtio) the console exists only once virtio_console
 # is loaded: move this script's stdio onto it.
@@ -115,6 +142,13 @@ ip link set lo up 2>/dev/null
 addr=$(param minivmm.ip)
 if [ -n "$addr" ]; then
   { ip addr add "$addr" dev eth0 && ip link set eth0 up; } || echo "minivmm-guest: warning: cannot configure eth0 with $addr"
+fi
+if [ "$(param minivmm.net)" = dhcp ]; then
+  if ip link set eth0 up && udhcpc -i eth0 -s /etc/udhcpc.script -f -q -n -t 10 -T 2 >/dev/null 2>&1; then
+    cat /run/dhcp-lease
+  else
+    echo "minivmm-guest: warning: no DHCP lease on eth0"
+  fi
 fi
 run=$(param minivmm.run)
 if [ -n "$run" ]; then
@@ -163,6 +197,7 @@ build_flavour() {
   kpkg_install_modules "$root"
   [[ -f $work/minivmm-exit ]] && cp "$work/minivmm-exit" "$root/bin/minivmm-exit"
   write_init "$root/init"
+  write_udhcpc_script "$root/etc/udhcpc.script"
   kpkg_cpio "$root" "$work/initramfs-$flavour.cpio.gz"
   echo "build-linux-guest: $flavour: $KPKG_PKG $KPKG_VERSION, modules: $(tr '\n' ' ' <"$root/etc/modules")" >&2
 }

@@ -9,6 +9,9 @@ packages=(
   cmake g++ make pkg-config binutils linux-libc-dev
   libfmt-dev libspdlog-dev catch2 libcli11-dev liburing-dev
   zlib1g-dev libzstd-dev # compressed qcow2 clusters
+  # user-mode networking: libslirp's headers (its slirp.pc requires glib-2.0's, which
+  # libslirp-dev does not depend on); libslirp0 itself is loaded at run time
+  libslirp-dev libglib2.0-dev
   clang libclang-rt-14-dev
   # guest images (scripts/build-linux-guest.sh) and the nested-KVM harness (tests/linux/)
   qemu-system-x86 qemu-utils busybox-static cpio gzip xz-utils zstd lz4 kmod util-linux
@@ -16,6 +19,7 @@ packages=(
   # [linux] disk tests (mkfs.ext4 -d, debugfs, e2fsck) and network namespaces (sysctl)
   e2fsprogs procps
   fio # bench/blk.sh: the host's own direct-I/O figures
+  iperf3 # bench/net.sh user rows: TCP through user-mode networking, in the guest and on the host
   # lint
   shellcheck
 )

@@ -83,11 +83,57 @@ struct DiskConfig {
     bool snapshot = false;
 };
 
-// One virtio-net interface backed by a host TAP device.
+using Ipv4AddressBytes = std::array<uint8_t, 4>; // network order: {10, 0, 2, 15}
+
+// How a NIC reaches the network.
+enum class NetMode {
+    Tap,  // a host TAP device (NetConfig::tap): made beforehand by root, or CAP_NET_ADMIN
+    User, // user-mode networking (libslirp) inside minivmm: no privileges (NetConfig::user)
+};
+
+enum class HostForwardProtocol { Tcp, Udp };
+
+// A host port (or range) forwarded to the guest: QEMU's
+// hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT.
+struct HostForward {
+    HostForwardProtocol protocol = HostForwardProtocol::Tcp;
+    Ipv4AddressBytes host_address{};  // 0.0.0.0: every address of the host
+    uint16_t host_port = 0;
+    Ipv4AddressBytes guest_address{}; // 0.0.0.0: the first address DHCP hands out
+    uint16_t guest_port = 0;
+    // Ports host_port .. host_port + count - 1 to guest_port .. guest_port + count - 1.
+    uint16_t count = 1;
+};
+
+// User-mode networking, with QEMU's -netdev user words and defaults: the guest is alone on
+// a virtual network with a gateway (`host`) whose connections reach the host's loopback, a
+// DNS forwarder to the host's resolver, and a DHCP server; the guest's connections leave as
+// sockets of the minivmm process.
+struct UserNetConfig {
+    Ipv4AddressBytes network{10, 0, 2, 0}; // net=10.0.2.0/24
+    unsigned prefix_length = 24;
+    // Unset: QEMU's choice inside `network` (net | 0.0.2.2 / .3 / .15 under the mask:
+    // 10.0.2.2, 10.0.2.3 and 10.0.2.15 for the default network).
+    std::optional<Ipv4AddressBytes> host;       // host=
+    std::optional<Ipv4AddressBytes> dns;        // dns=
+    std::optional<Ipv4AddressBytes> dhcp_start; // dhcpstart=
+    std::vector<HostForward> host_forwards;     // hostfwd=, repeatable
+    // restrict=on: the guest reaches only the host (through `host`) and its forwarded ports.
+    bool restrict = false;
+    bool ipv6 = true; // ipv6=off: IPv4 only (on: fec0::/64, as QEMU)
+
+    [[nodiscard]] Ipv4AddressBytes host_address() const;
+    [[nodiscard]] Ipv4AddressBytes dns_address() const;
+    [[nodiscard]] Ipv4AddressBytes dhcp_start_address() const;
+};
+
+// One virtio-net interface: on a host TAP device, or user-mode networking.
 struct NetConfig {
     std::string tap;                           // interface name
     std::optional<std::array<uint8_t, 6>> mac; // random locally-administered when empty
     bool create = false;                       // create the TAP (and remove it on exit)
+    NetMode mode = NetMode::Tap;               // User: `user` applies and `tap` stays empty
+    UserNetConfig user{};
 };
 
 using MacAddressBytes = std::array<uint8_t, 6>;

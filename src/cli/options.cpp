@@ -84,7 +84,10 @@ ParseResult parse_options(int argc, const char* const argv[])
     app.add_option("--net", nets,
                    "virtio-net NIC on a host TAP (repeatable): tap=NAME[,mac=52:54:00:xx:xx:xx][,create=on]. "
                    "create=on makes the TAP (needs CAP_NET_ADMIN) and removes it on exit; the default MAC is "
-                   "random, 52:54:00:xx:xx:xx")
+                   "random, 52:54:00:xx:xx:xx. Or user-mode networking, no privileges needed (QEMU's -netdev user): "
+                   "user[,net=10.0.2.0/24][,host=10.0.2.2][,dns=10.0.2.3][,dhcpstart=10.0.2.15]"
+                   "[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...[,restrict=on][,ipv6=off][,mac=MAC]; "
+                   "the guest reaches the host's 127.0.0.1 at host=, restrict=on allows only that and hostfwd")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--timeout", timeout, "End the run after this long (e.g. 30s, 500ms, 2m) with exit code 124");
     std::string console_log;

@@ -187,8 +187,25 @@ Parsed<DiskConfig> parse_disk(std::string_view text)
     return disk;
 }
 
+Parsed<MacAddressBytes> parse_mac(std::string_view spec, std::string_view value)
+{
+    const auto mac = parse_mac_address(value);
+    if (!mac) {
+        return fmt::format("net '{}': MAC address '{}' is not six hex pairs like 52:54:00:12:34:56", spec, value);
+    }
+    const bool zero = *mac == MacAddressBytes{};
+    if (zero || ((*mac)[0] & 1U) != 0) { // the group (multicast) bit
+        return fmt::format("net '{}': MAC address '{}' is {}, not a unicast address", spec, value,
+                           zero ? "all zeros" : "a multicast address");
+    }
+    return *mac;
+}
+
 Parsed<NetConfig> parse_net(std::string_view text)
 {
+    if (text == "user" || text.starts_with("user,")) {
+        return parse_user_net(text);
+    }
     NetConfig nic;
     bool tap_seen = false;
     for (const auto word : split(text, ',')) {
@@ -207,17 +224,11 @@ Parsed<NetConfig> parse_net(std::string_view text)
             nic.tap = std::string(value);
             tap_seen = true;
         } else if (key == "mac") {
-            const auto mac = parse_mac_address(value);
-            if (!mac) {
-                return fmt::format("net '{}': MAC address '{}' is not six hex pairs like 52:54:00:12:34:56", text,
-                                   value);
+            auto mac = parse_mac(text, value);
+            if (const auto* message = std::get_if<std::string>(&mac)) {
+                return *message;
             }
-            const bool zero = *mac == MacAddressBytes{};
-            if (zero || ((*mac)[0] & 1U) != 0) { // the group (multicast) bit
-                return fmt::format("net '{}': MAC address '{}' is {}, not a unicast address", text, value,
-                                   zero ? "all zeros" : "a multicast address");
-            }
-            nic.mac = *mac;
+            nic.mac = std::get<MacAddressBytes>(mac);
         } else if (key == "create") {
             if (value != "on" && value != "off") {
                 return fmt::format("net '{}': create must be on or off, not '{}'", text, value);

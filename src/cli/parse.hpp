@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -28,6 +29,18 @@ using Parsed = std::variant<T, std::string>;
 [[nodiscard]] Parsed<DiskConfig> parse_disk(std::string_view text);
 // "tap=NAME[,mac=52:54:00:12:34:56][,create=on|off]": the TAP interface (1-15 characters),
 // a unicast MAC address, and whether minivmm creates the TAP (and removes it on exit).
+// Or "user[,KEY=VALUE...]": user-mode networking (parse_user_net).
 [[nodiscard]] Parsed<NetConfig> parse_net(std::string_view text);
+
+// "user[,net=10.0.2.0/24][,host=A][,dns=A][,dhcpstart=A][,hostfwd=SPEC]...[,restrict=on|off]
+// [,ipv6=on|off][,mac=MAC]" (src/cli/parse_net_user.cpp).
+[[nodiscard]] Parsed<NetConfig> parse_user_net(std::string_view text);
+// "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT", each port optionally a range
+// "8000-8010" (both ranges as long).
+[[nodiscard]] Parsed<HostForward> parse_host_forward(std::string_view spec);
+// Dotted decimal, four parts 0-255 without leading zeros; nullopt otherwise.
+[[nodiscard]] std::optional<Ipv4AddressBytes> parse_ipv4_address(std::string_view text);
+// A unicast MAC address for the NIC spec `spec`, or the one-line error.
+[[nodiscard]] Parsed<MacAddressBytes> parse_mac(std::string_view spec, std::string_view value);
 
 } // namespace minivmm::cli

@@ -69,7 +69,7 @@ EventLoop::TimerId EventLoop::add_timer(Clock::time_point when, std::function<vo
         timer_deadlines_.emplace(id, when);
     }
     if (earliest) {
-        wake(); // a loop blocked in epoll_wait recomputes its timeout
+        signal_wake(); // a loop blocked in epoll_wait recomputes its timeout
     }
     return id;
 }
@@ -156,17 +156,63 @@ int EventLoop::run_due_timers(Clock::time_point now)
     return timeout_ms;
 }
 
+void EventLoop::add_source(PollSource& source)
+{
+    std::lock_guard lock(mutex_);
+    sources_.push_back(&source);
+}
+
+void EventLoop::remove_source(PollSource& source)
+{
+    std::lock_guard lock(mutex_);
+    std::erase(sources_, &source);
+    // Removed by a source of this turn (on the loop thread): not dispatched any more.
+    std::replace(turn_sources_.begin(), turn_sources_.end(), &source, static_cast<PollSource*>(nullptr));
+}
+
+int EventLoop::prepare_sources(int timeout_ms)
+{
+    {
+        std::lock_guard lock(mutex_);
+        turn_sources_ = sources_;
+    }
+    for (size_t i = 0; i < turn_sources_.size(); ++i) {
+        if (turn_sources_[i] == nullptr) {
+            continue;
+        }
+        const auto limit = turn_sources_[i]->prepare();
+        if (!limit) {
+            continue;
+        }
+        const int ms = static_cast<int>(std::clamp<int64_t>(limit->count(), 0, 60'000));
+        timeout_ms = timeout_ms < 0 ? ms : std::min(timeout_ms, ms);
+    }
+    return timeout_ms;
+}
+
+void EventLoop::dispatch_sources()
+{
+    // By index, skipping the ones removed during this turn (remove_source() clears them).
+    for (size_t i = 0; i < turn_sources_.size(); ++i) {
+        if (turn_sources_[i] != nullptr) {
+            turn_sources_[i]->dispatch();
+        }
+    }
+}
+
 void EventLoop::run()
 {
+    loop_thread_ = std::this_thread::get_id();
     std::array<epoll_event, 16> events{};
     for (;;) {
         {
             std::lock_guard lock(mutex_);
             if (stopping_) {
+                loop_thread_ = std::thread::id();
                 return;
             }
         }
-        const int timeout = run_due_timers(Clock::now());
+        const int timeout = prepare_sources(run_due_timers(Clock::now()));
         const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout);
         if (n < 0) {
             if (errno == EINTR) {
@@ -192,10 +238,18 @@ void EventLoop::run()
             }
             handler(events[static_cast<size_t>(i)].events);
         }
+        dispatch_sources();
     }
 }
 
 void EventLoop::wake()
+{
+    if (loop_thread_.load() != std::this_thread::get_id()) {
+        signal_wake();
+    }
+}
+
+void EventLoop::signal_wake()
 {
     const uint64_t one = 1;
     [[maybe_unused]] auto written = ::write(wake_.get(), &one, sizeof(one));
@@ -207,7 +261,7 @@ void EventLoop::stop()
         std::lock_guard lock(mutex_);
         stopping_ = true;
     }
-    wake();
+    signal_wake();
 }
 
 } // namespace minivmm::util

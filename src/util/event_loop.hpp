@@ -4,10 +4,19 @@
 // Timers are deadlines kept by the loop itself: every turn computes epoll_wait's timeout
 // from the earliest deadline and runs whatever is due, whether or not a descriptor fired, so
 // a descriptor that fires all the time cannot starve them (docs/architecture.md, "I/O thread").
+//
+// Poll sources (poll_source.hpp) frame every turn: each prepares before the wait (and may
+// shorten it) and dispatches after the ready handlers ran. One turn: due timers, prepare,
+// epoll_wait, handlers, dispatch.
 #pragma once
 
 #include "util/fd_poller.hpp"
+#include "util/poll_source.hpp"
 #include "util/unique_fd.hpp"
+
+#include <atomic>
+#include <thread>
+#include <vector>
 
 #include <chrono>
 #include <cstdint>
@@ -38,13 +47,27 @@ public:
     // A callback run on the loop thread every `period` (one at most; a later call replaces it).
     void set_tick(std::chrono::milliseconds period, std::function<void()> tick);
 
+    // Adds a source that prepares and dispatches on every turn from the next one on, in the
+    // order added. Call before run() or from the loop thread; the source must outlive its
+    // registration (remove_source(), likewise before run(), after it returned, or on the loop thread).
+    void add_source(PollSource& source);
+    void remove_source(PollSource& source);
+
+    // Makes a loop blocked in epoll_wait run another turn soon, so that its sources prepare
+    // again (e.g. a source's descriptors changed from another thread). Safe from any thread;
+    // free on the loop thread, which prepares again before it next waits anyway.
+    void wake();
+
     // Runs until stop() is called.
     void run();
     // Safe from any thread.
     void stop();
 
 private:
-    void wake();
+    void signal_wake();
+    // Asks every source to prepare; returns the wait limit (-1: none) given the timers' `timeout_ms`.
+    int prepare_sources(int timeout_ms);
+    void dispatch_sources();
     // Runs the timers due at `now`; returns the time until the next one (-1: none).
     int run_due_timers(Clock::time_point now);
     void arm_tick(Clock::time_point now);
@@ -65,6 +88,9 @@ private:
     std::function<void()> tick_;
     TimerId tick_timer_ = 0;
     bool stopping_ = false;
+    std::vector<PollSource*> sources_;
+    std::vector<PollSource*> turn_sources_; // the sources of this turn, a copy taken under the lock
+    std::atomic<std::thread::id> loop_thread_{};
 };
 
 } // namespace minivmm::util

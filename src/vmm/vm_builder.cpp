@@ -15,6 +15,7 @@
 #include "devices/serial.hpp"
 #include "devices/virtio/block/virtio_block.hpp"
 #include "devices/virtio/virtio_console.hpp"
+#include "backends/net/slirp_backend.hpp"
 #include "backends/net/tap.hpp"
 #include "devices/virtio/net/virtio_net.hpp"
 #include "loader/kernel_loader.hpp"
@@ -27,6 +28,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "arch/x86_64/virtio_mmio_slots.hpp"
 #include "vmm/exit_policy.hpp"
+#include "vmm/user_net_config.hpp"
 #include "vmm/virtio_cmdline.hpp"
 
 #include <fmt/format.h>
@@ -185,10 +187,27 @@ NetBackends open_net_backends(const VmConfig& config)
 {
     NetBackends backends;
     for (const auto& nic : config.nets) {
+        if (nic.mode == NetMode::User) {
+            // The stack is made and its host forwards bound now: a port in use is reported here.
+            backends.push_back(std::make_unique<backends::SlirpBackend>(vmm::user_net_options(nic)));
+            continue;
+        }
         auto tap = nic.create ? backends::Tap::create(nic.tap) : backends::Tap::open(nic.tap);
         backends.push_back(std::make_unique<backends::Tap>(std::move(tap)));
     }
     return backends;
+}
+
+// The user-mode back ends among `nets` (one per config.nets entry), to run on the I/O thread.
+std::vector<backends::SlirpBackend*> user_net_backends(const VmConfig& config, const NetBackends& nets)
+{
+    std::vector<backends::SlirpBackend*> user;
+    for (size_t i = 0; i < config.nets.size(); ++i) {
+        if (config.nets[i].mode == NetMode::User) {
+            user.push_back(static_cast<backends::SlirpBackend*>(nets.at(i).get()));
+        }
+    }
+    return user;
 }
 
 using DiskImages = std::vector<backends::DiskImage>;
@@ -290,6 +309,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
     const auto loaded = load_guest_image(config, memory, slots);
     auto nets = open_net_backends(config);
     auto disks = open_disk_images(config);
+    const auto user_nets = user_net_backends(config, nets);
 
     kvm::Kvm kvm = kvm::Kvm::open();
     const kvm::HostKvmKind kind = kvm::detect_host_kvm_kind();
@@ -309,6 +329,9 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
     auto impl = std::make_unique<Vm::Impl>(config, std::move(kvm), std::move(vm), std::move(memory));
     add_legacy_devices(*impl);
     add_virtio_devices(*impl, slots, std::move(nets), std::move(disks));
+    for (auto* user : user_nets) {
+        user->attach(impl->events); // owned by its device, which impl->events outlives
+    }
     add_vcpus(*impl, loaded);
     spdlog::debug("VM built: {} vCPU(s), {} MiB, kernel {} ({})", config.cpus, config.memory_bytes / kMiB,
                   config.kernel.string(), loaded.format == loader::KernelFormat::BzImage ? "bzImage" : "PVH ELF");

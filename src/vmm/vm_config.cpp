@@ -3,6 +3,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "backends/net/mac_address.hpp"
 #include "vmm/host_memory.hpp"
+#include "vmm/user_net_config.hpp"
 
 #include <fmt/format.h>
 
@@ -91,16 +92,19 @@ void check_disk(std::vector<std::string>& problems, const DiskConfig& disk)
 
 void check_net(std::vector<std::string>& problems, const NetConfig& net)
 {
-    // IFNAMSIZ is 16 including the NUL.
-    if (net.tap.empty() || net.tap.size() > 15 || net.tap.find_first_of("/ \t\n") != std::string::npos) {
+    if (net.mode == NetMode::User) {
+        vmm::check_user_net(problems, net);
+    } else if (net.tap.empty() || net.tap.size() > 15 || net.tap.find_first_of("/ \t\n") != std::string::npos) {
+        // IFNAMSIZ is 16 including the NUL.
         problems.push_back(fmt::format("net: '{}' is not a valid interface name (1-15 characters, no '/' or "
                                        "blanks)", net.tap));
     }
+    const std::string name = net.mode == NetMode::User ? "user" : net.tap;
     if (net.mac && ((*net.mac)[0] & 1) != 0) {
-        problems.push_back(fmt::format("net '{}': MAC address is a multicast address", net.tap));
+        problems.push_back(fmt::format("net '{}': MAC address is a multicast address", name));
     }
     if (net.mac && *net.mac == std::array<uint8_t, 6>{}) {
-        problems.push_back(fmt::format("net '{}': MAC address is all zeros", net.tap));
+        problems.push_back(fmt::format("net '{}': MAC address is all zeros", name));
     }
 }
 
@@ -112,7 +116,8 @@ void check_devices(std::vector<std::string>& problems, const VmConfig& config)
     for (size_t i = 0; i < config.nets.size(); ++i) {
         check_net(problems, config.nets[i]);
         for (size_t j = 0; j < i; ++j) {
-            if (config.nets[j].tap == config.nets[i].tap) {
+            if (config.nets[i].mode == NetMode::Tap && config.nets[j].mode == NetMode::Tap &&
+                config.nets[j].tap == config.nets[i].tap) {
                 problems.push_back(fmt::format("net '{}' is given twice: one TAP serves one NIC", config.nets[i].tap));
             }
         }

@@ -1,6 +1,6 @@
 // The I/O thread's event loop: timers and the periodic tick run on time even while a
 // descriptor fires on every turn (issue 13, defect 4: the tick ran only when epoll_wait
-// timed out, so disk or network traffic starved it).
+// timed out, so disk or network traffic starved it); poll sources frame every turn.
 #include "util/event_loop.hpp"
 
 #include <catch2/catch.hpp>
@@ -9,6 +9,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -114,4 +118,128 @@ TEST_CASE("event loop: a timer callback may add another timer", "[event_loop]")
     };
     t.loop.add_timer(util::EventLoop::Clock::now(), step);
     CHECK(eventually([&] { return chain.load() == 5; }));
+}
+
+namespace {
+
+// A poll source that records the order of its calls and the loop's turns.
+class RecordingSource final : public util::PollSource {
+public:
+    explicit RecordingSource(std::optional<std::chrono::milliseconds> limit = std::nullopt) : limit_(limit) {}
+
+    std::optional<std::chrono::milliseconds> prepare() override
+    {
+        std::lock_guard lock(mutex);
+        calls.push_back('p');
+        ++prepares;
+        return limit_;
+    }
+    void dispatch() override
+    {
+        std::lock_guard lock(mutex);
+        calls.push_back('d');
+        ++dispatches;
+        if (on_dispatch) {
+            on_dispatch();
+        }
+    }
+
+    std::mutex mutex;
+    std::string calls;
+    std::atomic<int> prepares{0};
+    std::atomic<int> dispatches{0};
+    std::function<void()> on_dispatch;
+
+private:
+    std::optional<std::chrono::milliseconds> limit_;
+};
+
+} // namespace
+
+TEST_CASE("event loop: a poll source prepares before each wait and dispatches after the handlers", "[event_loop]")
+{
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    RecordingSource source;
+    std::atomic<bool> handled{false};
+    {
+        LoopThread t;
+        t.loop.add_source(source);
+        REQUIRE(t.loop.add(fds[0], EPOLLIN, [&](uint32_t) {
+            char c = 0;
+            REQUIRE(::read(fds[0], &c, 1) == 1);
+            std::lock_guard lock(source.mutex);
+            source.calls.push_back('h');
+            handled = true;
+        }));
+        t.loop.wake(); // a turn with the fd watched: the source runs before the wait
+        REQUIRE(eventually([&] { return source.dispatches.load() >= 1; }));
+        REQUIRE(::write(fds[1], "x", 1) == 1);
+        REQUIRE(eventually([&] { return handled.load() && source.dispatches.load() >= 2; }));
+        t.loop.remove(fds[0]);
+    }
+    std::lock_guard lock(source.mutex);
+    // Every turn is prepare ... dispatch, and the handler runs inside a turn, before its dispatch.
+    const auto h = source.calls.find('h');
+    REQUIRE(h != std::string::npos);
+    CHECK(source.calls.substr(h - 1, 3) == "phd");
+    for (size_t i = 0; i + 1 < source.calls.size(); ++i) {
+        if (source.calls[i] == 'p') {
+            CHECK(source.calls[i + 1] != 'p');
+        }
+    }
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+TEST_CASE("event loop: a poll source's limit bounds the wait, so it runs with nothing ready", "[event_loop]")
+{
+    RecordingSource source(5ms);
+    LoopThread t;
+    t.loop.add_source(source);
+    t.loop.wake();
+    // Without the limit the loop would sleep in epoll_wait for good: nothing else is watched.
+    CHECK(eventually([&] { return source.dispatches.load() >= 10; }, 2s));
+}
+
+TEST_CASE("event loop: wake() from another thread runs another turn; on the loop thread it is free", "[event_loop]")
+{
+    RecordingSource source;
+    LoopThread t;
+    t.loop.add_source(source);
+    t.loop.wake();
+    REQUIRE(eventually([&] { return source.prepares.load() >= 1; }));
+    std::this_thread::sleep_for(20ms); // the loop sleeps: no timers, no limit
+    const int before = source.prepares.load();
+    std::this_thread::sleep_for(20ms);
+    CHECK(source.prepares.load() == before);
+    t.loop.wake();
+    CHECK(eventually([&] { return source.prepares.load() > before; }));
+    // From the loop thread, wake() writes nothing: the next turn's prepare comes anyway, and
+    // the loop does not spin on a wake-up it gave itself.
+    std::atomic<int> after{0};
+    {
+        std::lock_guard lock(source.mutex);
+        source.on_dispatch = [&] { t.loop.wake(); };
+    }
+    t.loop.add_timer(util::EventLoop::Clock::now(), [&] { after = source.prepares.load(); });
+    REQUIRE(eventually([&] { return after.load() > 0; }));
+    std::this_thread::sleep_for(50ms);
+    CHECK(source.prepares.load() <= after.load() + 2);
+}
+
+TEST_CASE("event loop: a source removed during a turn is not dispatched in it", "[event_loop]")
+{
+    RecordingSource first;
+    RecordingSource second;
+    LoopThread t;
+    first.on_dispatch = [&] { t.loop.remove_source(second); }; // on the loop thread
+    t.loop.add_source(first);
+    t.loop.add_source(second);
+    t.loop.wake();
+    REQUIRE(eventually([&] { return first.dispatches.load() >= 1; }));
+    t.loop.wake();
+    REQUIRE(eventually([&] { return first.dispatches.load() >= 2; }));
+    CHECK(second.prepares.load() == 1);
+    CHECK(second.dispatches.load() == 0);
 }

@@ -4,6 +4,8 @@
 // Little-endian layouts; x86 hosts only.
 #pragma once
 
+#include "backends/net/vnet_header.hpp"
+
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -25,16 +27,9 @@ inline constexpr uint64_t kNetFHostUfo = 1ULL << 14;  // device takes UFO
 inline constexpr uint64_t kNetFMrgRxbuf = 1ULL << 15; // driver can merge receive buffers
 inline constexpr uint64_t kNetFStatus = 1ULL << 16;   // config status field is valid
 
-// struct virtio_net_hdr (5.1.6) as virtio 1.x lays it out: num_buffers is always there.
-struct NetHeader {
-    uint8_t flags;
-    uint8_t gso_type;
-    uint16_t hdr_len;
-    uint16_t gso_size;
-    uint16_t csum_start;
-    uint16_t csum_offset;
-    uint16_t num_buffers;
-};
+// struct virtio_net_hdr (5.1.6) as virtio 1.x lays it out: num_buffers is always there. The
+// packet back ends move it in front of every frame, so it is theirs (backends/net/vnet_header.hpp).
+using NetHeader = backends::VnetHeader;
 static_assert(sizeof(NetHeader) == 12);
 
 inline constexpr uint8_t kNetHdrFNeedsCsum = 1;
