@@ -94,6 +94,7 @@ TEST_CASE("qcow2 hostile headers: sizes, offsets and counts out of range", "[uni
                                               "which minivmm does not support"},
         {32, 4, 2, "is encrypted (LUKS), which minivmm does not support"},
         {16, 4, 2000, "has a backing file name of 2000 bytes (1 to 1023)"},
+        {112, 4, qcow2::kExtEncryption, "has an encryption header extension (encrypted images are not supported)"},
     };
     const auto original = file_bytes(image);
     for (const auto& c : cases) {
@@ -101,6 +102,9 @@ TEST_CASE("qcow2 hostile headers: sizes, offsets and counts out of range", "[uni
         write_file(image, original);
         if (c.offset == 16) {
             patch_be(image, 8, 8, 0x200); // a backing file name at 0x200, of the size patched next
+        }
+        if (c.offset == 112) {
+            patch_be(image, 116, 4, 16); // the extension's length: an offset and a size
         }
         if (c.offset == 60) {
             patch_be(image, 64, 8, 0x60000); // a snapshot table in the last clusters of the file
@@ -224,14 +228,6 @@ TEST_CASE("qcow2 images minivmm refuses to write, and reads", "[unit][qcow2]")
         const auto image = dir / "image.qcow2";
         qemu_img({"create", "-f", "qcow2", "-o", "data_file=" + (dir / "data.raw").string(), image.string(), "16M"});
         CHECK_THAT(open_error(image, true), Catch::Contains("external data file"));
-    }
-    SECTION("encrypted")
-    {
-        const auto image = dir / "image.qcow2";
-        qemu_img({"create", "-f", "qcow2", "--object", "secret,id=s0,data=pw", "-o",
-                  "encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10", image.string(), "16M"});
-        CHECK_THAT(open_error(image, true), Catch::Contains("is encrypted (LUKS), which minivmm does not support") ||
-                                                Catch::Contains("encrypt"));
     }
 }
 

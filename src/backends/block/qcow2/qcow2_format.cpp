@@ -40,26 +40,26 @@ void parse_extensions(std::span<const std::byte> bytes, std::size_t start, std::
             return;
         }
         if (len > end - at) {
-            bad(fmt::format("header extension 0x{:08x} of {} bytes runs past the header area", type, len));
+            bad(fmt::format("has a header extension 0x{:08x} of {} bytes that runs past the header area", type, len));
         }
         const auto data = bytes.subspan(at, len);
         switch (type) {
         case kExtBackingFormat:
             if (seen_backing_format) {
-                bad("two backing-format header extensions");
+                bad("has two backing-format header extensions");
             }
             seen_backing_format = true;
             if (len == 0 || len > 15) {
-                bad(fmt::format("backing-format header extension of {} bytes (1 to 15 expected)", len));
+                bad(fmt::format("has a backing-format header extension of {} bytes (1 to 15)", len));
             }
             h.backing_format.emplace(reinterpret_cast<const char*>(data.data()), len); // bytes as characters
             if (h.backing_format->find('\0') != std::string::npos) {
-                bad("backing-format header extension holds a NUL byte");
+                bad("has a backing-format header extension holding a NUL byte");
             }
             break;
         case kExtFeatureNames:
             if (seen_feature_names) {
-                bad("two feature-name header extensions");
+                bad("has two feature-name header extensions");
             }
             seen_feature_names = true;
             for (std::size_t e = 0; e + 48 <= len; e += 48) {
@@ -72,8 +72,8 @@ void parse_extensions(std::span<const std::byte> bytes, std::size_t start, std::
             }
             break;
         case kExtBitmaps: h.has_bitmaps = true; break;
-        case kExtEncryption: bad("an encryption header extension (encrypted images are not supported)");
-        case kExtDataFile: bad("an external data file name (external data files are not supported)");
+        case kExtEncryption: bad("has an encryption header extension (encrypted images are not supported)");
+        case kExtDataFile: bad("has an external data file name (external data files are not supported)");
         default: break; // unknown extensions can be ignored (and are kept: the header is never rewritten whole)
         }
         const std::size_t padded = (std::size_t{len} + 7) & ~std::size_t{7};
