@@ -246,7 +246,15 @@ Task<int> Qcow2Image::read(uint64_t offset, std::span<const iovec> iov)
             co_return EIO;
         }
         if (at == 0 && run->bytes == length) {
-            // The whole request in one run (the common case): no copy of the iovecs.
+            // The whole request in one run (the common case): no copy of the iovecs, and for
+            // data in this file no further coroutine.
+            if (run->kind == ClusterKind::Normal) {
+                if (!host_range_ok(run->host, run->bytes, false)) {
+                    co_return EIO;
+                }
+                co_return co_await io_.run(DiskOp{
+                    .kind = DiskOpKind::Read, .offset = run->host, .length = run->bytes, .iov = iov, .fd = fd_});
+            }
             co_return co_await read_run(guest, *run, iov);
         }
         std::vector<iovec> part;
@@ -262,19 +270,26 @@ Task<int> Qcow2Image::read(uint64_t offset, std::span<const iovec> iov)
 uint64_t Qcow2Image::begin_request()
 {
     const uint64_t seq = next_seq_++;
-    active_.insert(seq);
+    ended_.push_back(false);
     return seq;
 }
 
 void Qcow2Image::end_request(uint64_t seq)
 {
-    active_.erase(seq);
+    if (seq < front_seq_ || seq - front_seq_ >= ended_.size()) {
+        return;
+    }
+    ended_[seq - front_seq_] = true;
+    while (!ended_.empty() && ended_.front()) {
+        ended_.pop_front();
+        ++front_seq_;
+    }
     request_ended_.wake_all(scheduler_);
 }
 
 Task<void> Qcow2Image::wait_for_requests_before(uint64_t seq)
 {
-    while (!active_.empty() && *active_.begin() < seq) {
+    while (oldest_running() < seq) {
         co_await request_ended_.wait();
     }
 }

@@ -30,6 +30,7 @@
 #include "util/log_rate_limit.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -148,9 +149,13 @@ private:
     bool header_dirty_ = false;
     bool failed_ = false; // a metadata write failed: what is on disk is uncertain, writes get EIO
 
+    // Requests by sequence number, oldest first: front_seq_ is the first entry's number, and
+    // an entry is true once its request ended (dropped when it reaches the front).
     uint64_t next_seq_ = 1;
-    std::set<uint64_t> active_;
+    uint64_t front_seq_ = 1;
+    std::deque<bool> ended_;
     WaitList request_ended_;
+    [[nodiscard]] uint64_t oldest_running() const { return ended_.empty() ? UINT64_MAX : front_seq_; }
 
     bool writing_back_ = false;
     bool background_pending_ = false;

@@ -248,6 +248,22 @@ Task<int> Qcow2Image::write_in_table(uint64_t offset, std::span<const iovec> iov
         if (!in_place) {
             break;
         }
+        // Where the data goes, worked out before the first write (a mapping changed meanwhile
+        // leaves its old cluster allocated until this request ends, so writing there is safe).
+        if (const auto run = run_at(offset, length); run->bytes == length) {
+            if (!host_range_ok(run->host, length, true)) {
+                co_return EIO;
+            }
+            std::vector<iovec> part;
+            if (at != 0 || length != iov_bytes(iov)) {
+                append_iov_range(iov, at, length, part);
+            }
+            co_return co_await io_.run(DiskOp{.kind = DiskOpKind::Write,
+                                              .offset = run->host,
+                                              .length = length,
+                                              .iov = part.empty() ? iov : std::span<const iovec>(part),
+                                              .fd = fd_});
+        }
         std::vector<std::pair<uint64_t, uint64_t>> runs; // host, bytes
         for (uint64_t done = 0; done < length;) {
             const auto run = run_at(offset + done, length - done);
@@ -260,12 +276,9 @@ Task<int> Qcow2Image::write_in_table(uint64_t offset, std::span<const iovec> iov
                 co_return EIO;
             }
             std::vector<iovec> part;
-            if (runs.size() > 1 || at != 0 || bytes != iov_bytes(iov)) {
-                append_iov_range(iov, at + done, bytes, part);
-            }
-            const auto data = part.empty() ? iov : std::span<const iovec>(part);
+            append_iov_range(iov, at + done, bytes, part);
             if (const int err = co_await io_.run(
-                    DiskOp{.kind = DiskOpKind::Write, .offset = host, .length = bytes, .iov = data, .fd = fd_});
+                    DiskOp{.kind = DiskOpKind::Write, .offset = host, .length = bytes, .iov = part, .fd = fd_});
                 err != 0) {
                 co_return err;
             }

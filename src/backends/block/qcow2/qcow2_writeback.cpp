@@ -95,7 +95,7 @@ Task<int> Qcow2Image::write_back_once()
     // 0. A consistent copy of everything changed so far.
     Allocator::Round round;
     round.number = ++rounds_;
-    const uint64_t oldest_request = active_.empty() ? UINT64_MAX : *active_.begin();
+    const uint64_t oldest_request = oldest_running();
     if (const int err = allocator_.begin_round(round, oldest_request); err != 0) {
         co_return err;
     }
