@@ -86,9 +86,21 @@ Task<int> Qcow2Image::load_table(uint64_t l1)
         corrupt(fmt::format("L2 table {} at 0x{:x} lies past the end of the file", l1, offset));
         co_return EIO;
     }
-    loading_[l1];
     AlignedBuffer table(h_.cluster_size());
     const iovec v{table.data(), table.size()};
+    // Whoever waits for this table is woken however the load ends (an exception included).
+    struct Loading {
+        Qcow2Image& image;
+        uint64_t l1;
+        ~Loading()
+        {
+            if (auto waiting = image.loading_.extract(l1)) {
+                waiting.mapped().wake_all(image.scheduler_);
+            }
+        }
+    };
+    loading_[l1];
+    const Loading loading{*this, l1};
     const int err = co_await io_.run(DiskOp{.kind = DiskOpKind::Read,
                                             .offset = offset,
                                             .length = table.size(),
@@ -100,8 +112,6 @@ Task<int> Qcow2Image::load_table(uint64_t l1)
             start_background_write_back();
         }
     }
-    auto waiting = loading_.extract(l1);
-    waiting.mapped().wake_all(scheduler_);
     co_return err;
 }
 

@@ -109,7 +109,30 @@ private:
     void set_entry(uint64_t guest_cluster, uint64_t entry);
     void release_mapping(const ClusterMapping& m);
     [[nodiscard]] bool cluster_range_locked(uint64_t first, uint64_t end) const;
-    [[nodiscard]] Task<void> lock_clusters(uint64_t first, uint64_t end);
+    // Holds guest clusters [first, end) against other mapping changes until it goes (also
+    // when an exception unwinds the coroutine holding it).
+    class ClusterLock final {
+    public:
+        ClusterLock(Qcow2Image* owner, uint64_t first, uint64_t end) : owner_(owner), first_(first), end_(end) {}
+        ClusterLock(ClusterLock&& other) noexcept
+            : owner_(std::exchange(other.owner_, nullptr)), first_(other.first_), end_(other.end_)
+        {
+        }
+        ClusterLock& operator=(ClusterLock&&) = delete;
+        ClusterLock(const ClusterLock&) = delete;
+        ~ClusterLock()
+        {
+            if (owner_ != nullptr) {
+                owner_->unlock_clusters(first_, end_);
+            }
+        }
+
+    private:
+        Qcow2Image* owner_;
+        uint64_t first_;
+        uint64_t end_;
+    };
+    [[nodiscard]] Task<ClusterLock> lock_clusters(uint64_t first, uint64_t end);
     void unlock_clusters(uint64_t first, uint64_t end);
     void note_written(uint64_t host_end);
 

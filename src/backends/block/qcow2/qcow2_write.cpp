@@ -19,12 +19,13 @@ bool Qcow2Image::cluster_range_locked(uint64_t first, uint64_t end) const
                        [&](const auto& r) { return r.first < end && first < r.second; });
 }
 
-Task<void> Qcow2Image::lock_clusters(uint64_t first, uint64_t end)
+Task<Qcow2Image::ClusterLock> Qcow2Image::lock_clusters(uint64_t first, uint64_t end)
 {
     while (cluster_range_locked(first, end)) {
         co_await unlocked_.wait();
     }
     locked_.emplace_back(first, end);
+    co_return ClusterLock(this, first, end);
 }
 
 void Qcow2Image::unlock_clusters(uint64_t first, uint64_t end)
@@ -287,7 +288,7 @@ Task<int> Qcow2Image::write_in_table(uint64_t offset, std::span<const iovec> iov
         co_return 0;
     }
 
-    co_await lock_clusters(first, end);
+    const auto lock = co_await lock_clusters(first, end);
     int err = co_await make_table_writable(l1);
     for (uint64_t c = first; err == 0 && c < end;) {
         if (cache_.find(l1) == nullptr) {
@@ -330,7 +331,6 @@ Task<int> Qcow2Image::write_in_table(uint64_t offset, std::span<const iovec> iov
         }
         c = e;
     }
-    unlock_clusters(first, end);
     co_return err;
 }
 

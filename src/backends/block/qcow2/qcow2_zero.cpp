@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 
 namespace minivmm::backends::qcow2 {
 
@@ -82,7 +83,7 @@ Task<int> Qcow2Image::zero_clusters(uint64_t first, uint64_t end, ZeroMode mode)
         return mode == ZeroMode::Discard ? Action::Keep : Action::WriteZeros;
     };
 
-    co_await lock_clusters(first, end);
+    auto lock = std::optional(co_await lock_clusters(first, end));
     int err = 0;
     bool changes = false;
     for (;;) {
@@ -141,7 +142,7 @@ Task<int> Qcow2Image::zero_clusters(uint64_t first, uint64_t end, ZeroMode mode)
         err = co_await io_.run(
             DiskOp{.kind = DiskOpKind::WriteZeroes, .offset = host, .length = bytes, .iov = {}, .fd = fd_});
     }
-    unlock_clusters(first, end);
+    lock.reset(); // the zeros below go through write(), which takes its own lock
     for (const uint64_t c : write_zeros) {
         if (err != 0) {
             break;
