@@ -2,6 +2,7 @@
 #include "backends/block/disk_chain.hpp"
 
 #include "backends/block/image_probe.hpp"
+#include "backends/block/qcow2/qcow2_create.hpp"
 
 #include <minivmm/error.hpp>
 

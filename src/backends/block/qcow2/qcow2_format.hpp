@@ -191,13 +191,4 @@ struct SnapshotL1 {
 [[nodiscard]] std::vector<SnapshotL1> parse_snapshot_table(std::span<const std::byte> bytes, uint32_t count,
                                                            uint32_t version, uint64_t& table_bytes);
 
-// Builds the first cluster of a new, empty version 3 image (refcount order 4) whose L1,
-// refcount table and first refcount block follow the header: what snapshot=on creates.
-// `cluster_bits` 16 unless asked; the backing name and format, when given, are stored.
-struct NewImage {
-    std::vector<std::byte> bytes; // the whole initial file
-};
-[[nodiscard]] NewImage make_empty_image(uint64_t size, uint32_t cluster_bits, const std::string& backing_file,
-                                        const std::string& backing_format);
-
 } // namespace minivmm::backends::qcow2
