@@ -14,8 +14,15 @@ std::unique_ptr<virtio::VirtioDevice> NetFixture::make(memory::GuestMemory& memo
     test::SocketPair pair = test::make_socket_pair();
     host_ = std::move(pair.host);
     const backends::MacAddress mac(backends::MacAddress::Bytes{0x52, 0x54, 0x00, 0x12, 0x34, 0x56});
-    return std::make_unique<virtio::VirtioNet>(
+    auto device = std::make_unique<virtio::VirtioNet>(
         memory, std::make_unique<test::SocketPairBackend>(std::move(pair.device), nullptr, "fuzz0"), mac);
+    device_ = device.get();
+    return device;
+}
+
+bool NetFixture::within_bound() const
+{
+    return device_ == nullptr || device_->bytes_held() <= virtio::VirtioNet::kMaxBytesHeld;
 }
 
 void NetFixture::host(std::span<const uint8_t> frame)

@@ -10,6 +10,10 @@
 #include <memory>
 #include <span>
 
+namespace minivmm::virtio {
+class VirtioNet;
+}
+
 namespace minivmm::fuzz {
 
 class NetFixture {
@@ -19,9 +23,12 @@ public:
     // The host side: sends `frame` (virtio-net header included) to the device, or with an
     // empty frame drains what the device sent.
     void host(std::span<const uint8_t> frame);
+    // The device's bound (VirtioNet::kMaxBytesHeld) holds; true without a net device.
+    [[nodiscard]] bool within_bound() const;
 
 private:
     util::UniqueFd host_;
+    virtio::VirtioNet* device_ = nullptr;
 };
 
 } // namespace minivmm::fuzz

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed inputs of fuzz_virtio (see the opcode table in fuzz_virtio.cpp) into
-corpus/virtio/: well-formed driver sessions the fuzzer mutates from. libFuzzer adds the
-inputs it finds interesting to the same directory when run on it."""
+"""Writes the seed inputs of fuzz_virtio, fuzz_virtqueue and fuzz_vcpu_exit (see the input
+formats in each target's head comment) into corpus/<name>/: well-formed sessions the fuzzer
+mutates from, and the shapes of known bugs (issue 13: the 5.4 GiB NIC, the oversized frame).
+libFuzzer adds the inputs it finds interesting to the same directory when run on it."""
 import os
 import struct
 import sys
@@ -75,9 +76,103 @@ seeds = {
     + bytes([7, 0]) + bytes([6]),
 }
 
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "virtio")
-os.makedirs(out, exist_ok=True)
-for name, data in seeds.items():
-    with open(os.path.join(out, "seed-" + name), "wb") as f:
-        f.write(data)
-print(f"wrote {len(seeds)} seeds to {out}", file=sys.stderr)
+
+def fill(addr, count, d_addr, d_len, d_flags):
+    return bytes([8]) + struct.pack("<IH", addr, count) + struct.pack("<QIHH", d_addr, d_len, d_flags, 0)
+
+
+def offer_many(queue, head, count):
+    return bytes([9, queue]) + struct.pack("<HH", head, count)
+
+
+def host_frame(length, byte):
+    return bytes([10]) + struct.pack("<IB", length, byte)
+
+
+# The same blk session on io_uring (device 3).
+seeds["blk-rw-io_uring"] = bytes([3]) + seeds["blk-rw"][1:]
+# Issue 13 defect 1, scaled to the target's budget: every receive slot names one indirect table
+# of 4095 empty writable entries and a 12-byte one (the report's had 65535: any table longer
+# than the queue is refused the same way), and the host sends a 64 KiB frame.
+seeds["net-empty-buffers-table"] = (bytes([2]) + handshake(MRG_RXBUF | INDIRECT) + fill(0x100000, 4095, 0x31000, 0, WRITE | NEXT)
+                                    + mem(0x100000 + 4095 * 16, struct.pack("<QIHH", 0x31000, 12, WRITE, 0))
+                                    + desc(0, 0, 0x100000, 4096 * 16, INDIRECT_F) + offer_many(0, 0, 512) + kick(0)
+                                    + host_frame(65536, 0) + bytes([6]))
+# Issue 13 defect 6: forty 4 KiB receive buffers, a 70000-byte frame, then a normal one.
+seeds["net-oversized-frame"] = (bytes([2]) + handshake(MRG_RXBUF)
+                                + b"".join(desc(0, i, 0x200000 + i * 4096, 4096, WRITE) for i in range(40))
+                                + b"".join(avail(0, i, i, i + 1) for i in range(40)) + kick(0)
+                                + host_frame(70000, 0) + host_frame(1500, 0) + bytes([6]))
+
+
+def vq_header(layout, size_log, features, rings):
+    return bytes([layout, size_log, features]) + b"".join(struct.pack("<BH", e, o) for e, o in rings)
+
+
+def vq_write(edge, off, data):
+    return bytes([0]) + struct.pack("<BHB", edge, off, len(data)) + data
+
+
+def vq_desc(addr, length, flags, nxt=0):
+    return struct.pack("<QIHH", addr, length, flags, nxt)
+
+
+GiB = 1 << 30
+virtqueue_seeds = {
+    # 1 MiB of RAM, 16-entry rings at its start: a two-buffer chain offered, popped, used.
+    "small": vq_header(0, 4, 0, [(0, 0x2000), (0, 0x4000), (0, 0x6000)])
+    + vq_write(0, 0x2000, vq_desc(0x8000, 16, NEXT, 1) + vq_desc(0x9000, 32, WRITE))
+    + bytes([2]) + struct.pack("<HH", 0, 1) + bytes([3, 4, 5]),
+    # RAM on both sides of the hole, 256-entry rings ending exactly at the end of the high
+    # region, an indirect table ending at 3 GiB naming buffers that end at 3 GiB and start at 4 GiB.
+    "hole-edges": vq_header(1, 8, 3, [(4, 0x2001), (4, 0x3001), (4, 0x5001)])
+    + vq_write(4, 0x2001, vq_desc(3 * GiB - 0x30, 48, INDIRECT_F))
+    + vq_write(2, 0x61, vq_desc(3 * GiB - 0x10, 16, NEXT, 1) + vq_desc(4 * GiB, 32, WRITE | NEXT, 2)
+               + vq_desc(4 * GiB + 0x100, 1, WRITE))
+    + bytes([2]) + struct.pack("<HH", 0, 2) + bytes([3, 4, 5]),
+    # A buffer that runs from the low region into the hole, and a loop: both refused.
+    "into-the-hole": vq_header(1, 3, 0, [(2, 0x2001), (2, 0x3001), (2, 0x4001)])
+    + vq_write(2, 0x2001, vq_desc(3 * GiB - 8, 16, 0) + vq_desc(0x1000, 8, NEXT, 2) + vq_desc(0x1000, 8, NEXT, 1))
+    + bytes([2]) + struct.pack("<HH", 0, 1) + bytes([3, 1, 6]) + bytes([2]) + struct.pack("<HH", 1, 1) + bytes([3, 1]),
+    # A 256-entry indirect table built by the fill op: longer than the 8-entry queue.
+    "long-indirect": vq_header(2, 3, 2, [(0, 0x2000), (0, 0x4000), (0, 0x6000)])
+    + bytes([1]) + struct.pack("<BHH", 0, 0xe000, 256) + vq_desc(0x100000, 0, WRITE | NEXT)
+    + vq_write(0, 0x2000, vq_desc(0x7000, 256 * 16, INDIRECT_F))
+    + bytes([2]) + struct.pack("<HH", 0, 1) + bytes([3, 1]),
+}
+
+
+def run_union(*fields):
+    return b"".join(fields)
+
+
+# kvm_run from offset 32 (the exit union); see fuzz_vcpu_exit.cpp.
+IO, HLT, MMIO, SHUTDOWN, FAIL_ENTRY, INTR, INTERNAL, SYSTEM_EVENT = 2, 5, 6, 8, 9, 10, 17, 24
+vcpu_exit_seeds = {
+    "io-out-com1": bytes([IO]) + struct.pack("<BBHIQ", 1, 1, 0x3f8, 1, 4096),
+    "io-in-lsr": bytes([IO]) + struct.pack("<BBHIQ", 0, 1, 0x3fd, 1, 4096),
+    "io-string-out": bytes([IO]) + struct.pack("<BBHIQ", 1, 2, 0x3f8, 64, 4096),
+    "io-data-outside": bytes([IO]) + struct.pack("<BBHIQ", 1, 4, 0x80, 0xffffffff, 4096),
+    "io-debug-exit": bytes([IO]) + struct.pack("<BBHIQ", 1, 1, 0xf4, 1, 48) + bytes(8) + bytes([42]),
+    "mmio-write-boot-timer": bytes([MMIO]) + struct.pack("<Q", 0xc0000000) + bytes([123] + [0] * 7) + struct.pack("<IB", 1, 1),
+    "mmio-read-unclaimed": bytes([MMIO]) + struct.pack("<Q", 0xd0000000) + bytes(8) + struct.pack("<IB", 8, 0),
+    "mmio-long": bytes([MMIO]) + struct.pack("<Q", 0xc0000000) + bytes(8) + struct.pack("<IB", 0xffffffff, 1),
+    "hlt": bytes([HLT]),
+    "shutdown": bytes([SHUTDOWN]),
+    "intr": bytes([INTR]),
+    "fail-entry": bytes([FAIL_ENTRY]) + struct.pack("<QI", 0x80000021, 3),
+    "internal-emulation": bytes([INTERNAL]) + struct.pack("<II", 1, 3) + struct.pack("<QQQ", 1, 0xfff, 2),
+    "internal-many": bytes([INTERNAL]) + struct.pack("<II", 3, 0xffffffff) + bytes(128),
+    "system-event-shutdown": bytes([SYSTEM_EVENT]) + struct.pack("<I", 1),
+    "system-event-unknown": bytes([SYSTEM_EVENT]) + struct.pack("<I", 77),
+    "unknown": bytes([39]),
+}
+
+here = os.path.dirname(os.path.abspath(__file__))
+for target, target_seeds in (("virtio", seeds), ("virtqueue", virtqueue_seeds), ("vcpu_exit", vcpu_exit_seeds)):
+    out = os.path.join(here, "corpus", target)
+    os.makedirs(out, exist_ok=True)
+    for name, data in target_seeds.items():
+        with open(os.path.join(out, "seed-" + name), "wb") as f:
+            f.write(data)
+    print(f"wrote {len(target_seeds)} seeds to {out}", file=sys.stderr)

@@ -12,6 +12,7 @@ packages=(
   # user-mode networking: libslirp's headers (its slirp.pc requires glib-2.0's, which
   # libslirp-dev does not depend on); libslirp0 itself is loaded at run time
   libslirp-dev libglib2.0-dev
+  libseccomp-dev # seccomp-bpf allow-lists per thread (src/util/seccomp_filter.*)
   clang libclang-rt-14-dev
   # guest images (scripts/build-linux-guest.sh) and the nested-KVM harness (tests/linux/)
   qemu-system-x86 qemu-utils busybox-static cpio gzip xz-utils zstd lz4 kmod util-linux

@@ -1,6 +1,7 @@
 // How a guest run ended, and the process exit code that stands for it.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -9,6 +10,10 @@ namespace minivmm {
 // The documented exit codes (conventions of `timeout` and `docker run`).
 namespace exit_code {
 inline constexpr int kSuccess = 0;      // poweroff, reboot, debug-exit 0, or exit-on matched
+// 1-123: the guest's verdict through the debug-exit port. The port takes a byte, but 124-255 are
+// minivmm's own codes, which a guest must not be able to impersonate: a guest value above 123 is
+// reported as 123 (ExitStatus::guest_value keeps the byte).
+inline constexpr int kGuestMax = 123;
 inline constexpr int kTimeout = 124;    // --timeout ran out
 inline constexpr int kVmmFailure = 125; // bad configuration or input, or a KVM/device failure
 inline constexpr int kGuestCrash = 126; // triple fault, KVM internal error, guest panic, fail-on matched
@@ -32,12 +37,18 @@ struct ExitStatus {
     ExitReason reason = ExitReason::PowerOff;
     int code = 0;       // the process exit code this stands for
     std::string detail; // one line for humans: "guest wrote 42 to the debug-exit port"
+    int guest_value = -1; // DebugExit: the byte the guest wrote (0-255); `code` is min(it, 123)
 
     static ExitStatus power_off() { return {ExitReason::PowerOff, exit_code::kSuccess, "guest powered off"}; }
     static ExitStatus reboot() { return {ExitReason::Reboot, exit_code::kSuccess, "guest rebooted"}; }
     static ExitStatus debug_exit(int value)
     {
-        return {ExitReason::DebugExit, value, "guest wrote " + std::to_string(value) + " to the debug-exit port"};
+        const int code = std::clamp(value, exit_code::kSuccess, exit_code::kGuestMax);
+        std::string detail = "guest wrote " + std::to_string(value) + " to the debug-exit port";
+        if (code != value) {
+            detail += " (exit code " + std::to_string(code) + ": 124-255 are minivmm's own codes)";
+        }
+        return {ExitReason::DebugExit, code, std::move(detail), value};
     }
     static ExitStatus crash(std::string why) { return {ExitReason::Crash, exit_code::kGuestCrash, std::move(why)}; }
     static ExitStatus timeout() { return {ExitReason::Timeout, exit_code::kTimeout, "timeout ran out"}; }

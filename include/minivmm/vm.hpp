@@ -39,6 +39,14 @@ public:
     // (input waits until the guest reads it) and after the run ended (the output stays).
     [[nodiscard]] Console& console();
 
+    // With VmConfig::seccomp, minivmm's own threads (vCPUs, I/O, RTC timer) run under seccomp
+    // allow-lists from the start. The thread that waits for the VM and tears it down is the
+    // caller's: this gives it (and the threads it creates afterwards) the allow-list of what
+    // that takes, wait(), stop(), console(), the destructor and exit, and nothing else. For a
+    // program, such as the minivmm command, that does nothing more on this thread; for good
+    // (no-op without VmConfig::seccomp). A forbidden call ends the process with 125.
+    void confine_calling_thread();
+
     // Time from create() to the guest's first boot-timer write, if it made one.
     [[nodiscard]] std::optional<std::chrono::microseconds> boot_time() const;
 

@@ -81,6 +81,11 @@ struct DiskConfig {
     // The guest's writes go to a temporary overlay deleted at exit; the image is only read
     // (and may be shared with other VMMs doing the same).
     bool snapshot = false;
+    // Lock the image (F_OFD_SETLK: shared when readonly, exclusive otherwise) so that two
+    // VMMs cannot use it at once; a lock the filesystem refuses (ENOLCK on NFS...) refuses the
+    // disk. false (lock=off): no lock, for filesystems without locks; then nothing stops a
+    // second writer.
+    bool lock = true;
 };
 
 using Ipv4AddressBytes = std::array<uint8_t, 4>; // network order: {10, 0, 2, 15}
@@ -160,6 +165,9 @@ struct VmConfig {
     // Off: only the MP table, for kernels booted with acpi=off or without ACPI support.
     bool acpi = true;
     std::optional<std::chrono::milliseconds> timeout; // the run ends with ExitReason::Timeout
+    // seccomp-bpf allow-lists on minivmm's threads (docs/architecture.md "Seccomp"): a system
+    // call outside its thread's list ends the process with one line naming it, exit 125.
+    bool seccomp = true;
 
     // Every problem found, one line each (empty: valid). Checks what can be checked
     // without KVM: files exist and are readable, sizes and counts in range. Image contents

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <thread>
 
 namespace {
@@ -64,6 +65,12 @@ int main(int argc, char** argv)
     }
     const auto& options = std::get<minivmm::cli::Options>(parsed);
     setup_logging(options.log_level);
+    // A reader that goes away (`minivmm ... | head -1`) must not kill us before the guest's
+    // verdict, the devices' teardown and the disks' flush: writes fail with EPIPE instead.
+    std::signal(SIGPIPE, SIG_IGN);
+    // Nothing minivmm runs may gain privileges (setuid programs, file capabilities): it
+    // executes no program, and a compromised thread must not either.
+    ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 
     // Block the stop signals in every thread (the VM's threads inherit the mask); one
     // thread takes them with sigwait and asks the VM to stop.
@@ -72,13 +79,17 @@ int main(int argc, char** argv)
 
     try {
         auto vm = minivmm::Vm::create(options.vm);
+        vm->start();
+        // From here this thread only waits, stops and tears down (VmConfig::seccomp); the
+        // signal thread, started after, inherits its allow-list. A stop signal that comes
+        // before sigwait() stays pending until then: it is blocked everywhere.
+        vm->confine_calling_thread();
         std::thread signal_thread([&vm, signals] {
             int signo = 0;
             if (sigwait(&signals, &signo) == 0 && signo != 0) {
                 vm->stop(minivmm::ExitStatus::signal(signo));
             }
         });
-        vm->start();
         const auto status = vm->wait();
         // Release the signal thread: a stop signal to ourselves after the run is over.
         pthread_kill(signal_thread.native_handle(), SIGHUP);
@@ -87,8 +98,11 @@ int main(int argc, char** argv)
             print_console_tail(vm->console());
         }
         if (status.code != 0 || status.reason == minivmm::ExitReason::Crash) {
-            spdlog::log(status.reason == minivmm::ExitReason::DebugExit ? spdlog::level::info
-                                                                         : spdlog::level::err,
+            // A guest verdict is not an error; one that had to be capped is worth a warning.
+            const bool capped = status.reason == minivmm::ExitReason::DebugExit && status.guest_value != status.code;
+            spdlog::log(status.reason != minivmm::ExitReason::DebugExit ? spdlog::level::err
+                        : capped                                        ? spdlog::level::warn
+                                                                        : spdlog::level::info,
                         "{} (exit code {})", status.detail, status.code);
         } else {
             spdlog::info("{}", status.detail);

@@ -13,9 +13,12 @@ namespace {
 constexpr const char* kFooter = R"(Exit codes:
   0        the guest powered off or rebooted, or wrote 0 to the debug-exit port, or a
            console line matched --exit-on
-  1-123    the guest wrote that value to the debug-exit port (I/O port 0xf4)
+  1-123    the guest wrote that value to the debug-exit port (I/O port 0xf4); a value
+           of 123-255 gives 123 (124-255 are minivmm's own codes)
   124      --timeout ran out (the last console lines are printed on stderr)
-  125      minivmm failed: bad configuration or input, or a KVM/device failure
+  125      minivmm failed: bad configuration or input, or a KVM/device failure, or a
+           disk's final fdatasync failed (whatever the guest said), or a minivmm thread
+           made a system call its seccomp allow-list forbids (named on stderr)
   126      the guest crashed: triple fault, KVM internal/emulation error, guest panic;
            or a console line matched --fail-on
   128+N    minivmm was stopped by signal N
@@ -77,7 +80,7 @@ ParseResult parse_options(int argc, const char* const argv[])
     std::vector<std::string> disks;
     app.add_option("--disk", disks,
                    "virtio-blk disk (repeatable): path=FILE[,readonly=on][,serial=STR][,cache=none|writeback]"
-                   "[,aio=auto|io_uring|sync][,format=raw|qcow2][,snapshot=on]. Without format, a qcow2 header "
+                   "[,aio=auto|io_uring|sync][,format=raw|qcow2][,snapshot=on][,lock=off]. Without format, a qcow2 header "
                    "makes it qcow2, else raw; snapshot=on sends writes to a temporary overlay deleted at exit")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     std::vector<std::string> nets;
@@ -98,6 +101,11 @@ ParseResult parse_options(int argc, const char* const argv[])
     app.add_option("--fail-on", fail_on, "End the run with exit code 126 when a console line matches REGEX");
     app.add_option("--log-level", log_level, "Log level: trace, debug, info, warn, error, critical, off")
         ->default_str("warn");
+    std::string seccomp = "on";
+    app.add_option("--seccomp", seccomp,
+                   "on: every minivmm thread runs under a seccomp allow-list (a forbidden system call ends the run "
+                   "with exit code 125, naming it); off: no filter")
+        ->default_str("on");
 
     try {
         app.parse(argc, argv);
@@ -141,6 +149,11 @@ ParseResult parse_options(int argc, const char* const argv[])
     }
     if (app.count("--fail-on") > 0) {
         options.vm.console.fail_on = fail_on;
+    }
+    if (seccomp == "on" || seccomp == "off") {
+        options.vm.seccomp = seccomp == "on";
+    } else {
+        error = error.value_or(fmt::format("--seccomp must be on or off, not '{}'", seccomp));
     }
     const auto level = spdlog::level::from_str(log_level);
     if (level == spdlog::level::off && log_level != "off") {

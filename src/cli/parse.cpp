@@ -176,8 +176,13 @@ Parsed<DiskConfig> parse_disk(std::string_view text)
                 return fmt::format("disk '{}': snapshot must be on or off, not '{}'", text, value);
             }
             disk.snapshot = value == "on";
+        } else if (key == "lock") {
+            if (value != "on" && value != "off") {
+                return fmt::format("disk '{}': lock must be on or off, not '{}'", text, value);
+            }
+            disk.lock = value == "on";
         } else {
-            return fmt::format("disk '{}': unknown key '{}' (path, readonly, serial, cache, aio, format, snapshot)",
+            return fmt::format("disk '{}': unknown key '{}' (path, readonly, serial, cache, aio, format, snapshot, lock)",
                                text, key);
         }
     }

@@ -7,20 +7,6 @@
 
 namespace minivmm::console {
 
-void FdConsoleOutput::write(std::span<const uint8_t> bytes)
-{
-    while (!bytes.empty()) {
-        const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return; // output closed or full: the guest keeps running, the bytes are gone
-        }
-        bytes = bytes.subspan(static_cast<size_t>(n));
-    }
-}
-
 ConsoleEscape::Result ConsoleEscape::feed(std::span<const uint8_t> input)
 {
     Result result;
@@ -48,26 +34,46 @@ ConsoleBackend::ConsoleBackend(const ConsoleConfig& config)
 {
     switch (config.mode) {
     case ConsoleMode::Stdio:
-        output_ = std::make_shared<FdConsoleOutput>(STDOUT_FILENO);
+        queue_ = std::make_shared<FdOutputQueue>(STDOUT_FILENO, "stdout");
         if (::fcntl(STDIN_FILENO, F_GETFD) != -1) {
             input_fd_ = STDIN_FILENO;
             raw_ = std::make_unique<RawTerminal>(STDIN_FILENO);
         }
         break;
     case ConsoleMode::Stdout:
-        output_ = std::make_shared<FdConsoleOutput>(STDOUT_FILENO);
+        queue_ = std::make_shared<FdOutputQueue>(STDOUT_FILENO, "stdout");
         break;
     case ConsoleMode::File:
-        file_ = util::UniqueFd(::open(config.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+        // O_NONBLOCK: a FIFO nobody reads is refused now (ENXIO) instead of blocking here.
+        file_ = util::UniqueFd(
+            ::open(config.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644));
         if (!file_) {
             throw ConfigError(fmt::format("cannot open console file '{}': {}", config.path.string(),
                                           util::errno_text(errno)));
         }
-        output_ = std::make_shared<FdConsoleOutput>(file_.get());
+        queue_ = std::make_shared<FdOutputQueue>(file_.get(), fmt::format("console file '{}'", config.path.string()));
         break;
     case ConsoleMode::None:
-        output_ = std::make_shared<DiscardConsoleOutput>();
         break;
+    }
+    if (queue_) {
+        output_ = queue_;
+    } else {
+        output_ = std::make_shared<DiscardConsoleOutput>();
+    }
+}
+
+void ConsoleBackend::start(util::EventLoop& loop)
+{
+    if (queue_) {
+        queue_->start(loop);
+    }
+}
+
+void ConsoleBackend::finish()
+{
+    if (queue_) {
+        queue_->finish();
     }
 }
 

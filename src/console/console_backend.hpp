@@ -5,7 +5,9 @@
 
 #include "devices/console_output.hpp"
 #include "util/unique_fd.hpp"
+#include "console/fd_output_queue.hpp"
 #include "console/raw_terminal.hpp"
+#include "util/event_loop.hpp"
 
 #include <minivmm/vm_config.hpp>
 
@@ -17,17 +19,6 @@
 #include <vector>
 
 namespace minivmm::console {
-
-// Writes everything to a file descriptor, retrying short writes; never throws (a closed
-// stdout must not kill the guest).
-class FdConsoleOutput final : public devices::ConsoleOutput {
-public:
-    explicit FdConsoleOutput(int fd) : fd_(fd) {}
-    void write(std::span<const uint8_t> bytes) override;
-
-private:
-    int fd_;
-};
 
 class DiscardConsoleOutput final : public devices::ConsoleOutput {
 public:
@@ -52,7 +43,13 @@ class ConsoleBackend final {
 public:
     explicit ConsoleBackend(const ConsoleConfig& config);
 
+    // Where the output goes: stdout or the file through an FdOutputQueue (never blocks the
+    // device that writes), or nowhere.
     [[nodiscard]] std::shared_ptr<devices::ConsoleOutput> output() const { return output_; }
+    // The I/O thread drains the output from now on.
+    void start(util::EventLoop& loop);
+    // The run is over: what is left of the output is written, or counted as lost (once).
+    void finish();
     // The fd to read guest input from, if this console has input.
     [[nodiscard]] std::optional<int> input_fd() const { return input_fd_; }
     // Whether input is a terminal in raw mode (so Ctrl-A x is the way out).
@@ -60,6 +57,7 @@ public:
 
 private:
     util::UniqueFd file_;
+    std::shared_ptr<FdOutputQueue> queue_; // stdout or the file
     std::shared_ptr<devices::ConsoleOutput> output_;
     std::optional<int> input_fd_;
     std::unique_ptr<RawTerminal> raw_;

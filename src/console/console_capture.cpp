@@ -10,13 +10,22 @@ void ConsoleCapture::write(std::span<const uint8_t> bytes)
 {
     {
         std::lock_guard lock(mutex_);
-        kept_.append(bytes.begin(), bytes.end());
-        if (kept_.size() > limit_) {
+        if (bytes.size() >= limit_) {
+            // Only its last limit_ bytes could be kept: the rest is never copied.
+            dropped_ += kept_.size() + (bytes.size() - limit_);
+            kept_.clear();
+            bytes = bytes.last(limit_);
+        } else if (kept_.size() + bytes.size() > limit_) {
             // Drop a quarter more than needed, so that trimming is rare (amortised O(1)).
-            const std::size_t drop = std::min(kept_.size(), kept_.size() - limit_ + limit_ / 4);
-            kept_.erase(0, drop);
+            const std::size_t drop = std::min(kept_.size(), kept_.size() + bytes.size() - limit_ + limit_ / 4);
+            kept_.erase(kept_.begin(), kept_.begin() + static_cast<std::ptrdiff_t>(drop));
             dropped_ += drop;
         }
+        if (kept_.size() + bytes.size() > kept_.capacity()) {
+            // Doubling, but never past the limit (vector::reserve allocates what it is asked).
+            kept_.reserve(std::min(limit_, std::max(kept_.capacity() * 2, kept_.size() + bytes.size())));
+        }
+        kept_.insert(kept_.end(), bytes.begin(), bytes.end());
     }
     grown_.notify_all();
 }
@@ -37,7 +46,7 @@ ConsoleCapture::Snapshot ConsoleCapture::since(uint64_t from) const
 {
     std::lock_guard lock(mutex_);
     const uint64_t begin = std::clamp(from, dropped_, dropped_ + kept_.size());
-    return Snapshot{begin, kept_.substr(static_cast<std::size_t>(begin - dropped_)), closed_};
+    return Snapshot{begin, std::string(view().substr(static_cast<std::size_t>(begin - dropped_))), closed_};
 }
 
 bool ConsoleCapture::wait_past(uint64_t end, std::chrono::steady_clock::time_point deadline) const
@@ -49,7 +58,13 @@ bool ConsoleCapture::wait_past(uint64_t end, std::chrono::steady_clock::time_poi
 std::string ConsoleCapture::text() const
 {
     std::lock_guard lock(mutex_);
-    return kept_;
+    return std::string(view());
+}
+
+std::size_t ConsoleCapture::bytes_held() const
+{
+    std::lock_guard lock(mutex_);
+    return kept_.capacity();
 }
 
 std::string ConsoleCapture::tail(std::size_t lines) const
@@ -60,16 +75,17 @@ std::string ConsoleCapture::tail(std::size_t lines) const
     std::string text;
     {
         std::lock_guard lock(mutex_);
+        const std::string_view kept = view();
         // Find where the last `lines` lines start, from the end; a trailing '\n' closes the
         // last line rather than starting an empty one.
-        std::size_t start = kept_.size();
+        std::size_t start = kept.size();
         std::size_t seen = 0;
-        std::size_t pos = kept_.size();
-        if (pos > 0 && kept_[pos - 1] == '\n') {
+        std::size_t pos = kept.size();
+        if (pos > 0 && kept[pos - 1] == '\n') {
             --pos;
         }
         while (seen < lines && pos > 0) {
-            const auto nl = kept_.rfind('\n', pos - 1);
+            const auto nl = kept.rfind('\n', pos - 1);
             ++seen;
             if (nl == std::string::npos) {
                 start = 0;
@@ -78,7 +94,7 @@ std::string ConsoleCapture::tail(std::size_t lines) const
             start = nl + 1;
             pos = nl;
         }
-        text = kept_.substr(start);
+        text = std::string(kept.substr(start));
     }
     std::erase(text, '\r');
     if (!text.empty() && text.back() != '\n') {

@@ -1,7 +1,8 @@
 // The guest console's output kept in memory, for Console (output, tail, expect). The console
 // device writes into it on a vCPU thread; readers copy from it and wait on it from any thread.
-// It keeps the latest `limit` bytes; offsets count from the first byte the guest ever wrote,
-// so an offset stays meaningful after older output was dropped.
+// It keeps the latest `limit` bytes, and never holds more memory than that, whatever one write
+// brings (of a write larger than the limit only the tail is copied); offsets count from the
+// first byte the guest ever wrote, so an offset stays meaningful after older output was dropped.
 #pragma once
 
 #include "devices/console_output.hpp"
@@ -13,6 +14,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace minivmm::console {
 
@@ -37,14 +40,18 @@ public:
     [[nodiscard]] bool wait_past(uint64_t end, std::chrono::steady_clock::time_point deadline) const;
 
     [[nodiscard]] std::string text() const;
+    // Host memory the kept output takes now: at most the limit.
+    [[nodiscard]] std::size_t bytes_held() const;
     // The last `lines` lines, '\r' removed, each ending in '\n' (a partial last line too).
     [[nodiscard]] std::string tail(std::size_t lines) const;
 
 private:
+    [[nodiscard]] std::string_view view() const { return {kept_.data(), kept_.size()}; }
+
     const std::size_t limit_;
     mutable std::mutex mutex_;
     mutable std::condition_variable grown_;
-    std::string kept_;
+    std::vector<char> kept_; // grown by hand: its capacity never passes limit_
     uint64_t dropped_ = 0; // bytes dropped from the front of kept_ so far
     std::optional<std::string> closed_;
 };

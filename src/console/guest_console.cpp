@@ -13,13 +13,13 @@ GuestConsole::GuestConsole(const ConsoleConfig& config, ExitRequest request_exit
 {
     std::vector<devices::ConsoleOutput*> outputs{&capture_, backend_.output().get()};
     if (config.log) {
-        log_fd_ = util::UniqueFd(::open(config.log->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        log_fd_ = util::UniqueFd(::open(config.log->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0644));
         if (!log_fd_) {
             throw ConfigError(
                 fmt::format("cannot open console log '{}': {}", config.log->string(), util::errno_text(errno)));
         }
-        log_.emplace(log_fd_.get());
-        outputs.push_back(&*log_);
+        log_ = std::make_unique<FdOutputQueue>(log_fd_.get(), fmt::format("console log '{}'", config.log->string()));
+        outputs.push_back(log_.get());
     }
     if (matcher_) {
         outputs.push_back(matcher_.get());
@@ -47,6 +47,10 @@ std::unique_ptr<ConsoleLineMatcher> GuestConsole::make_line_matcher(const Consol
 
 void GuestConsole::start(util::EventLoop& loop)
 {
+    backend_.start(loop);
+    if (log_) {
+        log_->start(loop);
+    }
     input_.start(loop, backend_.input_fd(), backend_.interactive(), [this] {
         request_exit_({ExitReason::Stopped, exit_code::kSuccess, "console escape (Ctrl-A x)"});
     });
@@ -56,6 +60,14 @@ void GuestConsole::close(const ExitStatus& status)
 {
     input_.close();
     capture_.close(status.detail);
+}
+
+void GuestConsole::finish()
+{
+    backend_.finish();
+    if (log_) {
+        log_->finish();
+    }
 }
 
 } // namespace minivmm::console

@@ -7,6 +7,7 @@
 #include "util/unique_fd.hpp"
 #include "console/console_backend.hpp"
 #include "console/console_capture.hpp"
+#include "console/fd_output_queue.hpp"
 #include "console/console_input_pump.hpp"
 #include "console/console_line_matcher.hpp"
 #include "console/console_tee.hpp"
@@ -34,12 +35,15 @@ public:
     [[nodiscard]] std::shared_ptr<devices::ConsoleOutput> output() { return tee_; }
     // The device that takes console input (the last one connected when the VM is built).
     void connect_input(devices::ConsoleInput& device) { input_.connect(device); }
-    // Starts input delivery on `loop` (the VM's I/O thread).
+    // Starts input delivery and output draining on `loop` (the VM's I/O thread).
     void start(util::EventLoop& loop);
     // On the I/O thread every few milliseconds.
     void on_tick() { input_.on_tick(); }
     // The run ended with `status`: expect() stops waiting, send() is discarded.
     void close(const ExitStatus& status);
+    // Once no thread writes any more and the loop has stopped: writes what is left of the
+    // output to stdout/the files, or counts it as lost (said once, as a warning).
+    void finish();
 
     [[nodiscard]] Console& console() { return console_; }
 
@@ -49,7 +53,7 @@ private:
     ExitRequest request_exit_;
     ConsoleBackend backend_;
     util::UniqueFd log_fd_;
-    std::optional<FdConsoleOutput> log_;
+    std::unique_ptr<FdOutputQueue> log_;
     ConsoleCapture capture_;
     std::unique_ptr<ConsoleLineMatcher> matcher_;
     std::shared_ptr<ConsoleTee> tee_;

@@ -2,8 +2,6 @@
 
 #include "arch/x86_64/layout.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 
 namespace minivmm::devices {
@@ -58,10 +56,7 @@ void AcpiPm::write_sleep_control(uint8_t value)
         }
         return;
     }
-    if (!unsupported_sleep_logged_.exchange(true)) { // guest-triggerable: once
-        spdlog::warn("ACPI: guest asked for sleep type {} (only S5, type {}, is supported); ignored", type,
-                     arch::kAcpiS5SleepType);
-    }
+    log_.warn("guest asked for sleep type {} (only S5, type {}, is supported); ignored", type, arch::kAcpiS5SleepType);
 }
 
 } // namespace minivmm::devices

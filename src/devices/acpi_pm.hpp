@@ -9,11 +9,13 @@
 // guest clearing WAK_STS) are ignored. Reset: writing arch::kAcpiResetValue resets the
 // VM; other values are ignored. Wider accesses use their first byte; reads of sleep
 // control and reset read 0.
+// Host memory a guest can make it hold: none beyond its fixed state (sizeof(AcpiPm)); tested
+// with every platform device in tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"
+#include "util/guest_log.hpp"
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -46,7 +48,7 @@ private:
 
     const std::function<void()> power_off_;
     const std::function<void()> reset_;
-    std::atomic<bool> unsupported_sleep_logged_{false};
+    util::GuestLog log_{"ACPI"};
 };
 
 } // namespace minivmm::devices

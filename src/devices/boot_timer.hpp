@@ -3,6 +3,7 @@
 // starts (busybox `devmem 0xc0000000 8 123`), and the VM records the time since minivmm
 // started. Modelled on Firecracker's boot-timer device. Reads return 0; other values and
 // offsets are ignored.
+// Host memory a guest can make it hold: none (no state of its own); tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"

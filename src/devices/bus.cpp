@@ -3,7 +3,6 @@
 #include <minivmm/error.hpp>
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -44,12 +43,7 @@ const Bus::Range* Bus::find(uint64_t address, uint64_t size) const
 
 void Bus::note_unhandled(const char* kind, uint64_t address, size_t size) const
 {
-    // Logged once per address: guests probe legacy ports in loops, and a guest must not be
-    // able to flood the log.
-    std::lock_guard lock(unhandled_mutex_);
-    if (unhandled_seen_.size() < 4096 && unhandled_seen_.insert(address).second) {
-        spdlog::debug("{} bus: unhandled {} of {} bytes at {:#x}", name_, kind, size, address);
-    }
+    log_.debug("unhandled {} of {} bytes at {:#x}", kind, size, address);
 }
 
 bool Bus::read(uint64_t address, std::span<uint8_t> data) const

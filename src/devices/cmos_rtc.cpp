@@ -1,6 +1,7 @@
 #include "devices/cmos_rtc.hpp"
 
 #include <algorithm>
+#include <future>
 
 namespace minivmm::devices {
 
@@ -70,7 +71,8 @@ std::chrono::system_clock::time_point from_time_base_cycles(int64_t cycles)
 
 } // namespace
 
-CmosRtc::CmosRtc(std::shared_ptr<IrqLine> irq, uint64_t ram_bytes, Clock clock, TimerMode timer)
+CmosRtc::CmosRtc(std::shared_ptr<IrqLine> irq, uint64_t ram_bytes, Clock clock, TimerMode timer,
+                 std::function<void()> thread_start)
     : irq_(std::move(irq)), clock_(std::move(clock))
 {
     cmos_[static_cast<size_t>(Register::StatusA)] = kADefault;
@@ -102,7 +104,26 @@ CmosRtc::CmosRtc(std::shared_ptr<IrqLine> irq, uint64_t ram_bytes, Clock clock, 
     }
 
     if (timer == TimerMode::Thread) {
-        timer_thread_ = std::thread([this] { timer_loop(); });
+        std::promise<void> started;
+        auto result = started.get_future();
+        timer_thread_ = std::thread([this, &started, thread_start = std::move(thread_start)] {
+            try {
+                if (thread_start) {
+                    thread_start();
+                }
+            } catch (...) {
+                started.set_exception(std::current_exception());
+                return;
+            }
+            started.set_value();
+            timer_loop();
+        });
+        try {
+            result.get();
+        } catch (...) {
+            timer_thread_.join();
+            throw;
+        }
     }
 }
 

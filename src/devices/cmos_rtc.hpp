@@ -13,6 +13,8 @@
 // (SQWE is stored), time bases other than 32.768 kHz (divider values other than "reset"
 // run the clock normally), the day-of-week counter (derived from the date; writes to it
 // are ignored), sub-second phase of guest-set time (the seconds tick with the host's).
+// Host memory a guest can make it hold: none beyond its fixed state (the 128-byte CMOS
+// array and registers, sizeof(CmosRtc)); tested in tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"
@@ -68,10 +70,12 @@ public:
     };
 
     // `ram_bytes`, when nonzero, is reported in the BIOS memory-size bytes (0x15-0x18,
-    // 0x30-0x31, 0x34-0x35, 0x5b-0x5d), split around the 3 GiB..4 GiB hole.
+    // 0x30-0x31, 0x34-0x35, 0x5b-0x5d), split around the 3 GiB..4 GiB hole. With
+    // TimerMode::Thread, the timer thread runs `thread_start` first (its seccomp filter); an
+    // exception from it is rethrown here.
     explicit CmosRtc(std::shared_ptr<IrqLine> irq, uint64_t ram_bytes = 0,
                      Clock clock = [] { return std::chrono::system_clock::now(); },
-                     TimerMode timer = TimerMode::Thread);
+                     TimerMode timer = TimerMode::Thread, std::function<void()> thread_start = {});
     ~CmosRtc() override;
     CmosRtc(const CmosRtc&) = delete;
     CmosRtc& operator=(const CmosRtc&) = delete;

@@ -1,6 +1,7 @@
 // Where the guest's console bytes go: stdout, a file, an in-memory capture. The serial
-// port calls write() with its lock held, in transmit order; an implementation must not
-// call back into the device.
+// port calls write() with its lock held on a vCPU thread, in transmit order: an
+// implementation must not call back into the device, and must never block on the host side
+// (a host fd is written through console::FdOutputQueue, drained by the I/O thread).
 #pragma once
 
 #include <cstdint>

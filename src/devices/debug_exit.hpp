@@ -1,6 +1,7 @@
 // The debug-exit port for test harnesses (in the manner of QEMU's isa-debug-exit, but the
 // byte is passed on unchanged): a guest write of byte N at port 0xf4 reports N, and the VM
 // exits with that code (docs/architecture.md "Exit codes"). Reads return 0.
+// Host memory a guest can make it hold: none (stateless); tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"

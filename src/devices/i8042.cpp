@@ -1,6 +1,5 @@
 #include "devices/i8042.hpp"
 
-#include <spdlog/spdlog.h>
 
 namespace minivmm::devices {
 
@@ -148,10 +147,7 @@ bool I8042::run_command(uint8_t command)
         output_buffer_ = output_port_;
         return false;
     }
-    if (!unknown_commands_seen_.test(command)) {
-        unknown_commands_seen_.set(command); // once per command value: guest-triggerable
-        spdlog::debug("i8042: ignoring unknown command {:#04x}", command);
-    }
+    log_.debug("ignoring unknown command {:#04x}", command);
     return false;
 }
 

@@ -9,11 +9,13 @@
 // for its 500 ms command timeouts: there is a controller, its AUX port fails its tests,
 // and atkbd finds no keyboard (asynchronously). With ACPI, a FADT without the 8042 boot
 // flag makes Linux skip the controller altogether.
+// Host memory a guest can make it hold: none beyond its fixed state (sizeof(I8042)); tested
+// in tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"
+#include "util/guest_log.hpp"
 
-#include <bitset>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -61,7 +63,7 @@ private:
     uint8_t last_output_ = 0;
     std::optional<uint8_t> pending_command_; // a command waiting for its data byte
     bool last_write_was_command_ = false;
-    std::bitset<256> unknown_commands_seen_;
+    util::GuestLog log_{"i8042"};
 };
 
 } // namespace minivmm::devices

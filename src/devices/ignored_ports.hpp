@@ -4,7 +4,8 @@
 // never reach the bus: the PICs (0x20/0x21, 0xa0/0xa1) and ELCR (0x4d0/0x4d1) with the
 // in-kernel irqchip, the PIT (0x40-0x43) and port 0x61 with KVM_CREATE_PIT2 and
 // KVM_PIT_SPEAKER_DUMMY. Ports not listed here still go to the bus's unhandled path
-// (all-ones, logged once per address at debug level).
+// (all-ones, logged at debug level through a rate limit).
+// Host memory a guest can make them hold: none (stateless).
 #pragma once
 
 #include "devices/bus.hpp"

@@ -1,7 +1,5 @@
 #include "devices/pvpanic.hpp"
 
-#include <spdlog/spdlog.h>
-
 namespace minivmm::devices {
 
 void PvPanic::read(uint64_t offset, std::span<uint8_t> data)
@@ -20,7 +18,7 @@ void PvPanic::write(uint64_t offset, std::span<const uint8_t> data)
         on_panic_();
     } else if ((data[0] & kCrashLoaded) != 0) {
         // A crash kernel is loaded and will run: the guest goes on, as QEMU's default.
-        spdlog::warn("guest panicked and is starting its crash kernel");
+        log_.warn("guest panicked and is starting its crash kernel");
     }
 }
 

@@ -3,9 +3,12 @@
 // device "QEMU0001"). Reads return the events this device understands; a write with the
 // "panicked" bit ends the run as a guest crash, before the kernel's own panic action
 // (with panic=-1: an immediate reboot, which would otherwise look like a clean reboot).
+// Host memory a guest can make it hold: none (stateless; its log lines are rate-limited);
+// tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"
+#include "util/guest_log.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -25,6 +28,7 @@ public:
 
 private:
     std::function<void()> on_panic_;
+    util::GuestLog log_{"pvpanic"};
 };
 
 } // namespace minivmm::devices

@@ -10,6 +10,10 @@
 // Left out: baud timing, parity/framing errors and break (LCR bit 6), DMA mode
 // (FCR bit 3), the 16750's 64-byte FIFO bit (FCR/IIR bit 5 stay 0, so Linux sees a
 // 16550A), the delta bits of real modem lines (outside loopback they are constant).
+// Host memory a guest can make it hold: kFifoSize + kHostQueueSize bytes of input (a guest
+// that never reads leaves host input there; the pump then stops reading; test_serial.cpp),
+// fixed state otherwise; output leaves at once (ConsoleOutput never blocks or buffers
+// without bound); tests/unit/test_platform_bounds.cpp.
 #pragma once
 
 #include "devices/bus_device.hpp"

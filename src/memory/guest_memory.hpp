@@ -44,6 +44,9 @@ public:
 
     [[nodiscard]] std::span<const MemoryRegion> regions() const { return regions_; }
     [[nodiscard]] uint64_t size() const { return mapping_.size(); }
+    // All of RAM reads as zeros again, as when created (its pages go back to the host): for
+    // test harnesses and fuzz targets that reuse one guest RAM between runs.
+    void discard_contents() { mapping_.discard(); }
     // Host address of a region, for registering it with KVM (KVM_SET_USER_MEMORY_REGION).
     [[nodiscard]] uint64_t host_address_of(const MemoryRegion& region) const;
 

@@ -29,6 +29,13 @@ MmapRegion& MmapRegion::operator=(MmapRegion&& other) noexcept
 
 MmapRegion::~MmapRegion() { unmap(); }
 
+void MmapRegion::discard() const
+{
+    if (addr_ != nullptr && ::madvise(addr_, size_, MADV_DONTNEED) != 0) {
+        util::throw_sys_error("madvise(MADV_DONTNEED) of guest RAM");
+    }
+}
+
 void MmapRegion::unmap() noexcept
 {
     if (addr_ != nullptr) {

@@ -23,6 +23,8 @@ public:
 
     [[nodiscard]] std::byte* data() const { return addr_; }
     [[nodiscard]] uint64_t size() const { return size_; }
+    // Gives every page back to the kernel: the mapping reads as zeros again, as when made.
+    void discard() const;
 
 private:
     MmapRegion(std::byte* addr, uint64_t size) : addr_(addr), size_(size) {}

@@ -42,7 +42,8 @@ void unblock_kick_signal()
 
 Vcpu::Vcpu(unsigned index, kvm::VcpuFd fd, const devices::Bus& pio, const devices::Bus& mmio,
            const memory::GuestMemory& memory, ExitRequest request_exit)
-    : index_(index), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), request_exit_(std::move(request_exit))
+    : index_(index), fd_(std::move(fd)), pio_(pio), mmio_(mmio), memory_(memory), request_exit_(std::move(request_exit)),
+      log_(fmt::format("vCPU {}", index))
 {
     install_kick_handler();
 }
@@ -53,11 +54,14 @@ Vcpu::~Vcpu()
     join();
 }
 
-void Vcpu::start()
+void Vcpu::start(std::function<void()> on_start)
 {
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, on_start = std::move(on_start)] {
         unblock_kick_signal();
         try {
+            if (on_start) {
+                on_start();
+            }
             run_loop();
         } catch (const std::exception& e) {
             request_exit_(VcpuStop{VcpuStop::Kind::HostFailure, fmt::format("vCPU {}: {}", index_, e.what())});
@@ -87,7 +91,7 @@ void Vcpu::run_loop()
         if (fd_.run() < 0) {
             continue; // EINTR/EAGAIN: a kick, or a signal; the loop condition decides
         }
-        if (!handle(decode_exit(fd_))) {
+        if (!dispatch_exit()) {
             return;
         }
     }
@@ -135,7 +139,7 @@ bool Vcpu::handle(const VcpuExit& exit)
                         VcpuStop{VcpuStop::Kind::GuestCrash, fmt::format("vCPU {} reported a guest crash", index_)});
                     return false;
                 default:
-                    spdlog::warn("vCPU {}: ignoring system event {}", index_, e.type);
+                    log_.warn("ignoring system event {}", e.type);
                     return true;
                 }
             } else if constexpr (std::is_same_v<T, exits::FailEntry>) {

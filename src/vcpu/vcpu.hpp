@@ -7,6 +7,7 @@
 #include "memory/guest_memory.hpp"
 #include "vcpu/vcpu_exit.hpp"
 #include "kvm/vcpu_fd.hpp"
+#include "util/guest_log.hpp"
 
 #include <pthread.h>
 
@@ -46,11 +47,18 @@ public:
     [[nodiscard]] const kvm::VcpuFd& fd() const { return fd_; }
     [[nodiscard]] unsigned index() const { return index_; }
 
-    void start();
+    // Starts the thread; it runs `on_start` first (its seccomp filter), and an exception from
+    // it ends the run as a host failure.
+    void start(std::function<void()> on_start = {});
     // Asks the thread to leave KVM_RUN and end; idempotent. Called by the owner of the
     // Vcpu (never concurrently with join()).
     void stop();
     void join();
+
+    // The run loop's body after KVM_RUN: decodes the exit left in kvm_run and dispatches it to
+    // the buses; false when the vCPU should stop (its stop reason reported). Public for the
+    // fuzz target, which writes kvm_run itself.
+    [[nodiscard]] bool dispatch_exit() { return handle(decode_exit(fd_)); }
 
 private:
     void run_loop();
@@ -65,6 +73,7 @@ private:
     const devices::Bus& mmio_;
     const memory::GuestMemory& memory_;
     ExitRequest request_exit_;
+    util::GuestLog log_;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
 };

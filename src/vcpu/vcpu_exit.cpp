@@ -1,5 +1,7 @@
 #include "vcpu/vcpu_exit.hpp"
 
+#include <minivmm/error.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,6 +13,11 @@ VcpuExit decode_exit(const kvm::VcpuFd& vcpu)
     kvm_run& run = vcpu.run_state();
     switch (run.exit_reason) {
     case KVM_EXIT_IO: {
+        // 1, 2 or 4 bytes per element; anything else would make the dispatch loop spin (0)
+        // or split elements, and only a broken kernel or kvm_run area can give it.
+        if (run.io.size != 1 && run.io.size != 2 && run.io.size != 4) {
+            throw HostError(fmt::format("KVM I/O exit with element size {}", run.io.size));
+        }
         auto data = vcpu.io_data();
         if (run.io.direction == KVM_EXIT_IO_OUT) {
             return exits::IoOut{run.io.port, run.io.size, data};

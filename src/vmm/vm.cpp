@@ -1,6 +1,9 @@
 // The lifecycle of a VM: start the threads, wait for the first exit reason, tear down.
 #include "vmm/vm_impl.hpp"
 
+#include "util/sigpipe.hpp"
+
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 namespace minivmm {
@@ -52,14 +55,24 @@ void Vm::Impl::start()
         }
     });
     io_thread = std::thread([this] {
+        // A console reader that went away makes writes fail with EPIPE, never kills us.
+        util::block_sigpipe_in_this_thread();
         try {
+            confine(util::ThreadKind::Io);
             events.run();
         } catch (const std::exception& e) {
             request_exit(ExitStatus::host_failure(fmt::format("I/O thread: {}", e.what())));
         }
     });
     for (auto& vcpu : vcpus) {
-        vcpu->start();
+        vcpu->start([this] { confine(util::ThreadKind::Vcpu); });
+    }
+}
+
+void Vm::Impl::confine(util::ThreadKind kind) const
+{
+    if (config.seccomp) {
+        util::install_seccomp_filter(seccomp, kind);
     }
 }
 
@@ -105,14 +118,31 @@ void Vm::Impl::shut_down()
         console->close(exit.get().value_or(ExitStatus::stopped()));
     }
     quiesce_devices();
+    if (console) {
+        // After the disks: a console nobody reads costs the run at most its grace period.
+        console->finish();
+    }
 }
 
 void Vm::Impl::quiesce_devices()
 {
     // Every thread is gone: nothing races the devices now. Make disk data durable.
     for (auto& slot : virtio) {
-        slot->transport().quiesce();
+        if (auto failure = slot->transport().quiesce()) {
+            spdlog::error("{}", *failure);
+            data_loss.push_back(std::move(*failure));
+        }
     }
+}
+
+ExitStatus Vm::Impl::final_status(const ExitStatus& status) const
+{
+    if (data_loss.empty()) {
+        return status;
+    }
+    // Whatever the guest said, unsafe data is not a success (docs/architecture.md "Exit codes").
+    return ExitStatus::host_failure(
+        fmt::format("{} (the run had ended: {}, exit code {})", fmt::join(data_loss, "; "), status.detail, status.code));
 }
 
 std::unique_ptr<Vm> Vm::create(const VmConfig& config) { return std::unique_ptr<Vm>(new Vm(build_vm(config))); }
@@ -136,7 +166,7 @@ ExitStatus Vm::wait()
         status = impl_->exit.wait();
     }
     impl_->shut_down();
-    return status;
+    return impl_->final_status(status);
 }
 
 std::optional<ExitStatus> Vm::wait_for(std::chrono::milliseconds timeout)
@@ -155,6 +185,8 @@ std::optional<ExitStatus> Vm::wait_for(std::chrono::milliseconds timeout)
 }
 
 void Vm::stop(ExitStatus why) { impl_->request_exit(std::move(why)); }
+
+void Vm::confine_calling_thread() { impl_->confine(util::ThreadKind::Main); }
 
 Console& Vm::console() { return impl_->console->console(); }
 

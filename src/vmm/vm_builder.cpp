@@ -28,6 +28,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "arch/x86_64/virtio_mmio_slots.hpp"
 #include "vmm/exit_policy.hpp"
+#include "vmm/seccomp_lists.hpp"
 #include "vmm/user_net_config.hpp"
 #include "vmm/virtio_cmdline.hpp"
 
@@ -140,8 +141,10 @@ void add_legacy_devices(Vm::Impl& impl)
     impl.pio.add(arch::kI8042DataPort, devices::I8042::kPortCount, i8042, "i8042");
 
     impl.pio.add(arch::kRtcPort, 2,
-                 std::make_shared<devices::CmosRtc>(std::make_shared<vmm::KvmIrqLine>(impl.vm, arch::kRtcGsi),
-                                           impl.config.memory_bytes),
+                 std::make_shared<devices::CmosRtc>(
+                     std::make_shared<vmm::KvmIrqLine>(impl.vm, arch::kRtcGsi), impl.config.memory_bytes,
+                     [] { return std::chrono::system_clock::now(); }, devices::CmosRtc::TimerMode::Thread,
+                     [&impl] { impl.confine(util::ThreadKind::Timer); }),
                  "CMOS RTC");
     impl.pio.add(
         arch::kDebugExitPort, devices::DebugExit::kPortCount,
@@ -218,7 +221,8 @@ DiskImages open_disk_images(const VmConfig& config)
 {
     DiskImages images;
     for (const auto& disk : config.disks) {
-        backends::DiskOptions options{disk.path, disk.readonly, disk.serial, disk.cache == DiskCache::None};
+        backends::DiskOptions options{disk.path, disk.readonly, disk.serial, disk.cache == DiskCache::None,
+                                      disk.lock};
         options.format = disk.format == DiskFormat::Raw     ? backends::DiskFormat::Raw
                          : disk.format == DiskFormat::Qcow2 ? backends::DiskFormat::Qcow2
                                                             : backends::DiskFormat::Auto;
@@ -267,6 +271,9 @@ void add_virtio_devices(Vm::Impl& impl, std::span<const arch::VirtioMmioSlot> sl
         throw HostError(fmt::format("{} virtio devices for {} slots", devices.size(), slots.size()));
     }
     for (size_t i = 0; i < slots.size(); ++i) {
+        if (impl.config.seccomp) {
+            devices[i]->add_syscalls(impl.seccomp); // docs/architecture.md "Seccomp"
+        }
         impl.virtio.push_back(std::make_unique<vmm::VirtioSlot>(impl.vm, impl.events, impl.memory, impl.mmio, slots[i],
                                                                 std::move(devices[i])));
     }
@@ -327,6 +334,13 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config)
     register_memory(vm, memory);
 
     auto impl = std::make_unique<Vm::Impl>(config, std::move(kvm), std::move(vm), std::move(memory));
+    if (config.seccomp) {
+        if (!util::seccomp_available()) {
+            throw ConfigError("seccomp: this kernel cannot filter system calls (no seccomp(2) with "
+                              "SECCOMP_FILTER_FLAG support); --seccomp off runs without the filter");
+        }
+        impl->seccomp = vmm::base_seccomp_policy(); // devices add theirs as they are made
+    }
     add_legacy_devices(*impl);
     add_virtio_devices(*impl, slots, std::move(nets), std::move(disks));
     for (auto* user : user_nets) {

@@ -11,6 +11,7 @@
 #include "vmm/exit_latch.hpp"
 #include "kvm/kvm.hpp"
 #include "vmm/virtio_slot.hpp"
+#include "util/seccomp_filter.hpp"
 
 #include <minivmm/vm.hpp>
 
@@ -42,14 +43,20 @@ struct Vm::Impl {
     // owner (Vm) calls it.
     void shut_down();
     // Makes device data durable once no thread runs any more: VirtioDevice::quiesce() of
-    // every virtio device (a disk flushes).
+    // every virtio device (a disk flushes). Records in `data_loss` what failed.
     void quiesce_devices();
+    // The calling thread (of `kind`) takes its seccomp allow-list, when the VM has seccomp on.
+    void confine(util::ThreadKind kind) const;
+    // How the run ended, `status` unless a device could not make the guest's data durable:
+    // then a HostFailure (125) that says so and what the run had ended with.
+    [[nodiscard]] ExitStatus final_status(const ExitStatus& status) const;
 
     VmConfig config;
     std::chrono::steady_clock::time_point created_at = std::chrono::steady_clock::now();
     std::chrono::steady_clock::time_point started_at = created_at;
     std::atomic<int64_t> boot_time_us{-1};
 
+    util::SeccompPolicy seccomp; // the allow-lists, when config.seccomp; complete once built
     kvm::Kvm kvm;
     kvm::VmFd vm;
     memory::GuestMemory memory;
@@ -66,6 +73,7 @@ struct Vm::Impl {
     std::mutex threads_mutex; // orders kicks against teardown
     bool started = false;
     bool torn_down = false;
+    std::vector<std::string> data_loss; // quiesce_devices(): why guest data may not be durable
     std::thread io_thread;
 };
 

@@ -34,11 +34,23 @@ TEST_CASE("debug-exit values become minivmm's exit code", "[kvm]")
         return;
     }
     const auto image = both_formats();
-    const int code = GENERATE(0, 1, 42);
+    const int code = GENERATE(0, 1, 42, 123);
     INFO("image: " << image_name(image) << ", code " << code);
     const auto result = run_test_guest(image, "test=exit code=" + std::to_string(code));
     CHECK(result.exit_code == code);
     CHECK_THAT(result.out, Catch::Contains("test=exit"));
+}
+
+TEST_CASE("a guest cannot make minivmm exit with 124-255 (timeout, failure, crash, signals)", "[kvm]")
+{
+    if (!kvm_available()) {
+        return;
+    }
+    const int value = GENERATE(124, 125, 126, 127, 143, 255);
+    const auto result = run_test_guest(GuestImage::Elf, "test=exit code=" + std::to_string(value));
+    CHECK(result.exit_code == 123);
+    // The exact value is said on stderr.
+    CHECK_THAT(result.err, Catch::Contains(fmt::format("guest wrote {} to the debug-exit port (exit code 123", value)));
 }
 
 TEST_CASE("every vCPU is started by the guest and reports in", "[kvm]")

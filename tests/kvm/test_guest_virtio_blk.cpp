@@ -4,6 +4,7 @@
 // a hostile driver that must leave minivmm running.
 #include "support/kvm.hpp"
 #include "support/virtio_blk_driver.hpp"
+#include "support/guest_pattern.hpp"
 
 #include <fmt/format.h>
 
@@ -22,22 +23,6 @@ namespace {
 
 constexpr uint64_t kSector = 512;
 
-// The guest's write pattern (tests/guest/README.md): 32-bit xorshift, little-endian words.
-std::vector<std::byte> xorshift_pattern(uint32_t seed, size_t bytes)
-{
-    std::vector<std::byte> out;
-    out.reserve(bytes);
-    uint32_t x = seed;
-    while (out.size() < bytes) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        for (int i = 0; i < 4; ++i) {
-            out.push_back(static_cast<std::byte>(x >> (8 * i)));
-        }
-    }
-    return out;
-}
 
 std::string as_string(const std::vector<std::byte>& bytes)
 {

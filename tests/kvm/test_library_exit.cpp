@@ -1,6 +1,8 @@
 // [kvm]: libminivmm in-process: every way a run ends gives its ExitReason and exit code, and
 // the console is there to inspect afterwards.
+#include "support/failing_syscall.hpp"
 #include "support/library_vm.hpp"
+#include "support/virtio_blk_driver.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -39,6 +41,44 @@ TEST_CASE("library: the debug-exit port gives ExitReason::DebugExit and the gues
     const auto status = run_to_end(test_guest_config("test=exit code=42"));
     CHECK(status.reason == ExitReason::DebugExit);
     CHECK(status.code == 42);
+    CHECK(status.guest_value == 42);
+}
+
+TEST_CASE("library: a debug-exit value above 123 gives code 123 and keeps the value", "[kvm]")
+{
+    if (!kvm_available()) {
+        return;
+    }
+    const auto status = run_to_end(test_guest_config("test=exit code=200"));
+    CHECK(status.reason == ExitReason::DebugExit);
+    CHECK(status.code == 123);
+    CHECK(status.guest_value == 200);
+}
+
+TEST_CASE("library: a disk flush that fails at shutdown ends the run with 125, not success", "[kvm]")
+{
+    if (!kvm_available()) {
+        return;
+    }
+    // The guest says 0; the host's fdatasync of the image at teardown says EIO.
+    TempImage image(1024 * 1024);
+    auto config = test_guest_config("test=exit code=0");
+    DiskConfig disk;
+    disk.path = image.path;
+    config.disks.push_back(disk);
+    ExitStatus status;
+    std::string console;
+    run_with_failing_syscall("fdatasync", EIO, [&] {
+        auto vm = Vm::create(config);
+        vm->start();
+        status = vm->wait();
+        console = vm->console().output();
+    });
+    INFO("console:\n" << console);
+    CHECK(status.reason == ExitReason::HostFailure);
+    CHECK(status.code == exit_code::kVmmFailure);
+    CHECK_THAT(status.detail, Catch::Contains("': fdatasync at shutdown failed: Input/output error") &&
+                                  Catch::Contains("(the run had ended: guest wrote 0 to the debug-exit port, exit code 0)"));
 }
 
 TEST_CASE("library: a triple fault is ExitReason::Crash, code 126", "[kvm]")

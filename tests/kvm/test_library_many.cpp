@@ -1,6 +1,7 @@
 // [kvm]: libminivmm in-process with several VMs: concurrent guests are independent, and
 // create/destroy cycles leak neither file descriptors nor memory.
 #include "support/library_vm.hpp"
+#include "support/process_memory.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -20,15 +21,6 @@ size_t open_fds()
         ++n;
     }
     return n;
-}
-
-uint64_t rss_bytes()
-{
-    std::ifstream statm("/proc/self/statm");
-    uint64_t size = 0;
-    uint64_t resident = 0;
-    statm >> size >> resident;
-    return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
 } // namespace
@@ -120,12 +112,12 @@ TEST_CASE("library: 50 create/boot/destroy cycles leak no file descriptors and n
     cycle(0); // the first VM sets up process-wide state (the vCPU kick handler, loggers)
     cycle(1);
     const size_t fds_before = open_fds();
-    const uint64_t rss_before = rss_bytes();
+    const uint64_t rss_before = test::resident_bytes();
     for (int i = 0; i < 50; ++i) {
         cycle(i);
     }
     const size_t fds_after = open_fds();
-    const uint64_t rss_after = rss_bytes();
+    const uint64_t rss_after = test::resident_bytes();
     INFO("fds " << fds_before << " -> " << fds_after << ", RSS " << rss_before / 1024 << " KiB -> " << rss_after / 1024
                 << " KiB");
     CHECK(fds_after == fds_before);

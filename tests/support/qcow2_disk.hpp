@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -159,16 +160,19 @@ public:
     ~DeviceDisk()
     {
         if (device) {
-            device->quiesce();
+            (void)device->quiesce();
         }
     }
     DeviceDisk(const DeviceDisk&) = delete;
     DeviceDisk& operator=(const DeviceDisk&) = delete;
 
-    // Quiesces and destroys the device (the image is closed afterwards).
+    // Quiesces and destroys the device (the image is closed afterwards); throws if the final
+    // flush failed.
     void close()
     {
-        device->quiesce();
+        if (const auto failure = device->quiesce()) {
+            throw std::runtime_error(*failure);
+        }
         device.reset();
     }
 

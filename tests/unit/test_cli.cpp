@@ -104,6 +104,11 @@ TEST_CASE("disk specs", "[unit][cli]")
     CHECK(std::get<DiskConfig>(parse_disk("x,aio=auto")).aio == DiskAio::Auto);
     CHECK_THAT(std::get<std::string>(parse_disk("path=x,aio=threads")),
                Catch::Contains("aio must be auto, io_uring or sync, not 'threads'"));
+    CHECK(std::get<DiskConfig>(parse_disk("x")).lock);
+    CHECK_FALSE(std::get<DiskConfig>(parse_disk("x,lock=off")).lock);
+    CHECK(std::get<DiskConfig>(parse_disk("x,lock=on")).lock);
+    CHECK_THAT(std::get<std::string>(parse_disk("path=x,lock=maybe")),
+               Catch::Contains("lock must be on or off, not 'maybe'"));
     CHECK_THAT(std::get<std::string>(parse_disk("path=x,colour=red")), Catch::Contains("colour"));
     CHECK_THAT(std::get<std::string>(parse_disk("path=x,junk")), Catch::Contains("junk"));
 }
@@ -250,4 +255,16 @@ TEST_CASE("--help documents the exit codes", "[unit][cli]")
                                Catch::Contains("--kernel") && Catch::Contains("--log-level"));
     CHECK_THAT(print.text, Catch::Contains("--exit-on") && Catch::Contains("--fail-on") &&
                                Catch::Contains("--console-log") && Catch::Contains("console line matched --fail-on"));
+}
+
+TEST_CASE("--seccomp on|off", "[unit][cli][seccomp]")
+{
+    auto result = parse({"--kernel", "k"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    CHECK(std::get<Options>(result).vm.seccomp);
+    result = parse({"--kernel", "k", "--seccomp", "off"});
+    REQUIRE(std::holds_alternative<Options>(result));
+    CHECK_FALSE(std::get<Options>(result).vm.seccomp);
+    CHECK_THAT(error_of(parse({"--kernel", "k", "--seccomp", "maybe"})),
+               Catch::Contains("--seccomp must be on or off, not 'maybe'"));
 }

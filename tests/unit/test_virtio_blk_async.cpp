@@ -1,6 +1,7 @@
 // virtio-blk with I/O in flight: back-pressure when the backend is full, reset and
 // quiesce with requests outstanding, host errors, EVENT_IDX, driver errors, O_DIRECT
 // bounce buffers, and the backends' own guarantees (flush ordering, short reads).
+#include "support/failing_syscall.hpp"
 #include "support/virtio_blk_driver.hpp"
 
 #include <catch2/catch.hpp>
@@ -283,7 +284,7 @@ TEST_CASE("virtio-blk quiesce completes requests in flight and syncs", "[unit][v
     const auto b = offer_write(d, 8, pattern(4096, 31));
     g.h->kick();
     REQUIRE(g.gate->held() == 2);
-    g.h->device->quiesce();
+    CHECK_FALSE(g.h->device->quiesce());
     CHECK(g.gate->in_flight() == 0);
     CHECK(d.used_idx() == 2);
     CHECK(g.h->status(a) == kBlkSOk);
@@ -291,6 +292,27 @@ TEST_CASE("virtio-blk quiesce completes requests in flight and syncs", "[unit][v
     CHECK(file.read(0, 4096) == pattern(4096, 30));
     CHECK(file.read(8 * 512, 4096) == pattern(4096, 31));
     CHECK_FALSE(g.h->context.notified.empty());
+}
+
+TEST_CASE("virtio-blk quiesce says so when the final fdatasync fails", "[unit][virtio-blk]")
+{
+    TempImage file(kImageSize);
+    Gated g(file, 8);
+    const auto request = offer_write(g.h->driver, 0, pattern(4096, 32));
+    g.h->kick();
+    std::optional<std::string> failure;
+    test::run_with_failing_syscall("fdatasync", EIO, [&] { failure = g.h->device->quiesce(); });
+    CHECK(g.h->status(request) == kBlkSOk);
+    REQUIRE(failure);
+    CHECK(*failure == "disk '" + file.path.string() +
+                          "': fdatasync at shutdown failed: Input/output error (errno 5); what the guest wrote may "
+                          "not be on the disk");
+    // A read-only disk has nothing to flush.
+    TempImage other(kImageSize);
+    auto h = BlkHarness::make(other.config(true), TestBackend::Synchronous);
+    REQUIRE(h);
+    test::run_with_failing_syscall("fdatasync", EIO, [&] { failure = h->device->quiesce(); });
+    CHECK_FALSE(failure);
 }
 
 TEST_CASE("virtio-blk host I/O errors reach the guest as IOERR", "[unit][virtio-blk]")

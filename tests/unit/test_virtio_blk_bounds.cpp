@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <vector>
 
 using namespace minivmm;
@@ -45,4 +46,79 @@ TEST_CASE("virtio-blk: a request of queue-size buffers is served, a longer chain
     h->kick();
     CHECK(h->driver.take_used().empty());
     REQUIRE(h->context.errors.size() == 1);
+}
+
+TEST_CASE("virtio-blk: the worst requests a driver may post stay under kMaxBytesHeld, also after a reset",
+          "[unit][virtio-blk][bounds]")
+{
+    // Every slot busy with the largest request of each kind: 254 data buffers (indirect
+    // tables, so all 256 chains fit in the ring at once), 16 discard segments, and unaligned
+    // 4 MiB requests that grow every bounce buffer (cache=none).
+    constexpr uint16_t kQ = virtio::VirtioBlock::kQueueSize;
+    constexpr uint32_t kSector = 512;
+    TempImage file(64 * 1024 * 1024, "/var/tmp");
+    std::unique_ptr<BlkHarness> h;
+    try {
+        h = BlkHarness::make(file.config(false, DiskCache::None), TestBackend::Synchronous, kQ, kQ);
+    } catch (const ConfigError& e) {
+        WARN("no O_DIRECT on /var/tmp, skipping: " << e.what());
+        return;
+    }
+    REQUIRE(h);
+    auto& d = h->driver;
+    const auto held = [&] {
+        INFO("bytes held " << h->device->bytes_held() << ", bound " << virtio::VirtioBlock::kMaxBytesHeld);
+        CHECK(h->device->bytes_held() <= virtio::VirtioBlock::kMaxBytesHeld);
+    };
+    held();
+
+    const auto data = d.alloc(uint64_t{kQ} * kSector, 4096);
+    const auto offer_round = [&](const std::function<std::vector<VirtioDriver::Buffer>(uint16_t)>& make, int count) {
+        for (int i = 0; i < count; ++i) {
+            d.offer(make(static_cast<uint16_t>(i)), true);
+        }
+        REQUIRE(h->run_until(static_cast<std::size_t>(count)).size() == static_cast<std::size_t>(count));
+        held();
+    };
+    const auto header = [&](uint32_t type, uint64_t sector) {
+        const auto at = d.alloc(16);
+        d.memory.write_obj(at, virtio::BlkReqHeader{type, 0, sector});
+        return at;
+    };
+    // IN of kQ - 2 one-sector buffers.
+    offer_round(
+        [&](uint16_t i) {
+            std::vector<VirtioDriver::Buffer> buffers{{header(virtio::kBlkTIn, i), 16, false}};
+            for (uint32_t b = 0; b + 2 < kQ; ++b) {
+                buffers.push_back({data + uint64_t{b} * kSector, kSector, true});
+            }
+            buffers.push_back({d.alloc(1), 1, true});
+            return buffers;
+        },
+        kQ);
+    // DISCARD of 16 segments.
+    offer_round(
+        [&](uint16_t i) {
+            const auto segments = d.alloc(virtio::VirtioBlock::kMaxDiscardSeg * 16);
+            for (uint32_t s = 0; s < virtio::VirtioBlock::kMaxDiscardSeg; ++s) {
+                d.memory.write_obj(segments + s * 16ULL, virtio::BlkDiscardSegment{(i * 16ULL + s) * 8, 8, 0});
+            }
+            return std::vector<VirtioDriver::Buffer>{{header(virtio::kBlkTDiscard, 0), 16, false},
+                                                     {segments, virtio::VirtioBlock::kMaxDiscardSeg * 16, false},
+                                                     {d.alloc(1), 1, true}};
+        },
+        kQ);
+    // Unaligned IN of the largest size a bounce buffer takes, more of them than there are buffers.
+    const auto unaligned = d.alloc(virtio::VirtioBlock::kMaxBounceBytes + 1, 4096) + 1;
+    offer_round(
+        [&](uint16_t) {
+            return std::vector<VirtioDriver::Buffer>{
+                {header(virtio::kBlkTIn, 0), 16, false},
+                {unaligned, static_cast<uint32_t>(virtio::VirtioBlock::kMaxBounceBytes), true},
+                {d.alloc(1), 1, true}};
+        },
+        static_cast<int>(virtio::VirtioBlock::kBounceBuffers) + 4);
+
+    h->device->reset(); // keeps what it grew, for reuse
+    held();
 }

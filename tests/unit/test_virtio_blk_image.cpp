@@ -2,10 +2,12 @@
 // users off one writable image.
 #include "backends/block/disk_image.hpp"
 #include "support/config_error.hpp"
+#include "support/failing_syscall.hpp"
 #include "support/virtio_blk_driver.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,6 +120,28 @@ TEST_CASE("disk image locks keep a second user off", "[unit][virtio-blk]")
         }
         CHECK_NOTHROW(backends::DiskImage::open(file.config()));
     }
+}
+
+TEST_CASE("a lock the filesystem refuses refuses the disk, unless lock=off", "[unit][virtio-blk]")
+{
+    // ENOLCK is what NFS without a lock manager answers; make fcntl(F_OFD_SETLK) say it here.
+    TempImage file(4096);
+    const auto readonly = GENERATE(false, true);
+    auto config = file.config(readonly);
+    std::string error;
+    test::run_with_failing_syscall(
+        "fcntl", ENOLCK, [&] { error = config_error([&] { (void)backends::DiskImage::open(config); }); },
+        test::SyscallArg{1, F_OFD_SETLK});
+    CHECK(error == quoted(file.path) + " cannot be locked: No locks available (errno 37); lock=off uses it without "
+                                       "a lock (then nothing stops another process from writing it at the same time)");
+
+    config.lock = false;
+    std::optional<backends::DiskImage> image;
+    test::run_with_failing_syscall(
+        "fcntl", ENOLCK, [&] { image.emplace(backends::DiskImage::open(config)); }, test::SyscallArg{1, F_OFD_SETLK});
+    CHECK(image->readonly() == readonly);
+    // Unlocked: a second user is not kept off.
+    CHECK_NOTHROW(backends::DiskImage::open(file.config()));
 }
 
 TEST_CASE("cache=none opens with O_DIRECT or says the filesystem cannot", "[unit][virtio-blk]")

@@ -50,6 +50,22 @@ TEST_CASE("exit statuses map to the documented exit codes", "[unit][lifecycle]")
     CHECK(ExitStatus::debug_exit(42).code == 42);
     CHECK(ExitStatus::timeout().code == 124);
     CHECK(ExitStatus::host_failure("x").code == 125);
+    CHECK(ExitStatus::host_failure("x").code == 125);
     CHECK(ExitStatus::crash("x").code == 126);
     CHECK(ExitStatus::signal(15).code == 143);
+}
+
+TEST_CASE("a guest cannot impersonate minivmm's own exit codes through the debug-exit port", "[unit][lifecycle]")
+{
+    for (int value = 0; value <= 255; ++value) {
+        const auto status = ExitStatus::debug_exit(value);
+        INFO("value " << value);
+        CHECK(status.reason == ExitReason::DebugExit);
+        CHECK(status.guest_value == value);
+        CHECK(status.code == std::min(value, exit_code::kGuestMax));
+        CHECK(status.code < exit_code::kTimeout);
+    }
+    CHECK(ExitStatus::debug_exit(125).detail ==
+          "guest wrote 125 to the debug-exit port (exit code 123: 124-255 are minivmm's own codes)");
+    CHECK(ExitStatus::debug_exit(42).detail == "guest wrote 42 to the debug-exit port");
 }

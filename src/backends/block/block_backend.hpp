@@ -5,6 +5,8 @@
 // and write-zeroes submitted before it, whether or not they had completed.
 #pragma once
 
+#include "util/seccomp_filter.hpp"
+
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -71,6 +73,9 @@ public:
     virtual void reap(std::vector<Completion>& out) = 0;
     // Blocks until nothing is in flight, then appends every unreported op, as reap().
     virtual void drain(std::vector<Completion>& out) = 0;
+    // The system calls the backend makes once running (submit, reap, drain, destruction),
+    // for the seccomp allow-lists of the threads that run them (util::kDeviceThreads).
+    virtual void add_syscalls(util::SeccompPolicy& /*policy*/) const {}
 };
 
 enum class BlockBackendKind {

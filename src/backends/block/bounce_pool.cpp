@@ -57,6 +57,16 @@ std::span<std::byte> BouncePool::buffer(std::size_t index, std::size_t size)
     return std::span(buffers_[index].data.get(), std::min(size, buffers_[index].size));
 }
 
+std::size_t BouncePool::bytes_held() const
+{
+    static_assert(sizeof(Buffer) <= kBufferOverhead);
+    std::size_t bytes = buffers_.capacity() * sizeof(Buffer);
+    for (const Buffer& b : buffers_) {
+        bytes += b.size;
+    }
+    return bytes;
+}
+
 void BouncePool::release(std::size_t index) { buffers_[index].busy = false; }
 
 std::size_t BouncePool::in_use() const

@@ -28,6 +28,9 @@ public:
     void release(std::size_t index);
     [[nodiscard]] std::size_t in_use() const;
     [[nodiscard]] std::size_t count() const { return buffers_.size(); }
+    // Host bytes the pool holds now: at most count() x (max_bytes() + sizeof(Buffer)).
+    [[nodiscard]] std::size_t bytes_held() const;
+    static constexpr std::size_t kBufferOverhead = 32; // sizeof(Buffer), for callers' bounds
 
 private:
     struct Free {

@@ -119,7 +119,7 @@ void DiskChain::open_backing(const std::string& disk_label)
                 }
             }
         }
-        ImageFile file = ImageFile::open({*path, true, last.file.direct()}, label);
+        ImageFile file = ImageFile::open({*path, true, last.file.direct(), last.file.locked()}, label);
         switch (backing_format(last.qcow2->header.backing_format, file, label)) {
         case BackingFormat::Raw: images_.push_back(ChainImage{std::move(file), std::nullopt, false, true}); break;
         case BackingFormat::Qcow2: {

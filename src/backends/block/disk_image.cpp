@@ -47,7 +47,7 @@ DiskImage DiskImage::open(const DiskOptions& options)
         throw ConfigError(
             fmt::format("{} has a serial of {} bytes; at most {} fit", label, options.serial.size(), kMaxSerialBytes));
     }
-    ImageFile file = ImageFile::open({path, options.readonly || options.snapshot, options.direct}, label);
+    ImageFile file = ImageFile::open({path, options.readonly || options.snapshot, options.direct, options.lock}, label);
 
     DiskImage image;
     image.path_ = path;

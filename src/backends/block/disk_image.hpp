@@ -27,6 +27,7 @@ struct DiskOptions {
     bool readonly = false;
     std::string serial; // at most DiskImage::kMaxSerialBytes
     bool direct = false; // O_DIRECT (cache=none): bypass the host page cache
+    bool lock = true;    // F_OFD_SETLK; refuse the image if it cannot be locked
     DiskFormat format = DiskFormat::Auto;
     // Writes go to a temporary qcow2 overlay deleted at exit; the image is opened read-only
     // with a shared lock, so several VMMs may use it at once.

@@ -13,7 +13,7 @@
 namespace minivmm::backends {
 
 FirstSectorGuard::FirstSectorGuard(std::unique_ptr<BlockBackend> inner, std::string disk_name)
-    : inner_(std::move(inner)), disk_name_(std::move(disk_name))
+    : inner_(std::move(inner)), disk_name_(std::move(disk_name)), log_(fmt::format("disk '{}'", disk_name_))
 {
 }
 
@@ -34,12 +34,8 @@ bool FirstSectorGuard::submit(Tag tag, const DiskOp& op)
         return false;
     }
     refused_.push_back(Completion{tag, EPERM});
-    uint64_t suppressed = 0;
-    if (log_limit_.allow(suppressed)) {
-        spdlog::warn("disk '{}': the guest wrote an image header to the first sector of a raw image whose format was "
-                     "probed; refused (format=raw allows it){}",
-                     disk_name_, suppressed > 0 ? fmt::format(" ({} more not logged)", suppressed) : "");
-    }
+    log_.warn("the guest wrote an image header to the first sector of a raw image whose format was probed; refused "
+              "(format=raw allows it)");
     return true;
 }
 

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "backends/block/block_backend.hpp"
-#include "util/log_rate_limit.hpp"
+#include "util/guest_log.hpp"
 
 #include <memory>
 #include <string>
@@ -26,6 +26,7 @@ public:
     [[nodiscard]] int completion_fd() const override { return inner_->completion_fd(); }
     void reap(std::vector<Completion>& out) override;
     void drain(std::vector<Completion>& out) override;
+    void add_syscalls(util::SeccompPolicy& policy) const override { inner_->add_syscalls(policy); }
 
     // Whether writing `iov` at offset 0 would make the image probe as something other than raw.
     [[nodiscard]] static bool changes_format(std::span<const iovec> iov);
@@ -34,7 +35,7 @@ private:
     std::unique_ptr<BlockBackend> inner_;
     std::string disk_name_;
     std::vector<Completion> refused_;
-    util::LogRateLimit log_limit_;
+    util::GuestLog log_;
 };
 
 } // namespace minivmm::backends

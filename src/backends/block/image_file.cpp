@@ -2,6 +2,7 @@
 #include "backends/block/image_file.hpp"
 
 #include "backends/block/aligned_buffer.hpp"
+#include "util/sys_error.hpp"
 
 #include <minivmm/error.hpp>
 
@@ -85,8 +86,11 @@ void lock(const std::string& label, int fd, bool readonly)
     if (err == EAGAIN || err == EACCES) {
         fail(label, "is in use by another process (lock held)");
     }
-    spdlog::warn("{}: cannot lock it ({}); nothing stops another process from writing it too", label,
-                 std::strerror(err));
+    // Without the lock nothing stops a second VMM from writing the image too: refuse, unless
+    // the user says so (a filesystem without locks, such as some NFS set-ups: ENOLCK).
+    fail(label, fmt::format("cannot be locked: {}; lock=off uses it without a lock (then nothing stops another "
+                            "process from writing it at the same time)",
+                            util::errno_text(err)));
 }
 
 // Full-length pread/pwrite at an aligned offset into an aligned buffer; reads stop at the
@@ -114,9 +118,9 @@ int transfer(int fd, bool write, uint64_t offset, std::byte* buf, std::size_t le
 } // namespace
 
 ImageFile::ImageFile(util::UniqueFd fd, std::filesystem::path path, std::string label, bool readonly, bool direct,
-                     uint64_t size_bytes, dev_t device, ino_t inode)
+                     uint64_t size_bytes, dev_t device, ino_t inode, bool locked)
     : fd_(std::move(fd)), path_(std::move(path)), label_(std::move(label)), readonly_(readonly), direct_(direct),
-      size_bytes_(size_bytes), device_(device), inode_(inode)
+      locked_(locked), size_bytes_(size_bytes), device_(device), inode_(inode)
 {
 }
 
@@ -158,8 +162,11 @@ ImageFile ImageFile::open(const Options& options, const std::string& label)
     if (options.direct) {
         check_direct_read(label, fd.get());
     }
-    lock(label, fd.get(), options.readonly);
-    return ImageFile(std::move(fd), path, label, options.readonly, options.direct, size, st.st_dev, st.st_ino);
+    if (options.lock) {
+        lock(label, fd.get(), options.readonly);
+    }
+    return ImageFile(std::move(fd), path, label, options.readonly, options.direct, size, st.st_dev, st.st_ino,
+                     options.lock);
 }
 
 namespace {
@@ -206,7 +213,7 @@ ImageFile ImageFile::create_temporary(const std::filesystem::path& dir, bool dir
         throw ConfigError(fmt::format("{}: temporary overlay: {}", label, std::strerror(errno)));
     }
     lock(label, fd.get(), false);
-    return ImageFile(std::move(fd), dir / "(temporary overlay)", label, false, direct, 0, st.st_dev, st.st_ino);
+    return ImageFile(std::move(fd), dir / "(temporary overlay)", label, false, direct, 0, st.st_dev, st.st_ino, false);
 }
 
 int ImageFile::read_at(uint64_t offset, std::span<std::byte> out) const

@@ -22,11 +22,12 @@ public:
         std::filesystem::path path;
         bool readonly = false;
         bool direct = false; // O_DIRECT (cache=none)
+        bool lock = true;    // false (lock=off): no lock, for filesystems without them
     };
 
     // Throws ConfigError "LABEL <what is wrong>" for everything the user can fix: missing,
     // a directory, not a regular file or block device, unreadable, unwritable, empty, locked,
-    // O_DIRECT refused. `label` names the file, e.g. "disk 'a.img'".
+    // O_DIRECT refused, or a lock the filesystem refuses (lock=off goes without). `label` names the file, e.g. "disk 'a.img'".
     [[nodiscard]] static ImageFile open(const Options& options, const std::string& label);
     // A new, unnamed file in `dir` (O_TMPFILE, else a name unlinked at once: gone when closed,
     // whatever happens to the process), read-write, O_DIRECT when `direct` and the filesystem
@@ -39,6 +40,7 @@ public:
     [[nodiscard]] const std::string& label() const { return label_; }
     [[nodiscard]] bool readonly() const { return readonly_; }
     [[nodiscard]] bool direct() const { return direct_; }
+    [[nodiscard]] bool locked() const { return locked_; }
     [[nodiscard]] uint64_t size_bytes() const { return size_bytes_; }
     // Identity of the file, for finding loops in backing chains.
     [[nodiscard]] dev_t device() const { return device_; }
@@ -53,13 +55,14 @@ public:
 
 private:
     ImageFile(util::UniqueFd fd, std::filesystem::path path, std::string label, bool readonly, bool direct,
-              uint64_t size_bytes, dev_t device, ino_t inode);
+              uint64_t size_bytes, dev_t device, ino_t inode, bool locked);
 
     util::UniqueFd fd_;
     std::filesystem::path path_;
     std::string label_;
     bool readonly_ = false;
     bool direct_ = false;
+    bool locked_ = false;
     uint64_t size_bytes_ = 0;
     dev_t device_ = 0;
     ino_t inode_ = 0;

@@ -53,6 +53,7 @@ public:
     [[nodiscard]] int completion_fd() const { return inner_->completion_fd(); }
     [[nodiscard]] std::size_t in_flight() const { return busy_ + queued_.size(); }
     [[nodiscard]] std::string_view name() const { return inner_->name(); }
+    void add_syscalls(util::SeccompPolicy& policy) const { inner_->add_syscalls(policy); }
 
 private:
     struct Join {

@@ -40,6 +40,13 @@ public:
     void reap(std::vector<Completion>& out) override;
     void drain(std::vector<Completion>& out) override;
 
+    // Submitting and waiting (io_uring_enter); the ops run in the kernel, not as system calls
+    // of ours. Tearing the ring down unmaps and closes it (base lists).
+    void add_syscalls(util::SeccompPolicy& policy) const override
+    {
+        policy.allow(util::kDeviceThreads, {"io_uring_enter"});
+    }
+
 private:
     // One op from submit() to its report. `stage` indexes fallocate_modes(kind); past the
     // end the op writes zeros from zero_chunk().

@@ -24,6 +24,12 @@ public:
     void reap(std::vector<Completion>& out) override;
     void drain(std::vector<Completion>& out) override { reap(out); }
 
+    // The ops themselves, and the completion eventfd (write).
+    void add_syscalls(util::SeccompPolicy& policy) const override
+    {
+        policy.allow(util::kDeviceThreads, {"preadv", "pwritev", "pwrite64", "fdatasync", "fallocate"});
+    }
+
 private:
     [[nodiscard]] int run(const DiskOp& op);
     [[nodiscard]] int transfer(int fd, const DiskOp& op);

@@ -4,6 +4,8 @@
 // scattered over caller-provided buffers. The back end knows nothing of virtqueues.
 #pragma once
 
+#include "util/seccomp_filter.hpp"
+
 #include <sys/uio.h>
 
 #include <cstddef>
@@ -45,6 +47,9 @@ public:
     [[nodiscard]] virtual IoResult write_frame(std::span<const iovec> iov) = 0;
     // False if the back end refused (it then hands over only finished frames).
     [[nodiscard]] virtual bool set_offloads(Offloads offloads) = 0;
+    // The system calls read_frame/write_frame/set_offloads and the destructor make, for the
+    // seccomp allow-lists of the threads that run them (util::kDeviceThreads).
+    virtual void add_syscalls(util::SeccompPolicy& /*policy*/) const {}
 };
 
 } // namespace minivmm::backends

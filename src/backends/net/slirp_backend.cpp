@@ -347,4 +347,13 @@ UserNetStats SlirpBackend::stats() const
     return stats_;
 }
 
+void SlirpBackend::add_syscalls(util::SeccompPolicy& policy) const
+{
+    policy.allow(util::kDeviceThreads,
+                 {"socket", "connect", "accept", "accept4", "bind", "listen", "shutdown", "getsockname", "getpeername",
+                  "getsockopt", "setsockopt", "sendto", "sendmsg", "recvfrom", "recvmsg", "read", "write", "close",
+                  "fcntl", "ioctl", "epoll_ctl", "epoll_wait", "epoll_pwait", "newfstatat", "fstat", "lseek"});
+    policy.allow_read_only_open(util::kDeviceThreads);
+}
+
 } // namespace minivmm::backends

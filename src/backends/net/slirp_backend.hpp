@@ -82,6 +82,10 @@ public:
     [[nodiscard]] IoResult read_frame(std::span<const iovec> iov) override;
     [[nodiscard]] IoResult write_frame(std::span<const iovec> iov) override;
     [[nodiscard]] bool set_offloads(Offloads offloads) override;
+    // libslirp's, on the I/O thread mostly: the guest's connections as host sockets (and
+    // hostfwd's listening ones), its private epoll set, and /etc/resolv.conf, read again when
+    // it changes, to forward DNS (read-only opens only).
+    void add_syscalls(util::SeccompPolicy& policy) const override;
 
     [[nodiscard]] UserNetStats stats() const;
 

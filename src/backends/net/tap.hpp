@@ -33,6 +33,11 @@ public:
     [[nodiscard]] IoResult read_frame(std::span<const iovec> iov) override;
     [[nodiscard]] IoResult write_frame(std::span<const iovec> iov) override;
     [[nodiscard]] bool set_offloads(Offloads offloads) override;
+    // readv/writev for frames, ioctl (TUNSETOFFLOAD) when the driver's features change.
+    void add_syscalls(util::SeccompPolicy& policy) const override
+    {
+        policy.allow(util::kDeviceThreads, {"readv", "writev", "ioctl"});
+    }
 
     // Whether minivmm created the interface (and so removes it).
     [[nodiscard]] bool created() const { return created_; }

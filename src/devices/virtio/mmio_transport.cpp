@@ -21,7 +21,7 @@ namespace {
 MmioTransport::MmioTransport(memory::GuestMemory& memory, std::unique_ptr<VirtioDevice> device,
                              std::shared_ptr<devices::InterruptTrigger> irq, util::FdPoller& poller, NotifyHook notify)
     : device_(std::move(device)), irq_(std::move(irq)), poller_(poller), notify_(std::move(notify)),
-      name_(device_->name()), offered_features_(device_->device_features() | kTransportFeatures)
+      name_(device_->name()), log_(name_), offered_features_(device_->device_features() | kTransportFeatures)
 {
     const auto sizes = device_->queue_max_sizes();
     queues_.reserve(sizes.size());
@@ -62,7 +62,7 @@ void MmioTransport::read(uint64_t offset, std::span<uint8_t> data)
     }
     // 4.2.2.2: the driver uses only 32-bit wide, aligned accesses for the registers.
     if (data.size() != 4 || offset % 4 != 0) {
-        spdlog::debug("{}: ignored {}-byte read at register offset {:#x}", name_, data.size(), offset);
+        log_.debug("ignored {}-byte read at register offset {:#x}", data.size(), offset);
         return;
     }
     uint32_t value = 0;
@@ -84,7 +84,7 @@ void MmioTransport::write(uint64_t offset, std::span<const uint8_t> data)
         return;
     }
     if (data.size() != 4 || offset % 4 != 0) {
-        spdlog::debug("{}: ignored {}-byte write at register offset {:#x}", name_, data.size(), offset);
+        log_.debug("ignored {}-byte write at register offset {:#x}", data.size(), offset);
         return;
     }
     uint32_t value = 0;
@@ -144,7 +144,7 @@ uint32_t MmioTransport::read_register(uint64_t offset)
     case kConfigGeneration:
         return config_generation_;
     default:
-        spdlog::debug("{}: read of write-only or unknown register {:#x}", name_, offset);
+        log_.debug("read of write-only or unknown register {:#x}", offset);
         return 0;
     }
 }
@@ -164,7 +164,7 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value)
         return;
     case kDriverFeatures:
         if (!negotiating) {
-            spdlog::debug("{}: DriverFeatures written outside feature negotiation (status {:#x})", name_, status_);
+            log_.debug("DriverFeatures written outside feature negotiation (status {:#x})", status_);
         } else if (driver_features_sel_ == 0) {
             driver_features_ = set_low(driver_features_, value);
         } else if (driver_features_sel_ == 1) {
@@ -183,7 +183,7 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value)
         break;
     }
     if (queue == nullptr) {
-        spdlog::debug("{}: write {:#x} to register {:#x} with no valid queue selected", name_, value, offset);
+        log_.debug("write {:#x} to register {:#x} with no valid queue selected", value, offset);
         return;
     }
     if (offset == kQueueReady) {
@@ -196,13 +196,13 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value)
         return;
     }
     if (!configuring_queues || queue->ready()) {
-        spdlog::debug("{}: queue register {:#x} written outside queue set-up (status {:#x})", name_, offset, status_);
+        log_.debug("queue register {:#x} written outside queue set-up (status {:#x})", offset, status_);
         return;
     }
     switch (offset) {
     case kQueueNum:
         if (value > 0xffff || !queue->set_size(static_cast<uint16_t>(value))) {
-            spdlog::debug("{}: queue {} size {} refused (max {})", name_, queue_sel_, value, queue->max_size());
+            log_.debug("queue {} size {} refused (max {})", queue_sel_, value, queue->max_size());
         }
         return;
     case kQueueDescLow:
@@ -224,7 +224,7 @@ void MmioTransport::write_register(uint64_t offset, uint32_t value)
         queue->set_used_addr(memory::GuestAddress{set_high(queue->used_addr().value(), value)});
         return;
     default:
-        spdlog::debug("{}: write {:#x} to read-only or unknown register {:#x}", name_, value, offset);
+        log_.debug("write {:#x} to read-only or unknown register {:#x}", value, offset);
         return;
     }
 }
@@ -238,7 +238,7 @@ void MmioTransport::write_status(uint32_t value)
     // 2.1.1: the driver only ever adds bits (NEEDS_RESET is the device's to set).
     const uint32_t added = value & ~status_;
     if ((value & status_) != status_ || (added & kStatusNeedsReset) != 0) {
-        spdlog::debug("{}: status {:#x} -> {:#x} refused: bits may only be added", name_, status_, value);
+        log_.debug("status {:#x} -> {:#x} refused: bits may only be added", status_, value);
         return;
     }
     if ((added & kStatusFeaturesOk) != 0) {
@@ -246,7 +246,7 @@ void MmioTransport::write_status(uint32_t value)
         // offer, or is a legacy driver (no VERSION_1: this transport is modern-only).
         const uint64_t unoffered = driver_features_ & ~offered_features_;
         if (unoffered != 0 || (driver_features_ & kFVersion1) == 0) {
-            spdlog::warn("{}: driver features {:#x} refused ({}): FEATURES_OK not set", name_, driver_features_,
+            log_.warn("driver features {:#x} refused ({}): FEATURES_OK not set", driver_features_,
                          unoffered != 0 ? fmt::format("not offered: {:#x}", unoffered) : "no VIRTIO_F_VERSION_1");
             status_ = value & ~kStatusFeaturesOk;
             return;
@@ -257,7 +257,7 @@ void MmioTransport::write_status(uint32_t value)
         activate_locked();
     }
     if ((added & kStatusFailed) != 0) {
-        spdlog::info("{}: the guest driver gave up on the device (status FAILED)", name_);
+        log_.info("the guest driver gave up on the device (status FAILED)");
     }
 }
 
@@ -280,7 +280,7 @@ void MmioTransport::activate_locked()
         queue.set_indirect_desc((driver_features_ & kFIndirectDesc) != 0);
     }
     activated_ = true;
-    spdlog::debug("{}: driver ready, features {:#x}", name_, driver_features_);
+    log_.debug("driver ready, features {:#x}", driver_features_);
     device_->activate(driver_features_, queues_);
     after_device_call();
 }
@@ -299,7 +299,6 @@ void MmioTransport::reset_locked()
     device_features_sel_ = 0;
     driver_features_sel_ = 0;
     queue_sel_ = 0;
-    error_logged_ = false;
     interrupt_status_.store(0);
 }
 
@@ -313,10 +312,10 @@ void MmioTransport::process_notify(unsigned queue)
     after_device_call();
 }
 
-void MmioTransport::quiesce()
+std::optional<std::string> MmioTransport::quiesce()
 {
     std::lock_guard lock(mutex_);
-    device_->quiesce();
+    return device_->quiesce();
 }
 
 VirtQueue* MmioTransport::selected_queue() { return queue_sel_ < queues_.size() ? &queues_[queue_sel_] : nullptr; }
@@ -368,10 +367,7 @@ void MmioTransport::device_error(std::string_view why)
     if ((status_ & kStatusNeedsReset) != 0) {
         return;
     }
-    if (!error_logged_) {
-        spdlog::warn("{}: guest driver error, device needs reset: {}", name_, why);
-        error_logged_ = true;
-    }
+    log_.warn("guest driver error, device needs reset: {}", why);
     const bool was_ok = driver_ok();
     status_ |= kStatusNeedsReset;
     // 2.1.2: a device entering NEEDS_RESET after DRIVER_OK sends a config change notification.

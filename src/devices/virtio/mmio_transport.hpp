@@ -8,6 +8,10 @@
 // events are handled on the I/O thread (process_notify, watch handlers). One mutex
 // serialises every call into the device. InterruptStatus reads and InterruptACK writes
 // are lock-free, so a guest's interrupt handler never waits for a device that is busy.
+//
+// Host memory a guest can make it hold: none beyond its fixed state (one VirtQueue per queue,
+// made at construction; register writes only change values); the device behind it has its
+// own bound (kMaxBytesHeld of each device); log lines are rate-limited (util::GuestLog).
 #pragma once
 
 #include "devices/bus_device.hpp"
@@ -17,6 +21,7 @@
 #include "devices/virtio/virtio_device.hpp"
 #include "devices/virtio/virtqueue.hpp"
 #include "memory/guest_memory.hpp"
+#include "util/guest_log.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -47,7 +52,7 @@ public:
     // The driver notified `queue` (I/O thread).
     void process_notify(unsigned queue);
     // VM shutdown: let the device make its data durable.
-    void quiesce();
+    [[nodiscard]] std::optional<std::string> quiesce();
 
     [[nodiscard]] std::string name() const { return name_; }
     [[nodiscard]] unsigned queue_count() const { return static_cast<unsigned>(queues_.size()); }
@@ -83,6 +88,7 @@ private:
     util::FdPoller& poller_;
     NotifyHook notify_;
     std::string name_;
+    util::GuestLog log_; // every line a driver can provoke
     uint64_t offered_features_ = 0;
 
     mutable std::mutex mutex_;
@@ -94,7 +100,6 @@ private:
     uint32_t queue_sel_ = 0;
     uint32_t config_generation_ = 0;
     bool activated_ = false;
-    bool error_logged_ = false;
     std::vector<int> watched_fds_;
     std::atomic<uint32_t> interrupt_status_{0};
 };

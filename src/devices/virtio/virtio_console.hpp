@@ -7,11 +7,14 @@
 // the I/O thread (an eventfd wakes it). Input stays buffered while the guest has no
 // receive buffers posted; the pump stops reading once the buffer is full.
 //
-// Host memory a guest can make the device hold: one chain's buffer list at a time, at
-// most kQueueSize x 16 bytes (4 KiB; descriptor_chain.hpp), freed before the next chain is
-// popped; chains are answered at once, none is held. The input buffer (at most
-// kInputBufferLimit, 64 KiB) is filled by the host side, not the guest. Output is handed to
-// the ConsoleOutput as it is read from guest memory.
+// Host memory a guest can make the device hold: kQueueSize x 16 + kInputBufferLimit bytes
+// (68 KiB): one chain's buffer list at a time, at most kQueueSize x 16 bytes (4 KiB;
+// descriptor_chain.hpp; test_virtio_console_bounds.cpp), freed before the next chain is
+// popped, chains answered at once and none held; and the input buffer, filled by the host
+// side, which a guest that posts no receive buffers leaves full (then the pump stops reading;
+// test_virtio_console.cpp). Output is handed to the ConsoleOutput as it is read from guest
+// memory, whatever its size (the capture and FdOutputQueue bound what they keep:
+// test_console_bounds.cpp).
 #pragma once
 
 #include "devices/console_input.hpp"

@@ -7,9 +7,11 @@
 #pragma once
 
 #include "util/fd_poller.hpp"
+#include "util/seccomp_filter.hpp"
 #include "devices/virtio/virtqueue.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -75,8 +77,15 @@ public:
     // Device reset (status 0, 4.2.3.1) or VM teardown: finish or cancel in-flight work so
     // that, when this returns, the device will not touch guest memory until activate().
     virtual void reset() = 0;
-    // The VM is stopping: make data durable (e.g. flush a disk). Default: nothing.
-    virtual void quiesce() {}
+    // The VM is stopping: make data durable (e.g. flush a disk). Returns why data the guest
+    // wrote may not have reached stable storage (a failed fdatasync...), if it may not: the
+    // run then does not end in success (docs/architecture.md "Exit codes"). Default: nothing.
+    [[nodiscard]] virtual std::optional<std::string> quiesce() { return std::nullopt; }
+    // The system calls this device and its back end make beyond the base lists of
+    // vmm/seccomp_lists.cpp, on the threads that run them (util::kDeviceThreads: its code
+    // runs on vCPU threads, the I/O thread and, at teardown, the main thread). Called once
+    // when the VM is built with seccomp on (docs/architecture.md "Seccomp").
+    virtual void add_syscalls(util::SeccompPolicy& /*policy*/) const {}
 };
 
 } // namespace minivmm::virtio

@@ -6,6 +6,7 @@
  * Exit 0; 45 if the line is longer than VCON_LINE_MAX bytes; virtio codes otherwise (25 if
  * no complete line arrives within VCON_INPUT_TIMEOUT_TSC).
  */
+#include "cmdline.h"
 #include "guest.h"
 #include "virtio_mmio.h"
 #include "virtq.h"
@@ -40,18 +41,24 @@ static int post_rx(uint64_t buf)
     return 0;
 }
 
-static int send(const char *s)
+/* One transmit buffer, sent and waited for. */
+static int send_buffer(uint64_t addr, uint32_t len)
 {
-    size_t n = strnlen(s, VCON_TX_BYTES);
-    memcpy((void *)(uintptr_t)VCON_TX_BASE, s, n);
-    struct virtq_buf b = {VCON_TX_BASE, (uint32_t)n, false};
+    struct virtq_buf b = {addr, len, false};
     int head = virtq_add_chain(&txq, &b, 1);
     if (head < 0)
         return EXIT_VIRTIO_QUEUE;
     virtq_publish(&txq, (uint16_t)head);
     virtio_kick(&dev, &txq);
-    uint32_t id, len;
-    return virtio_wait_used(&dev, &txq, &id, &len, VIRTIO_TIMEOUT_TSC);
+    uint32_t id, used_len;
+    return virtio_wait_used(&dev, &txq, &id, &used_len, VIRTIO_TIMEOUT_TSC);
+}
+
+static int send(const char *s)
+{
+    size_t n = strnlen(s, VCON_TX_BYTES);
+    memcpy((void *)(uintptr_t)VCON_TX_BASE, s, n);
+    return send_buffer(VCON_TX_BASE, (uint32_t)n);
 }
 
 /* Reads until '\n' into line[]; returns 0 or an exit code. */
@@ -88,7 +95,8 @@ static int read_line(void)
     }
 }
 
-static int test_vcon_echo(const struct boot_info *bi)
+/* Finds the virtio-console, sets up receiveq and transmitq, DRIVER_OK; 0 or an exit code. */
+static int vcon_setup(const struct boot_info *bi)
 {
     int rc = virtio_dma_check(bi);
     if (rc || (rc = virtio_find(bi, VIRTIO_ID_CONSOLE, 0, &dev)) != 0 ||
@@ -100,6 +108,14 @@ static int test_vcon_echo(const struct boot_info *bi)
         return rc;
     }
     virtio_driver_ok(&dev);
+    return 0;
+}
+
+static int test_vcon_echo(const struct boot_info *bi)
+{
+    int rc = vcon_setup(bi);
+    if (rc)
+        return rc;
     printf("vcon: device at 0x%lx irq %u, features 0x%016lx, queues %u+%u\n", dev.base, dev.irq,
            dev.driver_features, rxq.size, txq.size);
     for (unsigned i = 0; i < rxq.size; i++)
@@ -123,3 +139,47 @@ static int test_vcon_echo(const struct boot_info *bi)
 }
 
 GUEST_TEST(vcon_echo, "vcon-echo", test_vcon_echo);
+
+/*
+ * vcon-flood: `bytes=N` (0: forever) of numbered 64-byte lines through the transmitq, 64 KiB
+ * per request, then `vcon-flood: sent N bytes` on COM1 and exit `code=C` (default 0).  What a
+ * guest that prints a lot does to a host reader that stops reading or goes away.
+ */
+#define VCON_FLOOD_BASE         VIRTIO_DMA_DATA
+#define VCON_FLOOD_CHUNK        0x10000u
+#define VCON_FLOOD_LINE         64u
+
+static int test_vcon_flood(const struct boot_info *bi)
+{
+    uint64_t total, code = 0;
+    if (cmdline_get_u64("bytes", &total) != 0 ||
+        (cmdline_get("code") && (cmdline_get_u64("code", &code) != 0 || code > 255))) {
+        puts("vcon-flood: error: need bytes=N (0: forever) and code=C in 0..255");
+        return EXIT_BAD_ARGUMENT;
+    }
+    int rc = vcon_setup(bi);
+    if (rc)
+        return rc;
+    char *text = (char *)(uintptr_t)VCON_FLOOD_BASE;
+    for (uint32_t i = 0; i < VCON_FLOOD_CHUNK / VCON_FLOOD_LINE; i++) {
+        char *line_at = text + i * VCON_FLOOD_LINE;
+        int n = snprintf(line_at, VCON_FLOOD_LINE, "vcon-flood line %08x ", i);
+        memset(line_at + n, '.', VCON_FLOOD_LINE - 1 - (uint32_t)n);
+        line_at[VCON_FLOOD_LINE - 1] = '\n';
+    }
+    puts("vcon-flood: flooding");
+    uint64_t sent = 0;
+    while (total == 0 || sent < total) {
+        uint32_t len = VCON_FLOOD_CHUNK;
+        if (total != 0 && total - sent < len)
+            len = (uint32_t)(total - sent);
+        if ((rc = send_buffer(VCON_FLOOD_BASE, len)) != 0)
+            return rc;
+        sent += len;
+    }
+    printf("vcon-flood: sent %lu bytes\n", sent);
+    virtio_reset(&dev);
+    return (int)code;
+}
+
+GUEST_TEST(vcon_flood, "vcon-flood", test_vcon_flood);

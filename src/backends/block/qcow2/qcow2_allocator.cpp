@@ -9,8 +9,8 @@
 
 namespace minivmm::backends::qcow2 {
 
-Allocator::Allocator(Metadata& metadata, IoEngine& io, int fd)
-    : m_(metadata), io_(io), fd_(fd), cluster_bits_(metadata.header.cluster_bits),
+Allocator::Allocator(Metadata& metadata, IoEngine& io, int fd, util::GuestLog& log)
+    : m_(metadata), io_(io), fd_(fd), log_(log), cluster_bits_(metadata.header.cluster_bits),
       refblock_entries_(metadata.header.refblock_entries())
 {
     m_.used.resize(std::max(m_.used.size(), m_.allocation_end));
@@ -125,8 +125,7 @@ int Allocator::grow_table(Round& round, uint64_t min_entries)
     entries = (entries + per_cluster - 1) / per_cluster * per_cluster;
     const uint64_t clusters = entries / per_cluster;
     if (clusters * h.cluster_size() > kMaxRefTableBytes) {
-        spdlog::error("qcow2: the refcount table would grow past {} bytes; the image cannot grow further",
-                      kMaxRefTableBytes);
+        log_.error("the refcount table would grow past {} bytes; the image cannot grow further", kMaxRefTableBytes);
         return EFBIG;
     }
     const uint64_t old_first = h.refcount_table_offset >> cluster_bits_;
@@ -188,8 +187,7 @@ Task<int> Allocator::write_blocks(Round& round)
         const uint64_t t = it->first / refblock_entries_;
         const auto end = round.deltas.lower_bound((t + 1) * refblock_entries_);
         if (t >= m_.reftable.size() || m_.reftable[t] == 0) {
-            spdlog::error("qcow2: refcount decrement for cluster 0x{:x}, which has no refcount block",
-                          it->first << cluster_bits_);
+            log_.error("refcount decrement for cluster 0x{:x}, which has no refcount block", it->first << cluster_bits_);
             co_return EIO;
         }
         if (const int err = co_await load_block(t); err != 0) {
@@ -202,8 +200,7 @@ Task<int> Allocator::write_blocks(Round& round)
             const uint64_t old = refcount_get(block.data.span(), h.refcount_order, index);
             if ((delta < 0 && old < static_cast<uint64_t>(-delta)) ||
                 (delta > 0 && max - old < static_cast<uint64_t>(delta))) {
-                spdlog::error("qcow2: refcount of cluster 0x{:x} would go from {} by {}", cluster << cluster_bits_,
-                              old, delta);
+                log_.error("refcount of cluster 0x{:x} would go from {} by {}", cluster << cluster_bits_, old, delta);
                 co_return EIO;
             }
             const uint64_t now = static_cast<uint64_t>(static_cast<int64_t>(old) + delta);

@@ -17,6 +17,7 @@
 #include "backends/block/async_task.hpp"
 #include "backends/block/io_engine.hpp"
 #include "backends/block/qcow2/qcow2_metadata.hpp"
+#include "util/guest_log.hpp"
 
 #include <cstdint>
 #include <map>
@@ -30,7 +31,8 @@ class Allocator final {
 public:
     static constexpr std::size_t kBlockCacheSize = 64;
 
-    Allocator(Metadata& metadata, IoEngine& io, int fd);
+    // `log` takes what a guest's writes can make it say (rate-limited).
+    Allocator(Metadata& metadata, IoEngine& io, int fd, util::GuestLog& log);
 
     // `n` contiguous free clusters, in use from now on; the host offset of the first.
     [[nodiscard]] uint64_t allocate(uint64_t n);
@@ -85,6 +87,7 @@ private:
     Metadata& m_;
     IoEngine& io_;
     int fd_;
+    util::GuestLog& log_;
     uint64_t cluster_bits_;
     uint64_t refblock_entries_;
     uint64_t hint_ = 0; // no free cluster below this

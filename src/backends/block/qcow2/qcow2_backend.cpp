@@ -78,7 +78,7 @@ Detached Qcow2Backend::run_op(Tag tag, DiskOp op, std::vector<iovec> iov)
     } catch (const std::bad_alloc&) {
         err = ENOMEM;
     } catch (const std::exception& e) {
-        spdlog::error("qcow2: request failed: {}", e.what());
+        top_->log().error("request failed: {}", e.what());
         err = EIO;
     }
     top_->end_request(seq);
@@ -138,7 +138,7 @@ void Qcow2Backend::settle()
             return;
         }
         if (engine_.in_flight() == 0 && scheduler_.empty()) {
-            spdlog::error("qcow2: {} requests wait for something that will not happen", running_);
+            top_->log().error("{} requests wait for something that will not happen", running_);
             return;
         }
         engine_.wait_and_collect();

@@ -40,6 +40,9 @@ public:
     [[nodiscard]] int completion_fd() const override { return engine_.completion_fd(); }
     void reap(std::vector<Completion>& out) override;
     void drain(std::vector<Completion>& out) override;
+    // Every file op (data, tables, refcounts, write-back, flushes) goes through the inner
+    // backend, on whichever thread submits and reaps: its calls are all there is.
+    void add_syscalls(util::SeccompPolicy& policy) const override { engine_.add_syscalls(policy); }
 
     [[nodiscard]] Qcow2Image& top() { return *top_; }
 

@@ -39,8 +39,7 @@ Qcow2Image::Qcow2Image(ChainImage& image, IoEngine& io, Scheduler& scheduler, Im
     : image_(image), m_(*image.qcow2), h_(m_.header), fd_(image.file.fd()), io_(io), scheduler_(scheduler),
       backing_(backing), writable_(image.writable), durable_(image.durable), file_end_(m_.file_size),
       cache_(cache_tables(m_.header, l2_cache_bytes), m_.header.cluster_size()),
-      buffers_(buffer_count(m_.header), buffer_bytes(m_.header), scheduler), allocator_(m_, io, image.file.fd()),
-      corrupt_log_(5, std::chrono::seconds(10))
+      buffers_(buffer_count(m_.header), buffer_bytes(m_.header), scheduler), log_(fmt::format("qcow2 '{}'", image.file.path().string())), allocator_(m_, io, image.file.fd(), log_)
 {
     for (auto& [index, table] : m_.l2_tables) {
         if (cache_.size() >= cache_.capacity()) {
@@ -54,11 +53,7 @@ Qcow2Image::Qcow2Image(ChainImage& image, IoEngine& io, Scheduler& scheduler, Im
 
 void Qcow2Image::corrupt(const std::string& what)
 {
-    uint64_t suppressed = 0;
-    if (corrupt_log_.allow(suppressed)) {
-        spdlog::warn("qcow2 '{}': {}; the guest gets an I/O error{}", image_.file.path().string(), what,
-                     suppressed > 0 ? fmt::format(" ({} more not logged)", suppressed) : "");
-    }
+    log_.warn("{}; the guest gets an I/O error", what);
 }
 
 uint64_t Qcow2Image::l2_table_offset(uint64_t l1) const { return l1 < m_.l1.size() ? m_.l1[l1] & kOffsetMask : 0; }

@@ -27,7 +27,7 @@
 #include "backends/block/qcow2/l2_cache.hpp"
 #include "backends/block/qcow2/qcow2_allocator.hpp"
 #include "backends/block/qcow2/cluster_buffers.hpp"
-#include "util/log_rate_limit.hpp"
+#include "util/guest_log.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -40,6 +40,8 @@ namespace minivmm::backends::qcow2 {
 
 class Qcow2Image final : public ImageLayer {
 public:
+    // What a guest's requests make this image log goes through this (rate-limited).
+    [[nodiscard]] util::GuestLog& log() { return log_; }
     // `image` (qcow2) must outlive this; `backing` is the layer below, or nullptr.
     Qcow2Image(ChainImage& image, IoEngine& io, Scheduler& scheduler, ImageLayer* backing, uint64_t l2_cache_bytes);
 
@@ -163,8 +165,10 @@ private:
     L2Cache cache_;
     std::unordered_map<uint64_t, WaitList> loading_; // L1 index -> coroutines waiting for it
     ClusterBuffers buffers_;
+    // What a guest's requests make this image log (broken metadata met at run time, a full
+    // refcount table, failed requests), rate-limited.
+    util::GuestLog log_;
     Allocator allocator_;
-    util::LogRateLimit corrupt_log_;
 
     std::vector<std::pair<uint64_t, uint64_t>> locked_; // guest cluster ranges [first, end)
     WaitList unlocked_;

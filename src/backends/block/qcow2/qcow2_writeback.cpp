@@ -74,8 +74,7 @@ Task<int> Qcow2Image::write_back()
     }
     if (err != 0 && writable_ && !failed_) {
         failed_ = true;
-        spdlog::error("qcow2 '{}': writing metadata failed: {}; further writes to this disk fail",
-                      image_.file.path().string(), std::strerror(err));
+        log_.error("writing metadata failed: {}; further writes to this disk fail", std::strerror(err));
     }
     writing_back_ = false;
     write_back_done_.wake_all(scheduler_);

@@ -5,6 +5,8 @@
 
 #include <minivmm/error.hpp>
 
+#include "util/sys_error.hpp"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -19,7 +21,7 @@ namespace minivmm::virtio {
 
 VirtioBlock::VirtioBlock(const backends::DiskOptions& options, memory::GuestMemory& memory,
                          backends::BlockBackendKind backend)
-    : memory_(memory), image_(backends::DiskImage::open(options)), bounce_(kBounceBuffers, kMaxBounceBytes),
+    : memory_(memory), image_(backends::DiskImage::open(options)), log_(name()), bounce_(kBounceBuffers, kMaxBounceBytes),
       backend_(backends::make_disk_backend(image_, kQueueSize, backend))
 {
     init();
@@ -27,7 +29,7 @@ VirtioBlock::VirtioBlock(const backends::DiskOptions& options, memory::GuestMemo
 
 VirtioBlock::VirtioBlock(backends::DiskImage image, std::unique_ptr<backends::BlockBackend> backend,
                          memory::GuestMemory& memory)
-    : memory_(memory), image_(std::move(image)), bounce_(kBounceBuffers, kMaxBounceBytes), backend_(std::move(backend))
+    : memory_(memory), image_(std::move(image)), log_(name()), bounce_(kBounceBuffers, kMaxBounceBytes), backend_(std::move(backend))
 {
     if (!backend_) {
         throw HostError(fmt::format("virtio-blk {}: no disk backend", image_.path().string()));
@@ -47,6 +49,20 @@ void VirtioBlock::init()
 }
 
 VirtioBlock::~VirtioBlock() = default;
+
+uint64_t VirtioBlock::bytes_held() const
+{
+    static_assert(sizeof(Slot) <= kSlotBytes);
+    static_assert(sizeof(DescriptorBuffer) == 16 && sizeof(iovec) == 16 && sizeof(BlkDiscardSegment) == 16);
+    static_assert(sizeof(backends::BlockBackend::Completion) <= 8);
+    uint64_t bytes = slots_.capacity() * sizeof(Slot) + free_slots_.capacity() * sizeof(std::size_t) +
+                     completions_.capacity() * sizeof(backends::BlockBackend::Completion) + bounce_.bytes_held();
+    for (const Slot& slot : slots_) {
+        bytes += slot.request.data.capacity() * sizeof(DescriptorBuffer) +
+                 slot.request.segments.capacity() * sizeof(BlkDiscardSegment) + slot.iov.capacity() * sizeof(iovec);
+    }
+    return bytes;
+}
 
 std::string VirtioBlock::name() const { return "virtio-blk " + image_.path().string(); }
 
@@ -255,12 +271,17 @@ void VirtioBlock::reset()
     features_ = 0;
     broken_ = false;
     used_added_ = false;
-    spdlog::debug("{}: reset; requests so far IN {} OUT {} FLUSH {} GET_ID {} DISCARD {} WRITE_ZEROES {}", name(),
-                  type_counts_[0], type_counts_[1], type_counts_[2], type_counts_[3], type_counts_[4],
-                  type_counts_[5]);
+    log_.debug("reset; requests so far IN {} OUT {} FLUSH {} GET_ID {} DISCARD {} WRITE_ZEROES {}", type_counts_[0],
+               type_counts_[1], type_counts_[2], type_counts_[3], type_counts_[4], type_counts_[5]);
 }
 
-void VirtioBlock::quiesce()
+void VirtioBlock::add_syscalls(util::SeccompPolicy& policy) const
+{
+    backend_->add_syscalls(policy);
+    policy.allow({util::ThreadKind::Main}, {"fdatasync"});
+}
+
+std::optional<std::string> VirtioBlock::quiesce()
 {
     settle();
     if (used_added_ && active_) {
@@ -268,25 +289,37 @@ void VirtioBlock::quiesce()
         context_->notify_used(0);
     }
     if (image_.readonly()) {
-        return;
+        return std::nullopt;
     }
-    // A flush through the backend: for qcow2 it writes the metadata back too. Its tag is
-    // no slot's, so op_done() ignores its completion.
+    // A flush through the backend (fdatasync; for qcow2 the metadata write-back first). Its
+    // tag is no slot's, so op_done() ignores its completion.
     const auto tag = static_cast<backends::BlockBackend::Tag>(slots_.size());
     if (!backend_->submit(tag, backends::DiskOp{.kind = backends::DiskOpKind::Flush, .offset = 0, .length = 0, .iov = {}})) {
-        spdlog::warn("{}: cannot flush at shutdown: the {} backend is full", name(), backend_->name());
-        return;
+        return fmt::format("disk '{}': cannot flush at shutdown: the {} backend is full; what the guest wrote may "
+                           "not be on the disk",
+                           image_.path().string(), backend_->name());
     }
     backend_->commit();
     completions_.clear();
     backend_->drain(completions_);
+    int error = 0;
     for (const auto& c : completions_) {
-        if (c.tag == tag && c.error != 0) {
-            spdlog::warn("{}: flush at shutdown failed: {}", name(), std::strerror(c.error));
-        } else if (c.tag != tag) {
+        if (c.tag == tag) {
+            error = c.error;
+        } else {
             op_done(c.tag, c.error);
         }
     }
+    // And the top file's fdatasync from this thread: io_uring reports a failed fsync once,
+    // in its completion; this call sees any error the file still holds.
+    if (error == 0 && ::fdatasync(image_.fd()) != 0) {
+        error = errno;
+    }
+    if (error == 0) {
+        return std::nullopt;
+    }
+    return fmt::format("disk '{}': fdatasync at shutdown failed: {}; what the guest wrote may not be on the disk",
+                       image_.path().string(), util::errno_text(error));
 }
 
 void VirtioBlock::fail(std::string_view why)
@@ -305,7 +338,7 @@ void VirtioBlock::guest_error(BlockRequestError why)
     const auto bit = static_cast<std::size_t>(why);
     if (!warned_.test(bit)) {
         warned_.set(bit);
-        spdlog::warn("{}: guest error: {} (reported once)", name(), to_string(why));
+        log_.warn("guest error: {} (reported once)", to_string(why));
     }
 }
 

@@ -6,16 +6,16 @@
 // Requests run asynchronously on a BlockBackend (io_uring, or synchronous I/O as the
 // fallback); completions come back through VirtioContext::watch() on the I/O thread.
 //
-// Host memory a guest can make the device hold, with Q = kQueueSize, S = the slots
-// (min(backend capacity, Q)) and a chain of at most Q buffers (descriptor_chain.hpp):
-//   S x (Q x 16 + Q x 16)          per request in flight, its data pieces and their iovecs
-//   + S x kMaxDiscardSeg x 16      DISCARD / WRITE_ZEROES segments (16 per request)
-//   + Q x 16                       the one chain being parsed (freed after parsing)
-//   + kBounceBuffers x kMaxBounceBytes  bounce buffers, cache=none only, grown on first use
-// = 2.1 MiB + 32 MiB of bounce buffers for Q = S = 256. A qcow2 disk adds what its backend
-// holds (qcow2_image.hpp: the L2 caches and copy-on-write buffers, bounded per image). Slots are popped only while one is
-// free, so a driver offering more requests than the queue holds gets no more in flight.
-// The slots' vectors and the bounce buffers are kept across a reset, for reuse.
+// Host memory a guest can make the device hold (kMaxBytesHeld, below; bytes_held()), with
+// Q = kQueueSize, S = the slots (min(backend capacity, Q)) and a chain of at most Q buffers
+// (descriptor_chain.hpp): per slot its request's data pieces and iovecs (Q x 16 each) and
+// DISCARD / WRITE_ZEROES segments (kMaxDiscardSeg x 16), the bounce buffers (cache=none only,
+// grown on first use), and the one chain being parsed (Q x 16, freed after parsing): 2.2 MiB
+// + 32 MiB of bounce buffers for Q = S = 256. Slots are popped only while one is free, so a
+// driver offering more requests than the queue holds gets no more in flight. The slots'
+// vectors and the bounce buffers are kept across a reset, for reuse. The back end's own
+// state (an io_uring of S entries) is sized by the host, not the guest; a qcow2 disk's
+// backend holds what qcow2_image.hpp bounds per image (L2 caches, copy-on-write buffers).
 #pragma once
 
 #include "backends/block/block_backend.hpp"
@@ -24,6 +24,7 @@
 #include "backends/block/disk_backend.hpp"
 #include "backends/block/disk_image.hpp"
 #include "devices/virtio/virtio_device.hpp"
+#include "util/guest_log.hpp"
 
 
 #include <sys/uio.h>
@@ -50,6 +51,16 @@ public:
     // Unaligned requests on a cache=none disk larger than this get IOERR.
     static constexpr std::size_t kMaxBounceBytes = 4 * 1024 * 1024;
     static constexpr std::size_t kBounceBuffers = 8;
+    // The most host memory a guest can make one disk hold, with S = Q = kQueueSize:
+    //   S x (sizeof(Slot) + Q x 16 + Q x 16 + kMaxDiscardSeg x 16)   the slots and their requests
+    //   + 2S x 8 + S x 8                                             free-slot list, completions
+    //   + kBounceBuffers x (kMaxBounceBytes + 32)                    bounce buffers (cache=none)
+    //   + Q x 16                                                     the chain being parsed
+    static constexpr uint64_t kSlotBytes = 160; // at least sizeof(Slot), checked in virtio_block.cpp
+    static constexpr uint64_t kMaxBytesHeld =
+        uint64_t{kQueueSize} * (kSlotBytes + kQueueSize * 16ULL + kQueueSize * 16ULL + kMaxDiscardSeg * 16ULL) +
+        3ULL * kQueueSize * 8 + kBounceBuffers * (kMaxBounceBytes + backends::BouncePool::kBufferOverhead) +
+        kQueueSize * 16ULL;
 
     // Opens options.path (ConfigError naming it when it cannot be used) and picks the
     // backend (Auto: io_uring, synchronous I/O where io_uring is unavailable).
@@ -75,13 +86,19 @@ public:
     // Waits for every request in flight and drops its result: nothing is written to guest
     // memory afterwards. Stops watching the backend's completion fd.
     void reset() override;
-    // Completes every request in flight, then flushes through the backend (fdatasync, and
-    // for qcow2 the metadata write-back).
-    void quiesce() override;
+    // Completes every request in flight, then flushes a writable disk through its backend
+    // (fdatasync; for qcow2 the metadata write-back too); says so if that failed (what the
+    // guest wrote may then be lost).
+    [[nodiscard]] std::optional<std::string> quiesce() override;
+    // The backend's (which quiesce() also runs on the main thread).
+    void add_syscalls(util::SeccompPolicy& policy) const override;
 
     [[nodiscard]] const backends::DiskImage& image() const { return image_; }
     [[nodiscard]] const backends::BlockBackend& backend() const { return *backend_; }
     [[nodiscard]] std::size_t requests_in_flight() const { return slots_.size() - free_slots_.size(); }
+    // Host bytes the device holds on the guest's behalf now (the chain being parsed aside):
+    // at most kMaxBytesHeld.
+    [[nodiscard]] uint64_t bytes_held() const;
 
 private:
     // A request between pop and used ring. Slot index = backend tag.
@@ -118,6 +135,7 @@ private:
 
     memory::GuestMemory& memory_;
     backends::DiskImage image_;
+    util::GuestLog log_; // every line a driver can provoke (after image_: named after it)
     backends::BouncePool bounce_;
     std::vector<Slot> slots_;
     std::vector<std::size_t> free_slots_;

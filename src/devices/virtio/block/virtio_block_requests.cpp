@@ -40,7 +40,7 @@ void VirtioBlock::take(const DescriptorChain& chain)
     auto& request = std::get<BlockRequest>(parsed);
     const auto type = static_cast<std::size_t>(request.type);
     if (type_counts_[type]++ == 0) {
-        spdlog::debug("{}: first {} request", name(), kTypeNames[type]);
+        log_.debug("first {} request", kTypeNames[type]);
     }
     const std::size_t index = free_slots_.back();
     free_slots_.pop_back();
@@ -78,8 +78,8 @@ void VirtioBlock::start_transfer(std::size_t index)
     const bool bounce = image_.direct() && !std::all_of(r.data.begin(), r.data.end(), aligned);
     if (bounce) {
         if (r.data_len > bounce_.max_bytes()) {
-            spdlog::warn("{}: unaligned cache=none request of {} bytes is larger than the {}-byte bounce buffer",
-                         name(), r.data_len, bounce_.max_bytes());
+            log_.warn("unaligned cache=none request of {} bytes is larger than the {}-byte bounce buffer", r.data_len,
+                      bounce_.max_bytes());
             complete(index, kBlkSIoErr, 0);
             return;
         }

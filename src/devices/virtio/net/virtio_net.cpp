@@ -25,7 +25,7 @@ constexpr uint32_t kBroken = EPOLLERR | EPOLLHUP;
 
 VirtioNet::VirtioNet(memory::GuestMemory& memory, std::unique_ptr<backends::PacketBackend> backend,
                      backends::MacAddress mac)
-    : memory_(memory), backend_(std::move(backend)), rx_overflow_(kOverflowRoom)
+    : memory_(memory), backend_(std::move(backend)), log_(name()), rx_overflow_(kOverflowRoom)
 {
     config_.mac = mac.bytes();
     config_.status = kNetSLinkUp;
@@ -82,8 +82,7 @@ void VirtioNet::activate(uint64_t features, std::span<VirtQueue> queues)
     tx_blocked_ = false;
     rx_polling_ = false;
     if (!backend_lost_ && !backend_->set_offloads(guest_offloads(features))) {
-        spdlog::warn("{}: the back end refused the offloads the driver negotiated: it hands over finished frames",
-                     name());
+        log_.warn("the back end refused the offloads the driver negotiated: it hands over finished frames");
     }
     transmit();
     resume_receive();
@@ -199,21 +198,5 @@ uint64_t VirtioNet::bytes_held() const
     }
     return bytes;
 }
-
-bool VirtioNet::drop_log_allowed()
-{
-    if (!spdlog::should_log(spdlog::level::debug)) {
-        return false;
-    }
-    uint64_t suppressed = 0;
-    if (!drop_log_.allow(suppressed)) {
-        return false;
-    }
-    if (suppressed > 0) {
-        spdlog::debug("{}: {} more dropped frames not logged", name(), suppressed);
-    }
-    return true;
-}
-
 
 } // namespace minivmm::virtio

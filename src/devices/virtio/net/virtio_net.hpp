@@ -27,7 +27,7 @@
 #include "backends/net/packet_backend.hpp"
 #include "devices/virtio/virtio_device.hpp"
 #include "memory/guest_memory.hpp"
-#include "util/log_rate_limit.hpp"
+#include "util/guest_log.hpp"
 
 #include <sys/uio.h>
 
@@ -99,6 +99,7 @@ public:
     void activate(uint64_t features, std::span<VirtQueue> queues) override;
     void queue_notify(unsigned index) override;
     void reset() override;
+    void add_syscalls(util::SeccompPolicy& policy) const override { backend_->add_syscalls(policy); }
 
     [[nodiscard]] const NetStats& stats() const { return stats_; }
     // Host bytes the device holds on the guest's behalf now: at most kMaxBytesHeld.
@@ -136,11 +137,9 @@ private:
     // Counts and logs (warning, rate-limited) a received frame over kMaxFrameRoom.
     void drop_oversized(uint64_t bytes);
 
-    // Whether a guest-triggered drop may be logged now (debug level, rate-limited).
-    [[nodiscard]] bool drop_log_allowed();
-
     memory::GuestMemory& memory_;
     std::unique_ptr<backends::PacketBackend> backend_;
+    util::GuestLog log_; // drops and refusals a driver (or the peer) can provoke; after backend_
     NetConfigSpace config_{};
     VirtioContext* context_ = nullptr;
     std::span<VirtQueue> queues_;
@@ -149,8 +148,6 @@ private:
     bool backend_lost_ = false;
     uint32_t watched_events_ = 0;
     NetStats stats_;
-    util::LogRateLimit drop_log_;
-    util::LogRateLimit oversize_log_;
 
     // Transmit side: the chain the back end could not take yet (EAGAIN), and scratch that
     // keeps the hot path free of allocations once warm.

@@ -153,7 +153,7 @@ VirtioNet::Step VirtioNet::receive_frame(VirtQueue& queue)
         // The fd stays readable, so retrying would spin the I/O thread: treat the back end
         // as gone (a TAP whose interface was deleted fails reads with EBADFD).
         ++stats_.rx_errors;
-        spdlog::warn("{}: read from the back end failed: {}", name(), util::errno_text(result.error));
+        log_.warn("read from the back end failed: {}", util::errno_text(result.error));
         backend_lost();
         return Step::Blocked;
     }
@@ -189,19 +189,14 @@ VirtioNet::Step VirtioNet::receive_frame(VirtQueue& queue)
     if (result.bytes > room || result.bytes < kHeaderSize) {
         // The held chains stay held for the next frame; their contents are scratch.
         ++stats_.rx_dropped;
-        if (drop_log_allowed()) {
-            spdlog::debug("{}: RX frame of {} bytes dropped: {} bytes of receive buffers posted", name(), result.bytes,
-                          room);
-        }
+        log_.debug("RX frame of {} bytes dropped: {} bytes of receive buffers posted", result.bytes, room);
         return Step::Dropped;
     }
     auto header = sanitize_rx_header(rx_header_, features_);
     if (!header) {
         ++stats_.rx_dropped;
-        if (drop_log_allowed()) {
-            spdlog::debug("{}: RX frame with flags {:#x} gso_type {:#x} needs offloads the driver lacks", name(),
-                          rx_header_.flags, rx_header_.gso_type);
-        }
+        log_.debug("RX frame with flags {:#x} gso_type {:#x} needs offloads the driver lacks", rx_header_.flags,
+                   rx_header_.gso_type);
         return Step::Dropped;
     }
 
@@ -235,10 +230,8 @@ VirtioNet::Step VirtioNet::deliver_pending(VirtQueue& queue)
             // Every chain the driver may have in flight is held, and together they are too
             // small for the frame: it can never be delivered.
             ++stats_.rx_dropped;
-            if (drop_log_allowed()) {
-                spdlog::debug("{}: RX frame of {} bytes dropped: {} bytes in {} receive buffers", name(),
-                              rx_pending_.size(), rx_room_, rx_chains_.size());
-            }
+            log_.debug("RX frame of {} bytes dropped: {} bytes in {} receive buffers", rx_pending_.size(), rx_room_,
+                       rx_chains_.size());
             rx_pending_.clear();
             return Step::Dropped;
         }
@@ -273,12 +266,7 @@ void VirtioNet::drop_oversized(uint64_t bytes)
 {
     ++stats_.rx_dropped;
     // The peer decides these, not the guest, but a peer can be as hostile: rate-limited.
-    uint64_t suppressed = 0;
-    if (oversize_log_.allow(suppressed)) {
-        spdlog::warn("{}: RX frame of {} bytes or more dropped: larger than {} bytes with its header ({} more not "
-                     "logged)",
-                     name(), bytes, kMaxFrameRoom, suppressed);
-    }
+    log_.warn("RX frame of {} bytes or more dropped: larger than {} bytes with its header", bytes, kMaxFrameRoom);
 }
 
 void VirtioNet::spread_over_held_chains(uint64_t bytes)

@@ -68,18 +68,14 @@ VirtioNet::Step VirtioNet::transmit_chain(const DescriptorChain& chain)
     NetHeader header{};
     if (!copy_from_chain(memory_, chain, std::as_writable_bytes(std::span(&header, 1)))) {
         ++stats_.tx_dropped;
-        if (drop_log_allowed()) {
-            spdlog::debug("{}: TX chain of {} bytes has no room for the virtio-net header", name(), chain.total_len());
-        }
+        log_.debug("TX chain of {} bytes has no room for the virtio-net header", chain.total_len());
         return Step::Dropped;
     }
     const auto checked = sanitize_tx_header(header, features_);
     if (!checked) {
         ++stats_.tx_dropped;
-        if (drop_log_allowed()) {
-            spdlog::debug("{}: TX header flags {:#x} gso_type {:#x} need offloads not negotiated (features {:#x})",
-                          name(), header.flags, header.gso_type, features_);
-        }
+        log_.debug("TX header flags {:#x} gso_type {:#x} need offloads not negotiated (features {:#x})", header.flags,
+                   header.gso_type, features_);
         return Step::Dropped;
     }
     tx_header_ = *checked;
@@ -88,10 +84,8 @@ VirtioNet::Step VirtioNet::transmit_chain(const DescriptorChain& chain)
     const auto appended = append_iovecs(memory_, chain, false, kHeaderSize, tx_iov_, kMaxIovecs);
     if (!appended || *appended < readable_len(chain) - kHeaderSize) {
         ++stats_.tx_dropped;
-        if (drop_log_allowed()) {
-            spdlog::debug("{}: TX chain of {} buffers dropped: more than {} buffers, or outside RAM", name(),
-                          chain.buffers().size(), kMaxIovecs);
-        }
+        log_.debug("TX chain of {} buffers dropped: more than {} buffers, or outside RAM", chain.buffers().size(),
+                   kMaxIovecs);
         return Step::Dropped;
     }
     for (;;) {
@@ -105,10 +99,7 @@ VirtioNet::Step VirtioNet::transmit_chain(const DescriptorChain& chain)
         if (result.error != 0) {
             // E.g. EIO while the TAP is down, EINVAL for a frame the kernel finds malformed.
             ++stats_.tx_dropped;
-            if (drop_log_allowed()) {
-                spdlog::debug("{}: TX frame of {} bytes dropped: {}", name(), chain.total_len(),
-                              util::errno_text(result.error));
-            }
+            log_.debug("TX frame of {} bytes dropped: {}", chain.total_len(), util::errno_text(result.error));
             return Step::Dropped;
         }
         ++stats_.tx_frames;
