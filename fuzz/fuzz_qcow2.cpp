@@ -31,10 +31,21 @@ constexpr std::size_t kMaxImage = 1 << 20;
 constexpr uint64_t kMaxDisk = 8 << 20; // bytes of the disk the ops reach
 constexpr uint64_t kMaxOpSectors = 256;
 
+// Every run writes its image and opens it: on tmpfs (/dev/shm, unless TMPDIR says where)
+// that costs microseconds; on a disk filesystem it was ~12x slower (638 against 8142 exec/s).
+std::filesystem::path scratch_parent()
+{
+    std::error_code ec;
+    if (std::getenv("TMPDIR") == nullptr && std::filesystem::is_directory("/dev/shm", ec)) {
+        return "/dev/shm";
+    }
+    return std::filesystem::temp_directory_path();
+}
+
 const std::filesystem::path& work_dir()
 {
     static const std::filesystem::path dir = [] {
-        std::string name = (std::filesystem::temp_directory_path() / "minivmm-fuzz-qcow2-XXXXXX").string();
+        std::string name = (scratch_parent() / "minivmm-fuzz-qcow2-XXXXXX").string();
         if (::mkdtemp(name.data()) == nullptr) {
             std::abort();
         }
