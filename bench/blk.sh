@@ -54,6 +54,22 @@
 # before reading much into a qd1 ratio). MINIVMM_BENCH_BLK_DIR set there uses a file
 # instead. Where O_DIRECT fails on the chosen disk, everything (both VMMs and the host) falls back
 # to cache=writeback / buffered I/O, and the title says so.
+# qcow2 (issue 17): a second table of workloads on qcow2 images beside raw, images of MB - 32
+# MiB (room for a qcow2 image's metadata on a RAM disk of MB MiB):
+#   alloc    a fully allocated qcow2 image (64 KiB clusters, qemu-img convert of random data):
+#            seq read/write 1M qd32, rand read/write 4K qd32; the same four on a raw disk of the
+#            same data (minivmm only: the "raw" column, for "sequential >= 90 % of raw")
+#   overlay  a fresh qcow2 overlay over that image (made again before every run): rand read 4K
+#            qd32 (everything comes from the base), seq write 1M qd32 (one pass: every request
+#            allocates), rand write 4K qd32 (a first write to a cluster copies the rest of it
+#            from the base)
+# Where: nested, qcow2 straight on brd RAM disks (the outer VM has no module for a filesystem
+# that takes O_DIRECT): /dev/ram1 the allocated image, /dev/ram2 the overlay (its backing file
+# /dev/ram1), /dev/ram3 the raw disk; on hardware KVM, files in MINIVMM_BENCH_BLK_DIR (default the
+# build directory). minivmm --disk path=IMAGE,cache=C (the format probed) vs QEMU -drive
+# format=qcow2,aio=io_uring,cache=C on the same images; the target is >= 1.0 x QEMU on every
+# row, and sequential on the allocated image >= 0.90 x minivmm on raw.
+# MINIVMM_BENCH_BLK_SECTIONS="raw qcow2" (default) chooses the tables to run.
 # Env: MINIVMM_BENCH_N, MINIVMM_BENCH_BLK_DIR, MINIVMM_BENCH_BLK_MB (image size, default 256),
 #      MINIVMM_BENCH_BLK_SCALE, MINIVMM_BENCH_BLK_HOST_S, MINIVMM_BENCH_BLK_GUEST_ARGS (extra
 #      blk-bench words for both VMMs, e.g. event_idx=1).
@@ -87,20 +103,28 @@ scale=${MINIVMM_BENCH_BLK_SCALE:-$([[ $nested == 1 ]] && echo 1 || echo 16)}
 host_s=${MINIVMM_BENCH_BLK_HOST_S:-2}
 [[ $host_s =~ ^[1-9][0-9]*$ ]] || bench_die "MINIVMM_BENCH_BLK_HOST_S must be a positive number (got '$host_s')"
 read -r -a guest_extra <<<"${MINIVMM_BENCH_BLK_GUEST_ARGS:-}"
+sections=" ${MINIVMM_BENCH_BLK_SECTIONS:-raw qcow2} "
+[[ $sections == *" qcow2 "* ]] && bench_need qemu-img
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-blk.XXXXXX")
 image=""
-trap 'rm -rf "$tmp"; [[ -z $image ]] || rm -f "$image"' EXIT
+qdir=""
+trap 'rm -rf "$tmp"; [[ -z $image ]] || rm -f "$image"; [[ -z $qdir ]] || rm -rf "$qdir"' EXIT
 
 # --- the disk --------------------------------------------------------------------------------
-# load_brd: /dev/ram0 of MB MiB, from the running (outer) kernel's brd.ko.
+# load_brd: /dev/ram0..3 of MB MiB each (1..3 for the qcow2 table), from the running (outer)
+# kernel's brd.ko.
 load_brd() {
   local kver ko
   kver=$(uname -r)
-  [[ -b /dev/ram0 ]] && return 0
-  modprobe brd rd_nr=1 rd_size=$((mb * 1024)) 2>/dev/null && return 0
+  if [[ -b /dev/ram0 ]]; then
+    (($(blockdev --getsize64 /dev/ram0) >= mb * 1024 * 1024)) && [[ -b /dev/ram3 ]] && return 0
+    # nested-vm.sh loads brd at boot with its default small disks: load it again with ours.
+    rmmod brd 2>/dev/null || return 1
+  fi
+  modprobe brd rd_nr=4 rd_size=$((mb * 1024)) 2>/dev/null && return 0
   for ko in "$MINIVMM_KERNEL_CACHE/linux-image-${kver}_"*/lib/modules/"$kver"/kernel/drivers/block/brd.ko; do
-    [[ -f $ko ]] && insmod "$ko" rd_nr=1 rd_size=$((mb * 1024)) && break
+    [[ -f $ko ]] && insmod "$ko" rd_nr=4 rd_size=$((mb * 1024)) && break
   done
   [[ -b /dev/ram0 ]]
 }
@@ -180,16 +204,22 @@ guest_args() { # MODE BS DEPTH WRITE REQUESTS
   ((${#guest_extra[@]})) && a+=" ${guest_extra[*]}"
   echo "$a"
 }
+# The disk the next run uses, and its format (the qcow2 table changes them).
+run_disk=$disk
+run_format=raw
+# shellcheck disable=SC2317 # both are called as cmd_$tool
 cmd_minivmm() { # CMDLINE
-  cmd=("$minivmm" --kernel "$guest" --cmdline "$1" --mem 128M --cpus 1 --disk "path=$disk,cache=$cache"
+  cmd=("$minivmm" --kernel "$guest" --cmdline "$1" --mem 128M --cpus 1 --disk "path=$run_disk,cache=$cache"
     --timeout 600s)
 }
+# shellcheck disable=SC2317
 cmd_qemu() { # CMDLINE
   # shellcheck disable=SC2054 # commas are part of QEMU option values
   cmd=(qemu-system-x86_64 -M microvm,acpi=off -enable-kvm -cpu host -m 128 -smp 1 -nodefaults -no-user-config
     -nographic -no-reboot -serial stdio -global virtio-mmio.force-legacy=false -kernel "$guest" -append "$1"
     -device isa-debug-exit,iobase=0xf4,iosize=1
-    -drive "file=$disk,if=none,id=disk0,format=raw,aio=io_uring,cache=$cache" -device virtio-blk-device,drive=disk0)
+    -drive "file=$run_disk,if=none,id=disk0,format=$run_format,aio=io_uring,cache=$cache"
+    -device virtio-blk-device,drive=disk0)
 }
 
 # vmm TOOL KEY CMDLINE [UNIT]: one run of minivmm or qemu. With UNIT, appends the figure (MB/s or
@@ -278,42 +308,145 @@ for ((i = 0; i < n; i++)); do
   vmm minivmm boot test=boot
   vmm qemu boot test=boot
 done
-for ((i = 1; i <= n; i++)); do
-  for k in "${!rows[@]}"; do
-    IFS='|' read -r name mode bs depth write requests unit <<<"${rows[k]}"
-    rw=$([[ $mode == rand ]] && echo rand || echo "")$([[ $write == 1 ]] && echo write || echo read)
-    echo "blk: round $i/$n: $name" >&2
-    host "$k" "$rw" "$bs" "$depth" "$unit"
-    args=$(guest_args "$mode" "$bs" "$depth" "$write" $((requests * scale)))
-    vmm minivmm "$k" "$args" "$unit"
-    vmm qemu "$k" "$args" "$unit"
+raw_section() {
+  for ((i = 1; i <= n; i++)); do
+    for k in "${!rows[@]}"; do
+      IFS='|' read -r name mode bs depth write requests unit <<<"${rows[k]}"
+      rw=$([[ $mode == rand ]] && echo rand || echo "")$([[ $write == 1 ]] && echo write || echo read)
+      echo "blk: round $i/$n: $name" >&2
+      host "$k" "$rw" "$bs" "$depth" "$unit"
+      args=$(guest_args "$mode" "$bs" "$depth" "$write" $((requests * scale)))
+      vmm minivmm "$k" "$args" "$unit"
+      vmm qemu "$k" "$args" "$unit"
+    done
   done
-done
 
-# --- report ------------------------------------------------------------------------------------
-host_tool=$([[ $have_fio == 1 ]] && echo "fio io_uring" || echo "python3 threads (no fio)")
-echo "virtio-blk, test guest blk-bench (indirect=1${guest_extra[*]:+ ${guest_extra[*]}}, 1 vCPU, 128M) vs host ($host_tool);" \
-  "disk: $disk_note, $mb MiB, cache=$cache; N=$n, medians; $BENCH_WHERE"
-printf "%-18s %5s %10s %10s %10s %9s %9s  %s\n" workload unit host minivmm qemu "mvm/host" "mvm/qemu" target
-: >"$tmp/spread"
-for k in "${!rows[@]}"; do
-  IFS='|' read -r name _ _ _ _ _ unit <<<"${rows[k]}"
-  read -r h_med h_min h_max <<<"$(bench_stats "$tmp/$k.host")"
-  read -r m_med m_min m_max <<<"$(bench_stats "$tmp/$k.minivmm")"
-  read -r q_med q_min q_max <<<"$(bench_stats "$tmp/$k.qemu")"
-  awk -v l="$name" -v u="$unit" -v h="$h_med" -v m="$m_med" -v q="$q_med" 'BEGIN {
-    if (u == "MB/s") t = (m >= 0.9 * h) ? "met (>= 0.90 host)" : "MISSED (>= 0.90 host)"
-    else t = (m >= q) ? "met (>= qemu)" : "MISSED (>= qemu)"
-    printf "%-18s %5s %10.1f %10.1f %10.1f %9.2f %9.2f  %s\n", l, u, h, m, q, m / h, m / q, t }'
-  printf "%-18s %5s %21s %21s %21s\n" "$name" "$unit" "$h_min..$h_max" "$m_min..$m_max" "$q_min..$q_max" >>"$tmp/spread"
-done
-echo "(MB/s = 10^6 bytes/s; VMM figures from the guest's TSC over its I/O loop; ratios of the medians)"
-printf "%-18s %5s %21s %21s %21s\n" "min..max" unit host minivmm qemu
-cat "$tmp/spread"
-for tool in minivmm qemu; do
-  read -r boot _ _ <<<"$(bench_stats "$tmp/boot.$tool")"
-  awk -v b="$boot" '{ printf "%d\n", ($1 - b) / 1000 - $2 * 1000 }' "$tmp/$tool.wall" >"$tmp/$tool.excess"
-  read -r x_med x_min x_max <<<"$(bench_stats "$tmp/$tool.excess")"
-  printf "check %-8s start-up (test=boot, same disk) %.0f ms; wall - start-up - TSC time per run: median %s ms (%s..%s)\n" \
-    "$tool" "$(awk -v b="$boot" 'BEGIN { print b / 1000 }')" "$x_med" "$x_min" "$x_max"
-done
+  # --- report ------------------------------------------------------------------------------------
+  host_tool=$([[ $have_fio == 1 ]] && echo "fio io_uring" || echo "python3 threads (no fio)")
+  echo "virtio-blk, test guest blk-bench (indirect=1${guest_extra[*]:+ ${guest_extra[*]}}, 1 vCPU, 128M) vs host ($host_tool);" \
+    "disk: $disk_note, $mb MiB, cache=$cache; N=$n, medians; $BENCH_WHERE"
+  printf "%-18s %5s %10s %10s %10s %9s %9s  %s\n" workload unit host minivmm qemu "mvm/host" "mvm/qemu" target
+  : >"$tmp/spread"
+  for k in "${!rows[@]}"; do
+    IFS='|' read -r name _ _ _ _ _ unit <<<"${rows[k]}"
+    read -r h_med h_min h_max <<<"$(bench_stats "$tmp/$k.host")"
+    read -r m_med m_min m_max <<<"$(bench_stats "$tmp/$k.minivmm")"
+    read -r q_med q_min q_max <<<"$(bench_stats "$tmp/$k.qemu")"
+    awk -v l="$name" -v u="$unit" -v h="$h_med" -v m="$m_med" -v q="$q_med" 'BEGIN {
+      if (u == "MB/s") t = (m >= 0.9 * h) ? "met (>= 0.90 host)" : "MISSED (>= 0.90 host)"
+      else t = (m >= q) ? "met (>= qemu)" : "MISSED (>= qemu)"
+      printf "%-18s %5s %10.1f %10.1f %10.1f %9.2f %9.2f  %s\n", l, u, h, m, q, m / h, m / q, t }'
+    printf "%-18s %5s %21s %21s %21s\n" "$name" "$unit" "$h_min..$h_max" "$m_min..$m_max" "$q_min..$q_max" >>"$tmp/spread"
+  done
+  echo "(MB/s = 10^6 bytes/s; VMM figures from the guest's TSC over its I/O loop; ratios of the medians)"
+  printf "%-18s %5s %21s %21s %21s\n" "min..max" unit host minivmm qemu
+  cat "$tmp/spread"
+  for tool in minivmm qemu; do
+    read -r boot _ _ <<<"$(bench_stats "$tmp/boot.$tool")"
+    awk -v b="$boot" '{ printf "%d\n", ($1 - b) / 1000 - $2 * 1000 }' "$tmp/$tool.wall" >"$tmp/$tool.excess"
+    read -r x_med x_min x_max <<<"$(bench_stats "$tmp/$tool.excess")"
+    printf "check %-8s start-up (test=boot, same disk) %.0f ms; wall - start-up - TSC time per run: median %s ms (%s..%s)\n" \
+      "$tool" "$(awk -v b="$boot" 'BEGIN { print b / 1000 }')" "$x_med" "$x_min" "$x_max"
+  done
+}
+
+# --- qcow2 ------------------------------------------------------------------------------------
+# name | image | mode | bs | depth | write | requests per run at scale 1 (0: one pass) | unit
+qrows=(
+  "alloc seq read 1M qd32|alloc|seq|1048576|32|0|512|MB/s"
+  "alloc seq write 1M qd32|alloc|seq|1048576|32|1|512|MB/s"
+  "alloc rand read 4K qd32|alloc|rand|4096|32|0|6144|IOPS"
+  "alloc rand write 4K qd32|alloc|rand|4096|32|1|6144|IOPS"
+  "overlay rand read 4K qd32|overlay|rand|4096|32|0|6144|IOPS"
+  "overlay seq write 1M qd32|overlay|seq|1048576|32|1|0|MB/s"
+  "overlay rand write 4K qd32|overlay|rand|4096|32|1|2048|IOPS"
+)
+
+# qcow2_files: the images of the qcow2 table (qraw, qalloc, qoverlay), filled.
+qcow2_files() {
+  qmb=$((mb - 32))
+  ((qmb >= 16)) || bench_die "MINIVMM_BENCH_BLK_MB must be at least 48 for the qcow2 table"
+  if [[ $disk == /dev/ram0 && -b /dev/ram3 ]]; then
+    qraw=/dev/ram3 qalloc=/dev/ram1 qoverlay=/dev/ram2 qbacking=/dev/ram1
+    qnote="qcow2 and raw on brd RAM disks in the outer VM"
+    # brd allocates a page on its first write: touch all of the overlay's disk once, so that
+    # no VMM's run pays for the pages and the next one finds them there.
+    dd if=/dev/zero of="$qoverlay" bs=1M count="$mb" conv=fsync status=none || bench_die "cannot write $qoverlay"
+  else
+    local dir=${MINIVMM_BENCH_BLK_DIR:-$BENCH_BUILD}
+    qdir=$(mktemp -d "$dir/bench-blk-qcow2.XXXXXX")
+    qraw=$qdir/raw.img qalloc=$qdir/alloc.qcow2 qoverlay=$qdir/overlay.qcow2 qbacking=alloc.qcow2
+    qnote="files in $dir"
+  fi
+  # The data, once: random, so that every cluster of the converted image is allocated.
+  local src=$tmp/qcow2-source.raw
+  dd if=/dev/urandom of="$src" bs=1M count="$qmb" status=none || bench_die "cannot write $src"
+  dd if="$src" of="$qraw" bs=1M conv=fsync,notrunc status=none || bench_die "cannot write $qraw"
+  if [[ -b $qalloc ]]; then
+    # On a block device: qemu-img create writes the qcow2 metadata, convert -n the data.
+    qemu-img create -q -f qcow2 -o cluster_size=65536 "$qalloc" "${qmb}M" || bench_die "qemu-img create failed"
+    qemu-img convert -n -f raw -O qcow2 "$src" "$qalloc" || bench_die "qemu-img convert failed"
+  else
+    qemu-img convert -f raw -O qcow2 -o cluster_size=65536 "$src" "$qalloc" || bench_die "qemu-img convert failed"
+  fi
+  rm -f "$src"
+}
+
+# qcow2_disk IMAGE: points the next run at IMAGE (alloc, raw, or overlay: made afresh).
+qcow2_disk() {
+  case $1 in
+    raw) run_disk=$qraw run_format=raw ;;
+    alloc) run_disk=$qalloc run_format=qcow2 ;;
+    overlay)
+      [[ -b $qoverlay ]] || rm -f "$qoverlay"
+      (cd "$(dirname "$qalloc")" && qemu-img create -q -f qcow2 -b "$qbacking" -F qcow2 "$qoverlay" "${qmb}M") ||
+        bench_die "qemu-img create of the overlay failed"
+      run_disk=$qoverlay run_format=qcow2
+      ;;
+  esac
+}
+
+qcow2_section() {
+  qcow2_files
+  echo "blk: qcow2 table: $n rounds of ${#qrows[@]} workloads, $qnote, images of $qmb MiB, cache=$cache" >&2
+  local i k name image mode bs depth write requests unit args
+  for ((i = 1; i <= n; i++)); do
+    for k in "${!qrows[@]}"; do
+      IFS='|' read -r name image mode bs depth write requests unit <<<"${qrows[k]}"
+      ((requests > 0)) && requests=$((requests * scale)) || requests=$((qmb * 1048576 / bs))
+      echo "blk: qcow2 round $i/$n: $name" >&2
+      args=$(guest_args "$mode" "$bs" "$depth" "$write" "$requests")
+      if [[ $image == alloc ]]; then
+        qcow2_disk raw
+        vmm minivmm "q${k}raw" "$args" "$unit"
+      fi
+      qcow2_disk "$image"
+      vmm minivmm "q$k" "$args" "$unit"
+      qcow2_disk "$image"
+      vmm qemu "q$k" "$args" "$unit"
+    done
+  done
+  echo "qcow2 vs raw vs QEMU's qcow2 (-drive format=qcow2,aio=io_uring,cache=$cache), test guest blk-bench" \
+    "(indirect=1, 1 vCPU, 128M); $qnote, $qmb MiB images, 64 KiB clusters; N=$n, medians; $BENCH_WHERE"
+  printf "%-26s %5s %10s %10s %10s %9s %9s  %s\n" workload unit "raw mvm" minivmm qemu "mvm/qemu" "mvm/raw" target
+  : >"$tmp/qspread"
+  for k in "${!qrows[@]}"; do
+    IFS='|' read -r name image _ _ _ _ _ unit <<<"${qrows[k]}"
+    local r_med=- r_min=- r_max=-
+    [[ -s $tmp/q${k}raw.minivmm ]] && read -r r_med r_min r_max <<<"$(bench_stats "$tmp/q${k}raw.minivmm")"
+    read -r m_med m_min m_max <<<"$(bench_stats "$tmp/q$k.minivmm")"
+    read -r q_med q_min q_max <<<"$(bench_stats "$tmp/q$k.qemu")"
+    awk -v l="$name" -v u="$unit" -v r="$r_med" -v m="$m_med" -v q="$q_med" -v seq="$([[ $name == alloc\ seq* ]] && echo 1)" 'BEGIN {
+      t = (m >= q) ? "met (>= qemu)" : "MISSED (>= qemu)"
+      if (seq == 1) t = t ((m >= 0.9 * r) ? ", met (>= 0.90 raw)" : ", MISSED (>= 0.90 raw)")
+      rr = (r == "-") ? "-" : sprintf("%.2f", m / r)
+      printf "%-26s %5s %10s %10.1f %10.1f %9.2f %9s  %s\n", l, u, r, m, q, m / q, rr, t }'
+    printf "%-26s %5s %21s %21s %21s\n" "$name" "$unit" "$r_min..$r_max" "$m_min..$m_max" "$q_min..$q_max" >>"$tmp/qspread"
+  done
+  printf "%-26s %5s %21s %21s %21s\n" "min..max" unit "raw mvm" minivmm qemu
+  cat "$tmp/qspread"
+}
+
+[[ $sections == *" raw "* ]] && raw_section
+[[ $sections == *" qcow2 "* ]] && qcow2_section
+exit 0

@@ -18,7 +18,7 @@ seconds=$1
 shift
 build=${MINIVMM_FUZZ_BUILD:-$root/build-asan}
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(fuzz_virtio fuzz_loader fuzz_platform fuzz_cli fuzz_user_net fuzz_virtqueue fuzz_vcpu_exit fuzz_fs fuzz_agent fuzz_console_ports)
+[[ ${#targets[@]} -gt 0 ]] || targets=(fuzz_virtio fuzz_loader fuzz_platform fuzz_cli fuzz_user_net fuzz_virtqueue fuzz_vcpu_exit fuzz_fs fuzz_agent fuzz_console_ports fuzz_qcow2)
 artifacts=${MINIVMM_FUZZ_ARTIFACTS:-$(mktemp -d "${TMPDIR:-/tmp}/minivmm-fuzz-artifacts.XXXXXX")}
 mkdir -p "$artifacts"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/minivmm-fuzz.XXXXXX")

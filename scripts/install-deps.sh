@@ -8,7 +8,7 @@ packages=(
   # build
   cmake g++ make pkg-config binutils linux-libc-dev
   libfmt-dev libspdlog-dev catch2 libcli11-dev liburing-dev
-  liblzma-dev libzstd-dev zlib1g-dev libc6-dev # minivmm exec: module decompression, the static guest agent
+  liblzma-dev libzstd-dev zlib1g-dev libc6-dev # minivmm exec: module decompression, the static guest agent; qcow2: compressed clusters
   # user-mode networking: libslirp's headers (its slirp.pc requires glib-2.0's, which
   # libslirp-dev does not depend on); libslirp0 itself is loaded at run time
   libslirp-dev libglib2.0-dev

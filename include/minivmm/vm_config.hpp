@@ -63,13 +63,25 @@ enum class DiskAio {
 
 inline constexpr size_t kDiskSerialMax = 20; // virtio-blk GET_ID: VIRTIO_BLK_ID_BYTES
 
-// One virtio-blk disk backed by a raw image file.
+// The image format of a disk.
+enum class DiskFormat {
+    Auto,  // qcow2 when the image starts with a qcow2 header, else raw; a guest may then not
+           // write an image header into the first sector of a raw disk (QEMU's probing rule)
+    Raw,
+    Qcow2, // with its backing chain (qcow2 or raw files, opened read-only)
+};
+
+// One virtio-blk disk backed by an image file (raw or qcow2).
 struct DiskConfig {
     std::filesystem::path path;
     bool readonly = false;
     std::string serial; // VIRTIO_BLK_T_GET_ID answer (at most 20 bytes)
     DiskCache cache = DiskCache::Writeback;
     DiskAio aio = DiskAio::Auto;
+    DiskFormat format = DiskFormat::Auto;
+    // The guest's writes go to a temporary overlay deleted at exit; the image is only read
+    // (and may be shared with other VMMs doing the same).
+    bool snapshot = false;
     // Lock the image (F_OFD_SETLK: shared when readonly, exclusive otherwise) so that two
     // VMMs cannot use it at once; a lock the filesystem refuses (ENOLCK on NFS...) refuses the
     // disk. false (lock=off): no lock, for filesystems without locks; then nothing stops a

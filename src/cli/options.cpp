@@ -82,7 +82,8 @@ ParseResult parse_options(int argc, const char* const argv[])
     std::vector<std::string> disks;
     app.add_option("--disk", disks,
                    "virtio-blk disk (repeatable): path=FILE[,readonly=on][,serial=STR][,cache=none|writeback]"
-                   "[,aio=auto|io_uring|sync][,lock=off]")
+                   "[,aio=auto|io_uring|sync][,format=raw|qcow2][,snapshot=on][,lock=off]. Without format, a qcow2 header "
+                   "makes it qcow2, else raw; snapshot=on sends writes to a temporary overlay deleted at exit")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     std::vector<std::string> nets;
     app.add_option("--net", nets,

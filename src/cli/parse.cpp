@@ -163,13 +163,27 @@ Parsed<DiskConfig> parse_disk(std::string_view text)
             } else {
                 return fmt::format("disk '{}': aio must be auto, io_uring or sync, not '{}'", text, value);
             }
+        } else if (key == "format") {
+            if (value == "raw") {
+                disk.format = DiskFormat::Raw;
+            } else if (value == "qcow2") {
+                disk.format = DiskFormat::Qcow2;
+            } else {
+                return fmt::format("disk '{}': format must be raw or qcow2, not '{}'", text, value);
+            }
+        } else if (key == "snapshot") {
+            if (value != "on" && value != "off") {
+                return fmt::format("disk '{}': snapshot must be on or off, not '{}'", text, value);
+            }
+            disk.snapshot = value == "on";
         } else if (key == "lock") {
             if (value != "on" && value != "off") {
                 return fmt::format("disk '{}': lock must be on or off, not '{}'", text, value);
             }
             disk.lock = value == "on";
         } else {
-            return fmt::format("disk '{}': unknown key '{}' (path, readonly, serial, cache, aio, lock)", text, key);
+            return fmt::format("disk '{}': unknown key '{}' (path, readonly, serial, cache, aio, format, snapshot, lock)",
+                               text, key);
         }
     }
     if (disk.path.empty()) {

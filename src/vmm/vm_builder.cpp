@@ -250,19 +250,38 @@ std::vector<backends::SlirpBackend*> user_net_backends(const VmConfig& config, c
     return user;
 }
 
-// The virtio devices in the order assign_virtio_slots() numbers them; `nets` holds one back end
-// per config.nets entry.
+using DiskImages = std::vector<backends::DiskImage>;
+
+// The disk images of the configuration, opened and checked (qcow2 metadata, backing chains,
+// snapshot overlays) before KVM is touched: a missing, locked or broken image is one line.
+DiskImages open_disk_images(const VmConfig& config)
+{
+    DiskImages images;
+    for (const auto& disk : config.disks) {
+        backends::DiskOptions options{disk.path, disk.readonly, disk.serial, disk.cache == DiskCache::None,
+                                      disk.lock};
+        options.format = disk.format == DiskFormat::Raw     ? backends::DiskFormat::Raw
+                         : disk.format == DiskFormat::Qcow2 ? backends::DiskFormat::Qcow2
+                                                            : backends::DiskFormat::Auto;
+        options.snapshot = disk.snapshot;
+        images.push_back(backends::DiskImage::open(options));
+    }
+    return images;
+}
+
+// The virtio devices in the order assign_virtio_slots() numbers them; `disks` and `nets` hold
+// one image or back end per config.disks and config.nets entry.
 std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl& impl, NetBackends nets,
-                                                                       BuildExtras& extras)
+                                                                       DiskImages disks, BuildExtras& extras)
 {
     std::vector<std::unique_ptr<virtio::VirtioDevice>> devices;
-    for (const auto& disk : impl.config.disks) {
-        const backends::DiskOptions options{disk.path, disk.readonly, disk.serial, disk.cache == DiskCache::None,
-                                            disk.lock};
-        const auto backend = disk.aio == DiskAio::IoUring ? backends::BlockBackendKind::IoUring
-                             : disk.aio == DiskAio::Sync  ? backends::BlockBackendKind::Synchronous
-                                                          : backends::BlockBackendKind::Auto;
-        devices.push_back(std::make_unique<virtio::VirtioBlock>(options, impl.memory, backend));
+    for (size_t i = 0; i < impl.config.disks.size(); ++i) {
+        const DiskConfig& disk = impl.config.disks[i];
+        const auto kind = disk.aio == DiskAio::IoUring ? backends::BlockBackendKind::IoUring
+                          : disk.aio == DiskAio::Sync  ? backends::BlockBackendKind::Synchronous
+                                                       : backends::BlockBackendKind::Auto;
+        auto backend = backends::make_disk_backend(disks.at(i), virtio::VirtioBlock::kQueueSize, kind);
+        devices.push_back(std::make_unique<virtio::VirtioBlock>(std::move(disks.at(i)), std::move(backend), impl.memory));
     }
     for (size_t i = 0; i < impl.config.nets.size(); ++i) {
         const NetConfig& nic = impl.config.nets[i];
@@ -295,9 +314,9 @@ std::vector<std::unique_ptr<virtio::VirtioDevice>> make_virtio_devices(Vm::Impl&
 }
 
 void add_virtio_devices(Vm::Impl& impl, std::span<const arch::VirtioMmioSlot> slots, NetBackends nets,
-                        BuildExtras& extras)
+                        DiskImages disks, BuildExtras& extras)
 {
-    auto devices = make_virtio_devices(impl, std::move(nets), extras);
+    auto devices = make_virtio_devices(impl, std::move(nets), std::move(disks), extras);
     if (devices.size() != slots.size()) {
         throw HostError(fmt::format("{} virtio devices for {} slots", devices.size(), slots.size()));
     }
@@ -349,6 +368,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config, BuildExtras extras)
     const auto loaded = load_guest_image(config, memory, slots, extras);
     const auto image_loaded = std::chrono::steady_clock::now();
     auto nets = open_net_backends(config);
+    auto disks = open_disk_images(config);
     const auto user_nets = user_net_backends(config, nets);
 
     kvm::Kvm kvm = kvm::Kvm::open();
@@ -375,7 +395,7 @@ std::unique_ptr<Vm::Impl> build_vm(const VmConfig& config, BuildExtras extras)
         impl->seccomp = vmm::base_seccomp_policy(); // devices add theirs as they are made
     }
     add_legacy_devices(*impl);
-    add_virtio_devices(*impl, slots, std::move(nets), extras);
+    add_virtio_devices(*impl, slots, std::move(nets), std::move(disks), extras);
     for (auto* user : user_nets) {
         user->attach(impl->events); // owned by its device, which impl->events outlives
     }

@@ -80,9 +80,10 @@ void check_disk(std::vector<std::string>& problems, const DiskConfig& disk)
         problems.push_back(fmt::format("disk '{}' does not exist", disk.path.string()));
     } else if (!std::filesystem::is_regular_file(status) && !std::filesystem::is_block_file(status)) {
         problems.push_back(fmt::format("disk '{}' is not a regular file or block device", disk.path.string()));
-    } else if (::access(disk.path.c_str(), disk.readonly ? R_OK : R_OK | W_OK) != 0) {
+    } else if (const bool read_only = disk.readonly || disk.snapshot;
+               ::access(disk.path.c_str(), read_only ? R_OK : R_OK | W_OK) != 0) {
         problems.push_back(fmt::format("disk '{}' is not {}", disk.path.string(),
-                                       disk.readonly ? "readable" : "readable and writable (use readonly=on?)"));
+                                       read_only ? "readable" : "readable and writable (use readonly=on?)"));
     }
     if (disk.serial.size() > kDiskSerialMax) {
         problems.push_back(fmt::format("disk '{}': serial '{}' is longer than {} bytes", disk.path.string(),

@@ -34,6 +34,13 @@ struct DiskOp {
     uint64_t length = 0; // bytes; for Read and Write the sum of the iov lengths
     // Read/Write: host buffers that stay valid until the op is reported. Copied on submit.
     std::span<const iovec> iov;
+    // The file to work on; -1: the backend's own. Lets a disk format read its backing files
+    // through the same ring as its image.
+    int fd = -1;
+    // Read: a short read ends the op, successfully, leaving the rest of the buffers as they
+    // were. For reads that may reach past the end of a file (a backing file smaller than
+    // the disk, compressed data in the last sector).
+    bool stop_at_eof = false;
 };
 
 class BlockBackend {

@@ -1,168 +1,83 @@
-// Opening and locking a raw disk image.
+// Opening a disk image: format, chain, snapshot overlay.
 #include "backends/block/disk_image.hpp"
 
-#include "util/sys_error.hpp"
+#include "backends/block/image_probe.hpp"
 
 #include <minivmm/error.hpp>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <fcntl.h>
-#include <linux/fs.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
+#include <array>
 #include <cstring>
-#include <memory>
-#include <string_view>
 
 namespace minivmm::backends {
 
 namespace {
 
-[[noreturn]] void fail(const std::filesystem::path& path, std::string_view what)
+DiskFormat choose_format(const DiskOptions& options, const ImageFile& file, const std::string& label, bool& probed)
 {
-    throw ConfigError(fmt::format("disk '{}' {}", path.string(), what));
-}
-
-[[noreturn]] void fail_direct(const std::filesystem::path& path)
-{
-    throw ConfigError(fmt::format("disk '{}': cache=none needs O_DIRECT, which this filesystem does not support",
-                                  path.string()));
-}
-
-[[noreturn]] void fail_open(const DiskOptions& config, bool direct, int err)
-{
-    const auto& path = config.path;
-    switch (err) {
-    case ENOENT:
-    case ENOTDIR: fail(path, "does not exist");
-    case EISDIR: fail(path, "is a directory");
-    case EROFS: fail(path, "is on a read-only filesystem (readonly=on opens it read-only)");
-    case ETXTBSY: fail(path, "is a program being executed");
-    case EACCES:
-    case EPERM:
-        if (config.readonly || ::access(path.c_str(), R_OK) != 0) {
-            fail(path, "is not readable");
-        }
-        fail(path, "is not writable (readonly=on opens it read-only)");
-    case EINVAL:
-        if (direct) {
-            // Only O_DIRECT makes open() of an existing file fail with EINVAL.
-            fail_direct(path);
-        }
-        break;
-    default: break;
+    probed = false;
+    if (options.format != DiskFormat::Auto) {
+        return options.format;
     }
-    fail(path, fmt::format("cannot be opened: {} (errno {})", std::strerror(err), err));
-}
-
-// Some filesystems accept O_DIRECT at open() and refuse the I/O: try one aligned sector.
-void check_direct_read(const std::filesystem::path& path, int fd)
-{
-    constexpr std::size_t kAlign = 4096;
-    std::unique_ptr<void, decltype(&std::free)> buffer(std::aligned_alloc(kAlign, kAlign), &std::free);
-    if (!buffer) {
-        throw HostError("out of memory");
+    std::array<std::byte, kProbeBytes> first{};
+    if (const int err = file.read_at(0, first); err != 0) {
+        throw ConfigError(fmt::format("{} cannot be read: {}", label, std::strerror(err)));
     }
-    if (::pread(fd, buffer.get(), DiskImage::kDirectAlignment, 0) < 0 && errno == EINVAL) {
-        fail_direct(path);
+    switch (probe_format(first)) {
+    case ProbedFormat::Qcow2: return DiskFormat::Qcow2;
+    case ProbedFormat::Raw: probed = true; return DiskFormat::Raw;
+    case ProbedFormat::Other: break;
     }
-}
-
-void lock(const std::filesystem::path& path, int fd, bool readonly)
-{
-    // An OFD lock belongs to this open file description: it conflicts with a second open
-    // even inside this process, and goes away with the last fd (no lost-on-close trap).
-    struct flock lk {};
-    lk.l_type = readonly ? F_RDLCK : F_WRLCK;
-    lk.l_whence = SEEK_SET;
-    lk.l_start = 0;
-    lk.l_len = 0; // the whole file, however large it grows
-    if (::fcntl(fd, F_OFD_SETLK, &lk) == 0) {
-        return;
-    }
-    const int err = errno;
-    if (err == EAGAIN || err == EACCES) {
-        fail(path, "is in use by another process (lock held)");
-    }
-    // Without the lock nothing stops a second VMM from writing the image too: refuse, unless
-    // the user says so (a filesystem without locks, such as some NFS set-ups: ENOLCK).
-    fail(path, fmt::format("cannot be locked: {}; lock=off uses it without a lock (then nothing stops another "
-                           "process from writing it at the same time)",
-                           util::errno_text(err)));
+    throw ConfigError(fmt::format("{} is a {} image; minivmm reads raw and qcow2 (format=raw uses its bytes as they are)",
+                                  label, other_format_name(first)));
 }
 
 } // namespace
 
-DiskImage::DiskImage(util::UniqueFd fd, std::filesystem::path path, bool readonly, bool direct, uint64_t size_bytes,
-                     std::string serial)
-    : fd_(std::move(fd)), path_(std::move(path)), readonly_(readonly), direct_(direct), size_bytes_(size_bytes),
-      serial_(std::move(serial))
+DiskImage DiskImage::open(const DiskOptions& options)
 {
-}
-
-DiskImage DiskImage::open(const DiskOptions& config)
-{
-    const auto& path = config.path;
+    const auto& path = options.path;
     if (path.empty()) {
         throw ConfigError("disk path is empty");
     }
-    if (config.serial.size() > kMaxSerialBytes) {
-        fail(path, fmt::format("has a serial of {} bytes; at most {} fit", config.serial.size(), kMaxSerialBytes));
+    const std::string label = fmt::format("disk '{}'", path.string());
+    if (options.serial.size() > kMaxSerialBytes) {
+        throw ConfigError(
+            fmt::format("{} has a serial of {} bytes; at most {} fit", label, options.serial.size(), kMaxSerialBytes));
     }
-    // Refuse FIFOs and the like before open(), which could block on them.
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-        fail_open(config, false, errno);
-    }
-    if (S_ISDIR(st.st_mode)) {
-        fail(path, "is a directory");
-    }
-    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-        fail(path, "is not a regular file or block device");
-    }
+    ImageFile file = ImageFile::open({path, options.readonly || options.snapshot, options.direct, options.lock}, label);
 
-    const bool direct = config.direct;
-    const int flags = (config.readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (direct ? O_DIRECT : 0);
-    util::UniqueFd fd(::open(path.c_str(), flags));
-    if (!fd) {
-        fail_open(config, direct, errno);
-    }
-    if (::fstat(fd.get(), &st) != 0) {
-        fail(path, fmt::format("cannot be examined: {}", std::strerror(errno)));
-    }
-    uint64_t size = 0;
-    if (S_ISBLK(st.st_mode)) {
-        if (::ioctl(fd.get(), BLKGETSIZE64, &size) != 0) {
-            fail(path, fmt::format("has no readable size: {}", std::strerror(errno)));
+    DiskImage image;
+    image.path_ = path;
+    image.readonly_ = options.readonly;
+    image.direct_ = options.direct;
+    image.serial_ = options.serial;
+    image.snapshot_ = options.snapshot;
+    image.format_ = choose_format(options, file, label, image.probed_raw_);
+    if (image.format_ == DiskFormat::Raw) {
+        const uint64_t size = file.size_bytes();
+        if (size < kSectorSize) {
+            throw ConfigError(fmt::format("{} is {} bytes, smaller than one {}-byte sector", label, size, kSectorSize));
         }
-    } else if (S_ISREG(st.st_mode)) {
-        size = static_cast<uint64_t>(st.st_size);
+        if (size % kSectorSize != 0) {
+            spdlog::debug("{}: size {} is not a multiple of {}; the last {} bytes are not visible to the guest", label,
+                          size, kSectorSize, size % kSectorSize);
+        }
+        image.chain_ = std::make_unique<DiskChain>(DiskChain::raw(std::move(file)));
     } else {
-        fail(path, "is not a regular file or block device");
+        image.chain_ = std::make_unique<DiskChain>(DiskChain::open_qcow2(std::move(file), label));
+        if (image.chain_->top().virtual_size() < kSectorSize) {
+            throw ConfigError(fmt::format("{} has a virtual size of {} bytes, smaller than one {}-byte sector", label,
+                                          image.chain_->top().virtual_size(), kSectorSize));
+        }
     }
-    if (size == 0) {
-        fail(path, "is empty");
+    if (options.snapshot) {
+        image.chain_->add_temporary_overlay(label);
     }
-    if (size < kSectorSize) {
-        fail(path, fmt::format("is {} bytes, smaller than one {}-byte sector", size, kSectorSize));
-    }
-    if (direct) {
-        check_direct_read(path, fd.get());
-    }
-    if (config.lock) {
-        lock(path, fd.get(), config.readonly);
-    }
-    if (size % kSectorSize != 0) {
-        spdlog::debug("disk '{}': size {} is not a multiple of {}; the last {} bytes are not visible to the guest",
-                      path.string(), size, kSectorSize, size % kSectorSize);
-    }
-    return DiskImage(std::move(fd), path, config.readonly, direct, size, config.serial);
+    image.size_bytes_ = image.chain_->top().virtual_size();
+    return image;
 }
 
 } // namespace minivmm::backends

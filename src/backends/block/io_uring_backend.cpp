@@ -2,6 +2,8 @@
 // transfers and fallocate fallbacks by resubmitting its next step.
 #include "backends/block/io_uring_backend.hpp"
 
+#include "backends/block/iov_range.hpp"
+
 #include "util/sys_error.hpp"
 
 #include <fmt/format.h>
@@ -153,20 +155,22 @@ bool IoUringBackend::queue(std::size_t index)
     const DiskOp& op = slot.op;
     const auto iov = slot.cursor.remaining();
     const auto count = static_cast<unsigned>(std::min<std::size_t>(iov.size(), IOV_MAX));
+    const int fd = op.fd >= 0 ? op.fd : fd_;
+    slot.asked = op.stop_at_eof ? iov_bytes(iov.first(count)) : 0;
     switch (op.kind) {
-    case DiskOpKind::Read: io_uring_prep_readv(sqe, fd_, iov.data(), count, op.offset + slot.done); break;
-    case DiskOpKind::Write: io_uring_prep_writev(sqe, fd_, iov.data(), count, op.offset + slot.done); break;
-    case DiskOpKind::Flush: io_uring_prep_fsync(sqe, fd_, IORING_FSYNC_DATASYNC); break;
+    case DiskOpKind::Read: io_uring_prep_readv(sqe, fd, iov.data(), count, op.offset + slot.done); break;
+    case DiskOpKind::Write: io_uring_prep_writev(sqe, fd, iov.data(), count, op.offset + slot.done); break;
+    case DiskOpKind::Flush: io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC); break;
     case DiskOpKind::Discard:
     case DiskOpKind::WriteZeroes:
     case DiskOpKind::WriteZeroesUnmap:
         if (const auto modes = fallocate_modes(op.kind); slot.stage < modes.size()) {
-            io_uring_prep_fallocate(sqe, fd_, modes[slot.stage], static_cast<off_t>(op.offset),
+            io_uring_prep_fallocate(sqe, fd, modes[slot.stage], static_cast<off_t>(op.offset),
                                     static_cast<off_t>(op.length));
         } else {
             const auto zeros = zero_chunk();
             const auto step = static_cast<unsigned>(std::min<uint64_t>(op.length - slot.done, zeros.size()));
-            io_uring_prep_write(sqe, fd_, zeros.data(), step, op.offset + slot.done);
+            io_uring_prep_write(sqe, fd, zeros.data(), step, op.offset + slot.done);
         }
         break;
     }
@@ -192,6 +196,9 @@ std::optional<int> IoUringBackend::advance(Slot& slot, int result)
     switch (op.kind) {
     case DiskOpKind::Read:
     case DiskOpKind::Write: {
+        if (op.stop_at_eof && result >= 0 && static_cast<uint64_t>(result) < slot.asked) {
+            return 0; // the end of the file
+        }
         const auto step = progress(result, slot.done, op.length);
         if (!step && result > 0) {
             slot.cursor.advance(static_cast<std::size_t>(result));

@@ -57,6 +57,7 @@ private:
         DiskOp op;
         uint64_t seq = 0; // submission order, for flush ordering
         uint64_t done = 0;
+        uint64_t asked = 0; // stop_at_eof reads: bytes the queued SQE asks for
         std::size_t stage = 0;
         IovCursor cursor;
     };

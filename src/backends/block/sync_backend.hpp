@@ -32,9 +32,9 @@ public:
 
 private:
     [[nodiscard]] int run(const DiskOp& op);
-    [[nodiscard]] int transfer(const DiskOp& op);
-    [[nodiscard]] int zero(const DiskOp& op);
-    [[nodiscard]] int write_zeroes(uint64_t offset, uint64_t length);
+    [[nodiscard]] int transfer(int fd, const DiskOp& op);
+    [[nodiscard]] int zero(int fd, const DiskOp& op);
+    [[nodiscard]] int write_zeroes(int fd, uint64_t offset, uint64_t length);
 
     int fd_;
     std::size_t depth_;

@@ -1,4 +1,5 @@
-// virtio-blk device (virtio 1.2 section 5.2) on a raw image, one request queue.
+// virtio-blk device (virtio 1.2 section 5.2) on a disk image (raw or qcow2: the backend's
+// business, not the device's), one request queue.
 // Offers FLUSH, SEG_MAX, BLK_SIZE (512), DISCARD, WRITE_ZEROES and RO for readonly disks;
 // not offered: SIZE_MAX, GEOMETRY, TOPOLOGY, CONFIG_WCE (the cache is always writeback as far
 // as the guest knows: FLUSH makes writes durable), MQ, SECURE_ERASE, LIFETIME, ZONED.
@@ -13,12 +14,14 @@
 // + 32 MiB of bounce buffers for Q = S = 256. Slots are popped only while one is free, so a
 // driver offering more requests than the queue holds gets no more in flight. The slots'
 // vectors and the bounce buffers are kept across a reset, for reuse. The back end's own
-// state (an io_uring of S entries) is sized by the host, not the guest.
+// state (an io_uring of S entries) is sized by the host, not the guest; a qcow2 disk's
+// backend holds what qcow2_image.hpp bounds per image (L2 caches, copy-on-write buffers).
 #pragma once
 
 #include "backends/block/block_backend.hpp"
 #include "devices/virtio/block/block_request.hpp"
 #include "backends/block/bounce_pool.hpp"
+#include "backends/block/disk_backend.hpp"
 #include "backends/block/disk_image.hpp"
 #include "devices/virtio/virtio_device.hpp"
 #include "util/guest_log.hpp"
@@ -83,10 +86,11 @@ public:
     // Waits for every request in flight and drops its result: nothing is written to guest
     // memory afterwards. Stops watching the backend's completion fd.
     void reset() override;
-    // Completes every request in flight, then fdatasync()s a writable image; says so if
-    // that failed (what the guest wrote may then be lost).
+    // Completes every request in flight, then flushes a writable disk through its backend
+    // (fdatasync; for qcow2 the metadata write-back too); says so if that failed (what the
+    // guest wrote may then be lost).
     [[nodiscard]] std::optional<std::string> quiesce() override;
-    // The backend's, and fdatasync at teardown (quiesce).
+    // The backend's (which quiesce() also runs on the main thread).
     void add_syscalls(util::SeccompPolicy& policy) const override;
 
     [[nodiscard]] const backends::DiskImage& image() const { return image_; }

@@ -1,0 +1,347 @@
+// Loading and checking a qcow2 image's metadata (qcow2.txt "Header", "Host cluster
+// management", "Cluster mapping", "Snapshots"), the way `qemu-img check` walks it.
+#include "backends/block/qcow2/qcow2_metadata.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace minivmm::backends::qcow2 {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& what) { throw Qcow2FormatError(what); }
+
+// Past-the-end refcounts are allowed this far (QEMU may leave a refcounted tail after a
+// failed preallocation); farther is a hostile or broken image, refused rather than mapped.
+constexpr uint64_t kMaxClustersPastEnd = 1ULL << 20;
+
+class Loader {
+public:
+    Loader(ImageFile& file, bool writable, uint64_t keep_l2_bytes)
+        : file_(file), writable_(writable), keep_l2_bytes_(keep_l2_bytes)
+    {
+    }
+
+    Metadata load()
+    {
+        read_header();
+        const Header& h = m_.header;
+        file_clusters_ = (m_.file_size + h.cluster_size() - 1) >> h.cluster_bits;
+        m_.metadata.resize(file_clusters_);
+        mark(0, h.cluster_size(), "header");
+        if (writable_) {
+            refuse_unwritable();
+        }
+        load_l1();
+        load_reftable();
+        if (h.nb_snapshots > 0) {
+            load_snapshots();
+        }
+        if (writable_) {
+            load_refcounts();
+        }
+        walk_l2_tables();
+        if (writable_) {
+            clear_autoclear();
+        }
+        return std::move(m_);
+    }
+
+private:
+    void read(uint64_t offset, std::span<std::byte> out, const char* what)
+    {
+        if (const int err = file_.read_at(offset, out); err != 0) {
+            bad(fmt::format("cannot be read ({} at 0x{:x}): {}", what, offset, std::strerror(err)));
+        }
+    }
+
+    void read_header()
+    {
+        m_.file_size = file_.size_bytes();
+        std::array<std::byte, 512> first{};
+        read(0, first, "header");
+        const uint32_t bits = load_be32(first, 20);
+        const uint64_t cluster = bits >= kMinClusterBits && bits <= kMaxClusterBits ? 1ULL << bits : 512;
+        std::vector<std::byte> header(std::min<uint64_t>(cluster, std::max<uint64_t>(m_.file_size, 512)));
+        read(0, header, "header");
+        m_.header = parse_header(header);
+        m_.header_bytes = AlignedBuffer(static_cast<std::size_t>(std::min<uint64_t>(cluster, 4096)));
+        std::memcpy(m_.header_bytes.data(), header.data(), std::min(header.size(), m_.header_bytes.size()));
+    }
+
+    void refuse_unwritable() const
+    {
+        const Header& h = m_.header;
+        if ((h.incompatible_features & kIncompatDirty) != 0) {
+            bad("is dirty: it was not closed cleanly while using lazy refcounts, so its refcounts cannot be "
+                "trusted for writing (qemu-img check -r all repairs it; readonly=on or snapshot=on can use it as is)");
+        }
+        if ((h.incompatible_features & kIncompatCorrupt) != 0) {
+            bad("is marked corrupt (qemu-img check -r all repairs it; readonly=on or snapshot=on can read it)");
+        }
+    }
+
+    // Checks [offset, offset + bytes) lies in the file past the header, and claims its
+    // clusters as metadata: overlapping metadata already claimed is an error.
+    void mark(uint64_t offset, uint64_t bytes, const std::string& what)
+    {
+        const Header& h = m_.header;
+        if (offset > m_.file_size || bytes > m_.file_size - offset) {
+            bad(fmt::format("has its {} at 0x{:x}+{} past the end of the file ({} bytes)", what, offset, bytes,
+                            m_.file_size));
+        }
+        const uint64_t first = offset >> h.cluster_bits;
+        const uint64_t end = (offset + bytes + h.cluster_size() - 1) >> h.cluster_bits;
+        for (uint64_t c = first; c < end; ++c) {
+            if (m_.metadata.test(c)) {
+                bad(fmt::format("has its {} at 0x{:x} overlapping other metadata (cluster 0x{:x})", what, offset,
+                                c << h.cluster_bits));
+            }
+            m_.metadata.set(c);
+        }
+    }
+
+    std::vector<uint64_t> read_table(uint64_t offset, uint64_t entries, const char* what)
+    {
+        std::vector<std::byte> bytes(entries * 8);
+        read(offset, bytes, what);
+        std::vector<uint64_t> table(entries);
+        for (uint64_t i = 0; i < entries; ++i) {
+            table[i] = load_be64(bytes, i * 8);
+        }
+        return table;
+    }
+
+    void load_l1()
+    {
+        const Header& h = m_.header;
+        if (h.l1_size == 0) {
+            return;
+        }
+        mark(h.l1_table_offset, uint64_t{h.l1_size} * 8, "L1 table");
+        m_.l1 = read_table(h.l1_table_offset, h.l1_size, "L1 table");
+        for (uint64_t i = 0; i < m_.l1.size(); ++i) {
+            const uint64_t e = m_.l1[i];
+            const uint64_t offset = e & kOffsetMask;
+            if ((e & kL1ReservedMask) != 0 || (offset & (h.cluster_size() - 1)) != 0) {
+                bad(fmt::format("has an invalid L1 entry {} (0x{:016x})", i, e));
+            }
+            if (offset == 0) {
+                if ((e & kOflagCopied) != 0) {
+                    bad(fmt::format("has an invalid L1 entry {} (0x{:016x})", i, e));
+                }
+                continue;
+            }
+            mark(offset, h.cluster_size(), fmt::format("L2 table {}", i));
+        }
+    }
+
+    void load_reftable()
+    {
+        const Header& h = m_.header;
+        mark(h.refcount_table_offset, uint64_t{h.refcount_table_clusters} * h.cluster_size(), "refcount table");
+        m_.reftable = read_table(h.refcount_table_offset, h.refcount_table_entries(), "refcount table");
+        for (uint64_t i = 0; i < m_.reftable.size(); ++i) {
+            const uint64_t e = m_.reftable[i];
+            if ((e & kRefTableReservedMask) != 0 || (e & (h.cluster_size() - 1)) != 0) {
+                bad(fmt::format("has an invalid refcount table entry {} (0x{:016x})", i, e));
+            }
+            if (e != 0) {
+                mark(e, h.cluster_size(), fmt::format("refcount block {}", i));
+            }
+        }
+    }
+
+    void load_snapshots()
+    {
+        const Header& h = m_.header;
+        if (h.snapshots_offset >= m_.file_size) {
+            bad(fmt::format("has its snapshot table at 0x{:x}, past the end of the file", h.snapshots_offset));
+        }
+        const uint64_t available = std::min(m_.file_size - h.snapshots_offset, kMaxSnapshotTableBytes);
+        uint64_t chunk = std::min<uint64_t>(available, 64 * 1024);
+        std::vector<SnapshotL1> snapshots;
+        uint64_t table_bytes = 0;
+        for (;;) {
+            std::vector<std::byte> bytes(chunk);
+            read(h.snapshots_offset, bytes, "snapshot table");
+            try {
+                snapshots = parse_snapshot_table(bytes, h.nb_snapshots, h.version, table_bytes);
+                break;
+            } catch (const Qcow2FormatError&) {
+                if (chunk == available) {
+                    throw;
+                }
+                chunk = std::min(available, chunk * 4);
+            }
+        }
+        mark(h.snapshots_offset, table_bytes, "snapshot table");
+        for (std::size_t i = 0; i < snapshots.size(); ++i) {
+            const auto& s = snapshots[i];
+            if (uint64_t{s.l1_size} > kMaxL1Bytes / 8 || (s.l1_table_offset & (h.cluster_size() - 1)) != 0 ||
+                (s.l1_size > 0 && s.l1_table_offset == 0)) {
+                bad(fmt::format("has snapshot {} with an L1 table of {} entries at 0x{:x}", i, s.l1_size,
+                                s.l1_table_offset));
+            }
+            if (s.l1_size > 0) {
+                mark(s.l1_table_offset, uint64_t{s.l1_size} * 8, fmt::format("L1 table of snapshot {}", i));
+            }
+        }
+    }
+
+    void load_refcounts()
+    {
+        const Header& h = m_.header;
+        m_.used.resize(file_clusters_);
+        one_.resize(file_clusters_);
+        AlignedBuffer block(h.cluster_size());
+        uint64_t last_used = 0;
+        bool any = false;
+        for (uint64_t t = 0; t < m_.reftable.size(); ++t) {
+            if (m_.reftable[t] == 0) {
+                continue;
+            }
+            read(m_.reftable[t], block.span(), "refcount block");
+            for (uint64_t i = 0; i < h.refblock_entries(); ++i) {
+                const uint64_t v = refcount_get(block.span(), h.refcount_order, i);
+                if (v == 0) {
+                    continue;
+                }
+                const uint64_t c = t * h.refblock_entries() + i;
+                if (c >= file_clusters_ + kMaxClustersPastEnd) {
+                    bad(fmt::format("has a refcount for cluster 0x{:x}, far past the end of the file", c << h.cluster_bits));
+                }
+                m_.used.set(c);
+                if (v == 1) {
+                    one_.set(c);
+                }
+                last_used = c;
+                any = true;
+            }
+        }
+        m_.allocation_end = std::max(file_clusters_, any ? last_used + 1 : 0);
+        // Every metadata cluster must be in use: else allocation could hand it out again.
+        for (uint64_t c = m_.metadata.find_set(0); c < m_.metadata.size(); c = m_.metadata.find_set(c + 1)) {
+            if (!m_.used.test(c)) {
+                bad(fmt::format("has metadata at 0x{:x} whose refcount is 0 (qemu-img check -r all repairs it)",
+                                c << h.cluster_bits));
+            }
+        }
+    }
+
+    void check_data_cluster(uint64_t l1_index, uint64_t l2_index, const ClusterMapping& m)
+    {
+        const Header& h = m_.header;
+        const auto where = [&] { return fmt::format("guest offset 0x{:x}", (l1_index * h.l2_entries() + l2_index) << h.cluster_bits); };
+        if (m.kind == ClusterKind::Compressed) {
+            if (m.host < h.cluster_size() || m.host >= m_.file_size) {
+                bad(fmt::format("maps {} to compressed data at 0x{:x}, outside the file", where(), m.host));
+            }
+            if (writable_) {
+                const auto range = compressed_host_clusters(m, h.cluster_bits);
+                for (uint64_t c = range.first; c <= range.last && c < file_clusters_; ++c) {
+                    if (!m_.used.test(c)) {
+                        bad(fmt::format("maps {} to compressed data at 0x{:x} whose refcount is 0", where(), m.host));
+                    }
+                }
+            }
+            return;
+        }
+        if (m.host == 0) {
+            return; // unallocated, or a zero cluster without preallocation
+        }
+        const uint64_t c = m.host >> h.cluster_bits;
+        if (m.host > m_.file_size || h.cluster_size() > m_.file_size - m.host) {
+            bad(fmt::format("maps {} to 0x{:x}, past the end of the file (truncated?)", where(), m.host));
+        }
+        if (m_.metadata.test(c)) {
+            bad(fmt::format("maps {} to 0x{:x}, which holds metadata", where(), m.host));
+        }
+        if (!writable_) {
+            return;
+        }
+        if (!m_.used.test(c)) {
+            bad(fmt::format("maps {} to 0x{:x} whose refcount is 0 (qemu-img check -r all repairs it)", where(),
+                            m.host));
+        }
+        if (m.copied) {
+            if (!one_.test(c)) {
+                bad(fmt::format("maps {} to 0x{:x} as unshared (COPIED) but its refcount is not 1", where(), m.host));
+            }
+            if (seen_.test(c)) {
+                bad(fmt::format("maps {} to 0x{:x}, which another guest cluster uses too", where(), m.host));
+            }
+            seen_.set(c);
+        }
+    }
+
+    void walk_l2_tables()
+    {
+        const Header& h = m_.header;
+        seen_.resize(writable_ ? file_clusters_ : 0);
+        AlignedBuffer table(h.cluster_size());
+        uint64_t kept = 0;
+        for (uint64_t i = 0; i < m_.l1.size(); ++i) {
+            const uint64_t offset = m_.l1[i] & kOffsetMask;
+            if (offset == 0) {
+                continue;
+            }
+            if (writable_ && (m_.l1[i] & kOflagCopied) != 0 && !one_.test(offset >> h.cluster_bits)) {
+                bad(fmt::format("has L2 table {} at 0x{:x} marked unshared (COPIED) but its refcount is not 1", i,
+                                offset));
+            }
+            read(offset, table.span(), "L2 table");
+            for (uint64_t j = 0; j < h.l2_entries(); ++j) {
+                const uint64_t e = load_be64(table.span(), j * 8);
+                const auto m = decode_l2_entry(e, h.cluster_bits, h.version);
+                if (!m) {
+                    bad(fmt::format("has an invalid entry {} (0x{:016x}) in L2 table {} at 0x{:x}", j, e, i, offset));
+                }
+                check_data_cluster(i, j, *m);
+            }
+            if (kept + h.cluster_size() <= keep_l2_bytes_) {
+                kept += h.cluster_size();
+                AlignedBuffer copy(h.cluster_size());
+                std::memcpy(copy.data(), table.data(), table.size());
+                m_.l2_tables.emplace_back(i, std::move(copy));
+            }
+        }
+    }
+
+    void clear_autoclear()
+    {
+        Header& h = m_.header;
+        if (h.autoclear_features == 0) {
+            return;
+        }
+        // qcow2.txt: a writer that does not maintain an autoclear feature (the bitmaps) must
+        // clear its bit before writing, marking that data inconsistent.
+        h.autoclear_features = 0;
+        store_be64(m_.header_bytes.span(), kHeaderAutoclear, 0);
+        if (const int err = file_.write_at(0, m_.header_bytes.span()); err != 0) {
+            bad(fmt::format("cannot be written (clearing the autoclear features): {}", std::strerror(err)));
+        }
+        if (const int err = file_.sync(); err != 0) {
+            bad(fmt::format("cannot be synced: {}", std::strerror(err)));
+        }
+    }
+
+    ImageFile& file_;
+    bool writable_;
+    uint64_t keep_l2_bytes_;
+    Metadata m_;
+    uint64_t file_clusters_ = 0;
+    ClusterBitmap one_;  // writable: refcount exactly 1
+    ClusterBitmap seen_; // writable: data clusters referenced as COPIED so far
+};
+
+} // namespace
+
+Metadata load_metadata(ImageFile& file, bool writable, uint64_t keep_l2_bytes)
+{
+    return Loader(file, writable, keep_l2_bytes).load();
+}
+
+} // namespace minivmm::backends::qcow2
