@@ -18,7 +18,9 @@ function(minivmm_link_pkg_config target prefix)
   find_package(PkgConfig REQUIRED)
   pkg_check_modules(${prefix} REQUIRED IMPORTED_TARGET ${ARGN})
   target_link_libraries(${target} PRIVATE PkgConfig::${prefix})
-  set_property(GLOBAL APPEND PROPERTY MINIVMM_PKG_CONFIG_MODULES "${prefix}=${ARGN}")
+  # One list item per call: PREFIX=MODULE,MODULE (a ';' would split it into several items).
+  list(JOIN ARGN "," modules)
+  set_property(GLOBAL APPEND PROPERTY MINIVMM_PKG_CONFIG_MODULES "${prefix}=${modules}")
 endfunction()
 
 # minivmm_install_package(LIBRARY PROGRAM): the install rules, called once every link
@@ -36,6 +38,7 @@ function(minivmm_install_package library program)
     string(APPEND MINIVMM_FIND_PKG_CONFIG_MODULES "find_dependency(PkgConfig)\n")
     foreach(entry IN LISTS modules)
       string(REPLACE "=" ";" parts "${entry}")
+      string(REPLACE "," ";" parts "${parts}")
       list(POP_FRONT parts prefix)
       list(JOIN parts " " names)
       string(APPEND MINIVMM_FIND_PKG_CONFIG_MODULES

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <malloc.h>
 #include <seccomp.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -77,10 +78,28 @@ void on_sigsys(int /*signo*/, siginfo_t* info, void* /*context*/)
     ::syscall(SYS_exit_group, kForbiddenExitCode);
 }
 
+// glibc's malloc sizes its arena limit lazily: the first thread that would make a ninth arena
+// calls get_nprocs(), which opens /sys/devices/system/cpu/online, and under a filter that open
+// traps (seen: the exec command's signal thread, its first allocation after the virtio-fs
+// workers had made their arenas). Setting the limit glibc would compute (8 per CPU on 64-bit)
+// before any filter is loaded means it is never computed later. A limit the user set
+// (MALLOC_ARENA_MAX, or the glibc.malloc.arena_max tunable) is already known to glibc.
+void fix_malloc_arena_limit()
+{
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    if (std::getenv("MALLOC_ARENA_MAX") != nullptr ||
+        (tunables != nullptr && std::strstr(tunables, "arena_max") != nullptr)) {
+        return;
+    }
+    const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+    (void)::mallopt(M_ARENA_MAX, static_cast<int>(8 * (cpus > 0 ? cpus : 1)));
+}
+
 void prepare_once()
 {
     static std::once_flag once;
     std::call_once(once, [] {
+        fix_malloc_arena_limit();
         for (int nr = 0; nr < kMaxSyscall; ++nr) {
             std::unique_ptr<char, decltype(&std::free)> name(seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr),
                                                              &std::free);

@@ -22,6 +22,9 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
+#include <memory>
+#include <atomic>
 
 using namespace minivmm;
 
@@ -75,6 +78,28 @@ int run_probe(const std::string& probe)
         } catch (const std::system_error& e) {
             std::fprintf(stderr, "seccomp_probe: no thread: %s\n", e.what());
             return 4;
+        }
+        return 0;
+    }
+    if (probe == "arenas") {
+        // 16 threads alive at once, each allocating: glibc gives each a malloc arena of its
+        // own until its limit, which it computes (opening /sys/devices/system/cpu/online) when
+        // a ninth is wanted unless it was set before the filter.
+        constexpr int kThreads = 16;
+        std::atomic<int> allocated{0};
+        std::vector<std::thread> threads;
+        for (int i = 0; i < kThreads; ++i) {
+            threads.emplace_back([&allocated] {
+                auto block = std::make_unique<char[]>(64);
+                block[0] = 1;
+                allocated.fetch_add(1);
+                while (allocated.load() < kThreads) {
+                    std::this_thread::yield();
+                }
+            });
+        }
+        for (auto& thread : threads) {
+            thread.join();
         }
         return 0;
     }
