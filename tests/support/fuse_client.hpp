@@ -50,9 +50,8 @@ public:
         [[nodiscard]] T as() const;
         [[nodiscard]] std::string text() const
         {
-            std::string s(payload.size(), '\0');
-            std::memcpy(s.data(), payload.data(), payload.size());
-            return s;
+            // (an empty payload's data() may be null, which memcpy may not be given)
+            return std::string(reinterpret_cast<const char*>(payload.data()), payload.size());
         }
     };
 
