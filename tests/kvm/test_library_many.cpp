@@ -1,8 +1,8 @@
 // [kvm]: libminivmm in-process with several VMs: concurrent guests are independent, and
 // create/destroy cycles leak neither file descriptors nor memory.
-#include "util/sanitizers.hpp"
 #include "support/library_vm.hpp"
 #include "support/process_memory.hpp"
+#include "util/sanitizers.hpp"
 
 #include <filesystem>
 #include <fstream>

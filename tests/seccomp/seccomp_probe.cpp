@@ -15,18 +15,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
 #include <vector>
-#include <memory>
-#include <atomic>
 
 using namespace minivmm;
 
