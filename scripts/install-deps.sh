@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # build
-  cmake g++ make pkg-config binutils linux-libc-dev
+  cmake ninja-build g++ make pkg-config binutils linux-libc-dev # Ninja: the presets' generator
   libfmt-dev libspdlog-dev catch2 libcli11-dev liburing-dev
   liblzma-dev libzstd-dev zlib1g-dev libc6-dev # minivmm exec: module decompression, the static guest agent; qcow2: compressed clusters
   # user-mode networking: libslirp's headers (its slirp.pc requires glib-2.0's, which

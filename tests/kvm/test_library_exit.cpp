@@ -1,5 +1,6 @@
 // [kvm]: libminivmm in-process: every way a run ends gives its ExitReason and exit code, and
 // the console is there to inspect afterwards.
+#include "support/file_contents.hpp"
 #include "support/failing_syscall.hpp"
 #include "support/library_vm.hpp"
 #include "support/virtio_blk_driver.hpp"
@@ -193,7 +194,6 @@ TEST_CASE("library: expect() follows the test guest's output and sees it stop", 
     CHECK(status.reason == ExitReason::DebugExit);
     CHECK(status.code == 0);
     // Everything printed is still there, and went to the log file too.
-    std::ifstream log(*config.console.log);
-    const std::string logged((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    const std::string logged = minivmm::test::file_contents(*config.console.log);
     CHECK(logged == console.output());
 }

@@ -1,6 +1,7 @@
 // [linux]: minivmm as a CI step. The verdict comes from the guest: the status of the command
 // that minivmm.run= ran, a console line (--exit-on, --fail-on), or --timeout with the last
 // console lines on stderr. (A kernel panic without --fail-on: test_linux_guest.cpp.)
+#include "support/file_contents.hpp"
 #include "support/linux_guest.hpp"
 
 #include <filesystem>
@@ -19,8 +20,7 @@ LinuxBoot ci_boot(const std::string& run, const std::string& action, std::vector
 
 std::string read_file(const std::filesystem::path& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    return minivmm::test::file_contents(path);
 }
 
 } // namespace

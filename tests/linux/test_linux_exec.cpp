@@ -2,6 +2,7 @@
 // and their whole module trees as a host has them (plain, zstd- and xz-compressed), the root
 // being the host's own over virtio-fs. One VM serves the library's runs; the command-line
 // runs boot their own.
+#include "support/file_contents.hpp"
 #include "support/random_data.hpp"
 #include "support/exec_guest.hpp"
 
@@ -32,8 +33,7 @@ namespace {
 
 std::string read_text(const fs::path& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    return minivmm::test::file_contents(path);
 }
 
 // One exec VM (cloud kernel, plain modules, a scratch directory writable) for the library's runs.

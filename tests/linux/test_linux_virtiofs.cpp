@@ -4,6 +4,7 @@
 // each found on the host afterwards; a read-only share refusing writes; two shares at once; a
 // host-side change seen by the guest within the attribute timeout; the generic kernel; and
 // minivmm run as an unprivileged user.
+#include "support/file_contents.hpp"
 #include "support/linux_guest.hpp"
 #include "support/run_process.hpp"
 #include "support/temp_dir.hpp"
@@ -175,8 +176,7 @@ TEST_CASE("Linux virtio-fs: the cloud kernel mounts two shares, reads odd names 
     CHECK_THAT(result.out, Catch::Contains("rw /rw virtiofs"));
     CHECK_THAT(result.out, Catch::Contains("ro /ro virtiofs"));
     // Each change of the script, as the host sees it.
-    std::ifstream moved(trees.rw / "newdir/moved.txt");
-    CHECK(std::string(std::istreambuf_iterator<char>(moved), {}) == "guest-wrote\n");
+    CHECK(minivmm::test::file_contents(trees.rw / "newdir/moved.txt") == "guest-wrote\n");
     CHECK(!std::filesystem::exists(trees.rw / "new.txt"));
     struct stat a {}, b {};
     REQUIRE(::stat((trees.rw / "hardlink").c_str(), &a) == 0);

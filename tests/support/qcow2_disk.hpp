@@ -5,6 +5,7 @@
 
 #include "backends/block/disk_backend.hpp"
 #include "backends/block/qcow2/qcow2_backend.hpp"
+#include "support/file_contents.hpp"
 #include "support/run_process.hpp"
 #include "support/virtio_blk_driver.hpp"
 
@@ -92,12 +93,7 @@ public:
 
 inline std::vector<std::byte> file_bytes(const std::filesystem::path& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in.good());
-    std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::vector<std::byte> out(chars.size());
-    std::memcpy(out.data(), chars.data(), chars.size());
-    return out;
+    return test::file_contents_bytes(path);
 }
 
 inline void write_file(const std::filesystem::path& path, std::span<const std::byte> data)

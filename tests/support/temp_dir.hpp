@@ -2,6 +2,7 @@
 // for tests and fuzz targets that need real host files. Catch2-free (support_check.hpp).
 #pragma once
 
+#include "support/file_contents.hpp"
 #include "support/support_check.hpp"
 
 #include <stdlib.h>
@@ -48,8 +49,7 @@ public:
     }
     [[nodiscard]] std::string read(const std::filesystem::path& rel) const
     {
-        std::ifstream in(path_ / rel, std::ios::binary);
-        return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+        return file_contents(path_ / rel);
     }
 
 private:

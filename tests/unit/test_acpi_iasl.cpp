@@ -7,6 +7,7 @@
 // Skipped, with a warning, if iasl is not on PATH.
 #include "arch/x86_64/virtio_mmio_slots.hpp"
 #include "acpi/acpi_tables.hpp"
+#include "support/file_contents.hpp"
 #include "support/run_process.hpp"
 
 #include <catch2/catch.hpp>
@@ -74,18 +75,13 @@ void write_file(const fs::path& path, const Table& bytes)
 
 Table read_file(const fs::path& path)
 {
-    std::ifstream in(path, std::ios::binary);
-    REQUIRE(in.good());
-    Table out;
-    std::transform(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), std::back_inserter(out),
-                   [](char c) { return static_cast<uint8_t>(c); });
-    return out;
+    const auto bytes = minivmm::test::file_contents_u8(path);
+    return Table(bytes.begin(), bytes.end());
 }
 
 std::string read_text(const fs::path& path)
 {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return minivmm::test::file_contents(path);
 }
 
 // Lines of iasl's output that report a problem ("Error", "Warning", "error(s)", ...).

@@ -3,6 +3,7 @@
 // and a socket.
 #include "console/fd_output_queue.hpp"
 #include "memory/byte_span.hpp"
+#include "support/file_contents.hpp"
 #include "support/captured_log.hpp"
 #include "util/event_loop.hpp"
 
@@ -258,8 +259,7 @@ TEST_CASE("console output: a regular file and a socket get everything", "[unit][
             }
             CHECK(queue.stats().written == payload.size());
         }
-        std::ifstream in(path);
-        const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string got = minivmm::test::file_contents(path);
         std::filesystem::remove(path);
         CHECK(got == payload);
     }

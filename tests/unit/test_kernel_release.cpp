@@ -1,6 +1,7 @@
 // The kernel's release read from its image (loader/kernel_release.hpp): the bzImage header's
 // kernel_version string, or linux_banner in an ELF vmlinux; hostile images give none.
 #include "loader/kernel_release.hpp"
+#include "support/file_contents.hpp"
 #include "support/fake_kernel.hpp"
 
 #include <catch2/catch.hpp>
@@ -38,12 +39,7 @@ std::vector<std::byte> bzimage(const std::string& version, uint16_t pointer)
     return image;
 }
 
-std::vector<std::byte> read_file(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return bytes_of(data);
-}
+std::vector<std::byte> read_file(const fs::path& path) { return minivmm::test::file_contents_bytes(path); }
 
 } // namespace
 
