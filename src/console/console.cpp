@@ -2,6 +2,7 @@
 #include <minivmm/console.hpp>
 
 #include "console/console_capture.hpp"
+#include "console/user_regex.hpp"
 
 #include <fmt/format.h>
 
@@ -66,7 +67,7 @@ std::string indent(const std::string& tail)
 std::regex compile(const std::string& pattern)
 {
     try {
-        return std::regex(pattern);
+        return console::compile_user_regex(pattern);
     } catch (const std::regex_error& e) {
         throw ConfigError(fmt::format("expect pattern /{}/ is not a valid regular expression: {}", pattern, e.what()));
     }

@@ -1,5 +1,6 @@
 #include "console/guest_console.hpp"
 
+#include "console/user_regex.hpp"
 #include "util/sys_error.hpp"
 
 #include <fcntl.h>
@@ -32,11 +33,11 @@ std::unique_ptr<ConsoleLineMatcher> GuestConsole::make_line_matcher(const Consol
     // Failure first: a line that matches both patterns fails the run.
     std::vector<ConsoleLineMatcher::Rule> rules;
     if (config.fail_on) {
-        rules.push_back({std::regex(*config.fail_on),
+        rules.push_back({compile_user_regex(*config.fail_on),
                          [this](const std::string& line) { request_exit_(ExitStatus::console_failure(line)); }});
     }
     if (config.exit_on) {
-        rules.push_back({std::regex(*config.exit_on),
+        rules.push_back({compile_user_regex(*config.exit_on),
                          [this](const std::string& line) { request_exit_(ExitStatus::console_match(line)); }});
     }
     if (rules.empty()) {

@@ -1,6 +1,7 @@
 #include <minivmm/vm_config.hpp>
 
 #include "arch/x86_64/layout.hpp"
+#include "console/user_regex.hpp"
 #include "backends/fs/id_map.hpp"
 #include "backends/net/mac_address.hpp"
 #include "vmm/host_memory.hpp"
@@ -64,7 +65,7 @@ void check_pattern(std::vector<std::string>& problems, const char* what, const s
         return;
     }
     try {
-        [[maybe_unused]] const std::regex re(*pattern);
+        [[maybe_unused]] const std::regex re = console::compile_user_regex(*pattern);
     } catch (const std::regex_error& e) {
         problems.push_back(fmt::format("{} pattern '{}' is not a valid regular expression: {}", what, *pattern, e.what()));
     }
