@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <mutex>
 
@@ -95,11 +96,18 @@ void fix_malloc_arena_limit()
     (void)::mallopt(M_ARENA_MAX, static_cast<int>(8 * (cpus > 0 ? cpus : 1)));
 }
 
+// glibc reads the local time zone (/etc/localtime, or TZ's file) the first time local time is
+// needed, which for us is the first log line's time stamp: from a confined thread that open
+// traps (seen: a warning, the first line of a `minivmm exec` run, from its I/O thread). Read
+// before any filter, it is not read again (localtime_r does not reread it).
+void load_time_zone() { ::tzset(); }
+
 void prepare_once()
 {
     static std::once_flag once;
     std::call_once(once, [] {
         fix_malloc_arena_limit();
+        load_time_zone();
         for (int nr = 0; nr < kMaxSyscall; ++nr) {
             std::unique_ptr<char, decltype(&std::free)> name(seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr),
                                                              &std::free);

@@ -15,12 +15,16 @@ constexpr auto kAll = {ThreadKind::Main, ThreadKind::Vcpu, ThreadKind::Io, Threa
 util::SeccompPolicy base_seccomp_policy()
 {
     util::SeccompPolicy policy;
-    // Any thread: the C++ runtime and glibc (locks, allocation, time, thread exit), logging
-    // to stderr, and the kick signals that stop vCPUs (sent from any thread that ends the run).
-    // mmap and mprotect never with PROT_EXEC (the filter adds that condition).
+    // Any thread: the C++ runtime and glibc (locks, allocation, time, thread exit), logging,
+    // and the kick signals that stop vCPUs (sent from any thread that ends the run). mmap and
+    // mprotect never with PROT_EXEC (the filter adds that condition). Logging may be the
+    // process's first use of a stdio stream (a library user's logger on stdout, or a log
+    // file): glibc sizes the stream's buffer with fstat on its fd then (newfstatat with an
+    // empty path); the time zone it needs is read before any filter (util/seccomp_filter.cpp).
     policy.allow(kAll, {"futex", "mmap", "munmap", "mremap", "mprotect", "madvise", "brk", "clock_gettime",
                         "clock_nanosleep", "nanosleep", "sched_yield", "getpid", "gettid", "tgkill",
-                        "rt_sigprocmask", "rt_sigreturn", "restart_syscall", "write", "exit", "exit_group"});
+                        "rt_sigprocmask", "rt_sigreturn", "restart_syscall", "write", "exit", "exit_group",
+                        "fstat", "newfstatat"});
     // vCPU: KVM_RUN and the vCPU ioctls (registers for a crash report), KVM_IRQ_LINE; eventfds
     // (queue notifications, irqfds, console wake-ups) and the watches devices change when
     // activated or reset.
