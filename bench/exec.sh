@@ -24,9 +24,10 @@
 #                   ratio flatters QEMU). virtiofsd's start is timed too.
 # Two traps of the QEMU reference, both found in the nested VM (tests/linux/nested-vm.sh), whose
 # root is a chroot into a 9p + overlay view of the host's:
-#   - virtiofsd's default sandbox (namespaces + pivot_root into the shared directory) fails there:
-#     pivot_root(2) answers EBUSY for a source that is the caller's chroot root, not a mount point
-#     of its own. -o sandbox=chroot (virtiofsd's mode "for containers") works, and costs no more.
+#   - virtiofsd's default sandbox (namespaces + pivot_root into the shared directory) fails there
+#     with "pivot_root(., .): Device or resource busy" (the job runs chrooted into that overlay, so
+#     its / is not the root of a mount namespace; not taken further). -o sandbox=chroot
+#     (virtiofsd's mode "for containers") works, and costs the guest nothing.
 #   - the guest's busybox re-executes itself through /proc/self/exe for its own applets
 #     (CONFIG_FEATURE_PREFER_APPLETS): `chroot /mnt/host true` ran busybox's `true` applet by
 #     exec("/proc/self/exe") inside the share, and with no /proc mounted there that path is the
