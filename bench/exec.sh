@@ -15,9 +15,28 @@
 #                   -smp 1, the same kernel with the default guest's initramfs (busybox /init, the
 #                   same virtio modules + fuse + virtiofs), /usr/lib/qemu/virtiofsd sharing / as tag
 #                   "root" (vhost-user-fs-device; virtio-mmio version 2: virtiofsd refuses legacy
-#                   devices, microvm's default); /init mounts it and runs `chroot /mnt/host COMMAND`,
-#                   then powers off. For cat the output goes to the guest's /dev/null (QEMU does less
-#                   work than minivmm there: its ratio flatters QEMU). virtiofsd's start is timed too.
+#                   devices, microvm's default; -o sandbox=chroot: see below); /init mounts it, then
+#                   does what minivmm's agent does before the command (what virtme-ng's init does
+#                   too): the share read-only, /proc, /sys, /dev (devtmpfs, /dev/pts, /dev/shm) and
+#                   tmpfs /tmp, /run, /var/tmp mounted in it; then `chroot /mnt/host /usr/bin/COMMAND`
+#                   (the host's own binary, by its path: see below), then it powers off. For cat the
+#                   output goes to the guest's /dev/null (QEMU does less work than minivmm there: its
+#                   ratio flatters QEMU). virtiofsd's start is timed too.
+# Two traps of the QEMU reference, both found in the nested VM (tests/linux/nested-vm.sh), whose
+# root is a chroot into a 9p + overlay view of the host's:
+#   - virtiofsd's default sandbox (namespaces + pivot_root into the shared directory) fails there
+#     with "pivot_root(., .): Device or resource busy" (the job runs chrooted into that overlay, so
+#     its / is not the root of a mount namespace; not taken further). -o sandbox=chroot
+#     (virtiofsd's mode "for containers") works, and costs the guest nothing.
+#   - the guest's busybox re-executes itself through /proc/self/exe for its own applets
+#     (CONFIG_FEATURE_PREFER_APPLETS): `chroot /mnt/host true` ran busybox's `true` applet by
+#     exec("/proc/self/exe") inside the share, and with no /proc mounted there that path is the
+#     *outer* VM's procfs as virtiofsd exports it, whose self/exe link virtiofsd resolves in its own
+#     process: /usr/lib/qemu/virtiofsd. So the guest executed virtiofsd, which read
+#     /proc/sys/fs/file-max (over the share: procfs files have size 0, so it read 0 bytes) and
+#     exited 1 with "The fs.file-max sysctl is too low (0) to allow a reasonable number of open
+#     files". A real /proc in the new root and the command by its path (no applet lookup) run the
+#     host's /usr/bin/true, as minivmm does.
 # Both: console=ttyS0 quiet, 1 vCPU, 256 MiB; every run must exit 0 (and, for QEMU, print the
 # command's "run exit=0"). N rounds (default 5; arg 1 or MINIVMM_BENCH_N), the tools interleaved,
 # after an untimed warm-up round; medians, min, max. MINIVMM_BENCH_EXEC_TOOLS=minivmm (or qemu)
@@ -84,9 +103,15 @@ minivmm_run() {
 # qemu_run WORKLOAD: virtiofsd, then QEMU microvm; the guest mounts the root and runs the command.
 qemu_run() {
   local rc=0 sock=$tmp/fs.sock command
+  # What minivmm's agent does before it runs the command (guest-agent/init.c, mount_root).
+  local setup='mount -o remount,ro /mnt/host && mount -t proc proc /mnt/host/proc &&
+    mount -t sysfs sysfs /mnt/host/sys && mount -t devtmpfs devtmpfs /mnt/host/dev &&
+    mkdir -p /mnt/host/dev/pts /mnt/host/dev/shm && mount -t devpts devpts /mnt/host/dev/pts &&
+    mount -t tmpfs shm /mnt/host/dev/shm && for d in tmp run var/tmp; do mount -t tmpfs tmpfs /mnt/host/$d; done'
+  setup=$(tr '\n' ' ' <<<"$setup")
   case $1 in
-    true) command="chroot /mnt/host true" ;;
-    cat) command="chroot /mnt/host cat $big >/dev/null" ;;
+    true) command="$setup && chroot /mnt/host /usr/bin/true" ;;
+    cat) command="$setup && chroot /mnt/host /usr/bin/cat $big >/dev/null" ;;
   esac
   rm -f "$sock"
   "$virtiofsd" --socket-path="$sock" -o source=/ -o sandbox=chroot -o log_level=err --rlimit-nofile=0 2>"$tmp/fsd.err" &

@@ -62,6 +62,26 @@ struct child {
  * its process prints why on its stderr and exits 127 (not found) or 126, as a shell would. */
 int spawn_command(const struct run_spec *spec, struct child *child, char *why, size_t why_len);
 
+/* net.c: a NIC of a user-mode network, from agent.conf's "net MAC ADDRESS/PREFIX GATEWAY|- DNS|-"
+ * (addresses in network byte order). */
+struct net_nic {
+    unsigned char mac[6];
+    uint32_t address;
+    uint32_t netmask;
+    uint32_t gateway;
+    uint32_t dns;
+    int has_gateway;
+    int has_dns;
+};
+/* 0, or -1 with the reason in `why`. */
+int net_parse(const char *text, struct net_nic *nic, char *why, size_t why_len);
+/* Address, netmask, up, and the default route through its gateway. 0, or -1 with `why`. */
+int net_configure(const struct net_nic *nic, char *why, size_t why_len);
+/* Writes the initramfs's resolv.conf naming `servers` and returns an O_PATH descriptor of it
+ * (-1 on failure), for net_finish_root once the new root is /. */
+int net_write_resolv_conf(const uint32_t *servers, int n);
+void net_finish_root(int resolv_fd);
+
 /* session.c */
 struct agent_ports {
     int control;

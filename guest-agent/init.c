@@ -2,10 +2,12 @@
  *   1. /dev (devtmpfs), /proc, /sys of the initramfs; logging to /dev/kmsg; the boot timer;
  *   2. the kernel modules of /etc/minivmm/agent.conf, in its order (dependencies first);
  *   3. the four ports of agent_wire.h, found by name;
- *   4. the root: the virtio-fs share "root" read-only at /, each writable share at its path,
+ *   4. the network: each NIC of a user-mode network configured (net.c);
+ *   5. the root: the virtio-fs share "root" read-only at /, each writable share at its path,
  *      /proc, /sys, /dev (devtmpfs, /dev/pts, /dev/shm), tmpfs on /tmp, /run and /var/tmp;
- *      then it becomes the root (the initramfs cannot be pivoted away: it is moved over);
- *   5. the session (session.c) until the host closes the control port; then power off.
+ *      then it becomes the root (the initramfs cannot be pivoted away: it is moved over), and
+ *      with a network its /etc/resolv.conf names the network's DNS server (a bind mount);
+ *   6. the session (session.c) until the host closes the control port; then power off.
  * A failure before the session is reported with FAILED when the control port is open (and
  * in the kernel log either way), and the guest powers off.
  *
@@ -13,6 +15,7 @@
  *   module NAME             load /lib/modules/NAME.ko
  *   mount TAG ro|rw PATH    mount the virtio-fs share TAG at PATH (the rest of the line)
  *   hostname NAME
+ *   net MAC ADDRESS/PREFIX GATEWAY|- DNS|-   configure the NIC with that MAC address (net.c)
  */
 #define _GNU_SOURCE
 #include "agent.h"
@@ -40,6 +43,7 @@
 #define CONFIG "/etc/minivmm/agent.conf"
 #define NEWROOT "/newroot"
 #define MAX_MOUNTS 64
+#define MAX_NICS 16
 #define PORT_WAIT_MS 10000
 /* docs/architecture.md: the guest writes 123 here when its userland starts. */
 #define BOOT_TIMER_ADDR 0xc0000000UL
@@ -113,8 +117,13 @@ static void load_module(const char *name)
     close(fd);
 }
 
-/* Reads agent.conf: loads the modules as it goes, collects the shares. */
-static int read_config(struct share *shares, int max, char *hostname, size_t hostname_len)
+struct net_config {
+    struct net_nic nics[MAX_NICS];
+    int n;
+};
+
+/* Reads agent.conf: loads the modules as it goes, collects the shares and NICs. */
+static int read_config(struct share *shares, int max, char *hostname, size_t hostname_len, struct net_config *net)
 {
     FILE *f = fopen(CONFIG, "re");
     if (!f) {
@@ -135,6 +144,13 @@ static int read_config(struct share *shares, int max, char *hostname, size_t hos
             load_module(line + 7);
         } else if (strncmp(line, "hostname ", 9) == 0) {
             snprintf(hostname, hostname_len, "%s", line + 9);
+        } else if (strncmp(line, "net ", 4) == 0 && net->n < MAX_NICS) {
+            char why[MVM_MAX_FAILED_TEXT];
+            if (net_parse(line + 4, &net->nics[net->n], why, sizeof(why)) == 0) {
+                ++net->n;
+            } else {
+                fail("%s: %s", CONFIG, why);
+            }
         } else if (sscanf(line, "mount %63s %7s %n", tag, mode, &used) == 2 && used > 0 && n < max) {
             snprintf(shares[n].tag, sizeof(shares[n].tag), "%s", tag);
             shares[n].writable = strcmp(mode, "rw") == 0;
@@ -278,6 +294,24 @@ static void switch_root(void)
     }
 }
 
+/* Configures the NICs; returns the O_PATH descriptor of the resolv.conf to put in the new root
+ * (-1: no DNS server). */
+static int network_up(const struct net_config *net)
+{
+    uint32_t servers[MAX_NICS];
+    int n_servers = 0;
+    for (int i = 0; i < net->n; ++i) {
+        char why[MVM_MAX_FAILED_TEXT];
+        if (net_configure(&net->nics[i], why, sizeof(why)) != 0) {
+            fail("%s", why);
+        }
+        if (net->nics[i].has_dns) {
+            servers[n_servers++] = net->nics[i].dns;
+        }
+    }
+    return n_servers > 0 ? net_write_resolv_conf(servers, n_servers) : -1;
+}
+
 static void loopback_up(void)
 {
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -322,9 +356,11 @@ int main(void)
 
     static struct share shares[MAX_MOUNTS];
     char hostname[65] = "minivmm";
-    int n = read_config(shares, MAX_MOUNTS, hostname, sizeof(hostname));
+    static struct net_config net;
+    int n = read_config(shares, MAX_MOUNTS, hostname, sizeof(hostname), &net);
     sethostname(hostname, strlen(hostname));
     loopback_up();
+    int resolv_fd = failure[0] ? -1 : network_up(&net);
 
     struct agent_ports ports;
     if (find_ports(&ports) != 0) {
@@ -337,6 +373,9 @@ int main(void)
     }
     if (!failure[0]) {
         switch_root();
+    }
+    if (!failure[0]) {
+        net_finish_root(resolv_fd);
     }
     if (failure[0]) {
         send_failed(ports.control, failure);

@@ -26,6 +26,20 @@ bool valid_tag(const std::string& tag)
 
 bool one_line(const std::string& text) { return text.find_first_of("\n\r") == std::string::npos; }
 
+std::string ipv4(const std::array<uint8_t, 4>& a) { return fmt::format("{}.{}.{}.{}", a[0], a[1], a[2], a[3]); }
+
+std::string nic_line(const AgentNic& nic)
+{
+    if (nic.prefix_length < 1 || nic.prefix_length > 30) {
+        throw ConfigError(fmt::format("the guest address {}/{} has a prefix length outside 1-30", ipv4(nic.address),
+                                      nic.prefix_length));
+    }
+    const auto& m = nic.mac;
+    return fmt::format("net {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} {}/{} {} {}\n", m[0], m[1], m[2], m[3], m[4], m[5],
+                       ipv4(nic.address), nic.prefix_length, nic.gateway ? ipv4(*nic.gateway) : "-",
+                       nic.dns ? ipv4(*nic.dns) : "-");
+}
+
 } // namespace
 
 std::string agent_config(const ExecInitramfs& spec)
@@ -48,6 +62,9 @@ std::string agent_config(const ExecInitramfs& spec)
         throw ConfigError(fmt::format("host name '{}' is not 1-64 characters on one line", spec.hostname));
     }
     text += fmt::format("hostname {}\n", spec.hostname);
+    for (const auto& nic : spec.nics) {
+        text += nic_line(nic);
+    }
     return text;
 }
 

@@ -1,6 +1,7 @@
 #include "vmm/exec_boot.hpp"
 
 #include "arch/x86_64/layout.hpp"
+#include "backends/net/mac_address.hpp"
 #include "initramfs/module_tree.hpp"
 #include "loader/kernel_loader.hpp"
 #include "loader/kernel_release.hpp"
@@ -164,6 +165,34 @@ fs::path command_cwd(const ExecConfig& config, const ExecHost& host, const fs::p
     return cwd;
 }
 
+// What the agent configures on each user-mode NIC: the address the back end's DHCP server
+// would hand out, and for the first NIC (one default route) the gateway and the DNS
+// forwarder, as QEMU's user network defaults them (10.0.2.15/24, 10.0.2.2, 10.0.2.3). Each
+// such NIC gets its MAC address here when it has none, so that the agent can find it. A TAP
+// NIC is the caller's network: the agent leaves it alone.
+std::vector<initramfs::AgentNic> user_net_nics(std::vector<NetConfig>& nets)
+{
+    std::vector<initramfs::AgentNic> nics;
+    for (auto& net : nets) {
+        if (net.mode != NetMode::User) {
+            continue;
+        }
+        if (!net.mac) {
+            net.mac = backends::MacAddress::random_local().bytes();
+        }
+        initramfs::AgentNic nic;
+        nic.mac = *net.mac;
+        nic.address = net.user.dhcp_start_address();
+        nic.prefix_length = net.user.prefix_length;
+        if (nics.empty()) {
+            nic.gateway = net.user.host_address();
+            nic.dns = net.user.dns_address();
+        }
+        nics.push_back(nic);
+    }
+    return nics;
+}
+
 } // namespace
 
 ExecHost ExecHost::current()
@@ -238,6 +267,7 @@ ExecBoot prepare_exec_boot(const ExecConfig& config, const ExecHost& host)
     initramfs::ExecInitramfs spec;
     spec.modules = load_modules(config, host, boot.release, boot);
     spec.shares = std::move(shares.mounts);
+    spec.nics = user_net_nics(boot.vm.nets);
     boot.initramfs = initramfs::build_exec_initramfs(spec);
     spdlog::info("exec: kernel {} ({}), modules {} from {}, initramfs {} KiB", boot.vm.kernel.string(),
                  boot.release.empty() ? "release unknown" : boot.release, fmt::join(boot.module_names, " "),

@@ -8,12 +8,15 @@
 
 #include <minivmm/minivmm.hpp>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -377,4 +380,76 @@ TEST_CASE("exec: when minivmm's stdout reader goes away the command gets SIGPIPE
     const auto result = run_process({"/bin/bash", "-c", command + "| head -c 8; echo \" status=${PIPESTATUS[0]}\""}, 400s);
     INFO("stderr: " << result.err);
     CHECK(result.out == "y\ny\ny\ny\n status=" + std::to_string(128 + SIGPIPE) + "\n");
+}
+
+namespace {
+
+// A TCP server on the host's 127.0.0.1 (an ephemeral port) for one connection: reads a line,
+// answers `reply` and keeps what it read. The guest reaches it as 10.0.2.2:port through slirp.
+struct OneShotTcpServer {
+    int listener = -1;
+    uint16_t port = 0;
+    std::string received;
+    std::thread thread;
+
+    explicit OneShotTcpServer(std::string reply)
+    {
+        listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        REQUIRE(listener >= 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0);
+        REQUIRE(::listen(listener, 1) == 0);
+        socklen_t length = sizeof(address);
+        REQUIRE(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+        port = ntohs(address.sin_port);
+        thread = std::thread([this, reply = std::move(reply)] {
+            pollfd p{listener, POLLIN, 0};
+            if (::poll(&p, 1, 300'000) != 1) {
+                return;
+            }
+            const int connection = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+            if (connection < 0) {
+                return;
+            }
+            char c = 0;
+            while (received.size() < 256 && ::read(connection, &c, 1) == 1 && c != '\n') {
+                received += c;
+            }
+            (void)!::write(connection, reply.data(), reply.size());
+            ::close(connection);
+        });
+    }
+    ~OneShotTcpServer()
+    {
+        ::shutdown(listener, SHUT_RDWR);
+        if (thread.joinable()) {
+            thread.join();
+        }
+        ::close(listener);
+    }
+};
+
+} // namespace
+
+TEST_CASE("exec --net user: the guest has 10.0.2.15/24, the route via 10.0.2.2, DNS 10.0.2.3, and reaches the host",
+          "[linux][exec-vm]")
+{
+    if (!exec_tier_available()) {
+        return;
+    }
+    OneShotTcpServer server("pong from the host\n");
+    // bash's /dev/tcp: the host's own bash, over the root share; ip from the host's iproute2.
+    const std::string script = "ip -4 -o addr show; ip -4 route show; cat /etc/resolv.conf; "
+                               "exec 3<>/dev/tcp/10.0.2.2/" +
+                               std::to_string(server.port) + " && echo ping from the guest >&3 && head -n 1 <&3";
+    const auto argv =
+        exec_argv("vmlinuz-cloud", "modules-cloud", {"--net", "user", "--timeout", "300s"}, {"/bin/bash", "-c", script});
+    const auto result = run_process(argv, 400s);
+    INFO(Catch::Detail::stringify(argv) << "\nstdout: " << result.out << "\nstderr: " << result.err);
+    CHECK(result.exit_code == 0);
+    CHECK_THAT(result.out, Catch::Contains("inet 10.0.2.15/24 ") && Catch::Contains("default via 10.0.2.2 dev eth0") &&
+                               Catch::Contains("nameserver 10.0.2.3\n") && Catch::EndsWith("pong from the host\n"));
+    CHECK(server.received == "ping from the guest");
 }

@@ -9,6 +9,7 @@
 #include "vmm/exec_channel.hpp"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include <unistd.h>
 
@@ -58,6 +59,20 @@ template <typename F>
 void expect_config_error(F&& f, const std::string& mention)
 {
     CHECK_THAT(test::config_error(std::forward<F>(f)), Catch::Contains(mention));
+}
+
+// agent.conf as the initramfs holds it (an uncompressed newc cpio: the text follows its name).
+std::string agent_text(const std::vector<uint8_t>& initramfs)
+{
+    const std::string archive(initramfs.begin(), initramfs.end());
+    const std::string name = "etc/minivmm/agent.conf";
+    auto at = archive.rfind(name); // the last entry (the agent's code names the file too)
+    REQUIRE(at != std::string::npos);
+    at += name.size();
+    while (archive[at] == '\0') {
+        ++at;
+    }
+    return archive.substr(at, archive.find('\0', at) - at);
 }
 
 } // namespace
@@ -129,6 +144,39 @@ TEST_CASE("exec boot: explicit kernel and modules, and a kernel with its drivers
     const auto boot = prepare_exec_boot(config, fake.host);
     CHECK(boot.module_names.empty());
     CHECK(boot.modules.empty());
+}
+
+TEST_CASE("exec boot: user-mode NICs get a MAC address and the agent configures them; TAP NICs are left alone",
+          "[unit][exec]")
+{
+    FakeHost fake;
+    test::add_fake_module(fake.host.modules_dir / kRelease, "kernel/drivers/net/virtio_net.ko", "virtio_net",
+                          "virtio,virtio_ring", kRelease);
+    auto config = fake.config();
+    NetConfig tap;
+    tap.tap = "tap0";
+    config.vm.nets.push_back(tap);
+    NetConfig user;
+    user.mode = NetMode::User;
+    config.vm.nets.push_back(user);
+    user.mac = std::array<uint8_t, 6>{0x52, 0x54, 0x00, 0x01, 0x02, 0x03};
+    user.user.network = {192, 168, 100, 0};
+    config.vm.nets.push_back(user);
+    const auto boot = prepare_exec_boot(config, fake.host);
+    CHECK(boot.module_names.back() == "virtio_net");
+    CHECK_FALSE(boot.vm.nets[0].mac);
+    REQUIRE(boot.vm.nets[1].mac);
+    CHECK(boot.vm.nets[1].mac->at(0) == 0x52);
+    const auto& m = *boot.vm.nets[1].mac;
+    const auto conf = agent_text(boot.initramfs);
+    CHECK_THAT(conf, Catch::Contains(fmt::format("\nnet {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} 10.0.2.15/24 10.0.2.2 "
+                                                 "10.0.2.3\nnet 52:54:00:01:02:03 192.168.100.15/24 - -\n",
+                                                 m[0], m[1], m[2], m[3], m[4], m[5])));
+    size_t lines = 0;
+    for (auto at = conf.find("\nnet "); at != std::string::npos; at = conf.find("\nnet ", at + 1)) {
+        ++lines;
+    }
+    CHECK(lines == 2); // none for the TAP
 }
 
 TEST_CASE("exec boot: bad input is one line naming the problem", "[unit][exec]")

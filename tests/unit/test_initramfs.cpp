@@ -424,6 +424,20 @@ TEST_CASE("exec initramfs: the agent as /init, the modules in order, agent.conf"
     CHECK(guest_agent_sha256().size() == 64);
 }
 
+TEST_CASE("exec initramfs: a user-mode NIC is one net line: MAC, address/prefix, gateway and DNS or '-'",
+          "[unit][initramfs]")
+{
+    ExecInitramfs spec;
+    spec.nics.push_back({{0x52, 0x54, 0x00, 0x0a, 0xbc, 0x01}, {10, 0, 2, 15}, 24, std::array<uint8_t, 4>{10, 0, 2, 2},
+                         std::array<uint8_t, 4>{10, 0, 2, 3}});
+    spec.nics.push_back({{0x52, 0x54, 0x00, 0xff, 0x00, 0x02}, {192, 168, 76, 9}, 22, std::nullopt, std::nullopt});
+    CHECK(agent_config(spec) == "hostname minivmm\n"
+                                "net 52:54:00:0a:bc:01 10.0.2.15/24 10.0.2.2 10.0.2.3\n"
+                                "net 52:54:00:ff:00:02 192.168.76.9/22 - -\n");
+    spec.nics.back().prefix_length = 31;
+    expect_config_error([&] { (void)agent_config(spec); }, "192.168.76.9/31 has a prefix length outside 1-30");
+}
+
 TEST_CASE("exec initramfs: the embedded agent is a static executable", "[unit][initramfs]")
 {
     const auto agent = guest_agent_image();
