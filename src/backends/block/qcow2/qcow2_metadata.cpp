@@ -196,26 +196,38 @@ private:
         const Header& h = m_.header;
         m_.used.resize(file_clusters_);
         one_.resize(file_clusters_);
+        room_.assign(file_clusters_, 0);
         AlignedBuffer block(h.cluster_size());
         uint64_t last_used = 0;
         bool any = false;
+        const uint64_t entries = h.refblock_entries();
+        const uint64_t per_word = 64 >> h.refcount_order; // entries in 8 bytes (order <= 6)
         for (uint64_t t = 0; t < m_.reftable.size(); ++t) {
             if (m_.reftable[t] == 0) {
                 continue;
             }
             read(m_.reftable[t], block.span(), "refcount block");
-            for (uint64_t i = 0; i < h.refblock_entries(); ++i) {
+            for (uint64_t i = 0; i < entries; ++i) {
+                // Most of a block is usually free (the last one of every image): skip zero
+                // words whole.
+                if (i % per_word == 0 && load_be64(block.span(), i / per_word * 8) == 0) {
+                    i += per_word - 1;
+                    continue;
+                }
                 const uint64_t v = refcount_get(block.span(), h.refcount_order, i);
                 if (v == 0) {
                     continue;
                 }
-                const uint64_t c = t * h.refblock_entries() + i;
+                const uint64_t c = t * entries + i;
                 if (c >= file_clusters_ + kMaxClustersPastEnd) {
                     bad(fmt::format("has a refcount for cluster 0x{:x}, far past the end of the file", c << h.cluster_bits));
                 }
                 m_.used.set(c);
                 if (v == 1) {
                     one_.set(c);
+                }
+                if (c < file_clusters_) {
+                    room_[c] = static_cast<uint16_t>(std::min<uint64_t>(v, kUncounted));
                 }
                 last_used = c;
                 any = true;
@@ -244,6 +256,11 @@ private:
                 for (uint64_t c = range.first; c <= range.last && c < file_clusters_; ++c) {
                     if (!m_.used.test(c)) {
                         bad(fmt::format("maps {} to compressed data at 0x{:x} whose refcount is 0", where(), m.host));
+                    }
+                    if (!take_reference(c)) {
+                        bad(fmt::format("maps {} to compressed data at 0x{:x} in cluster 0x{:x}, which more guest "
+                                        "clusters use than its refcount says (qemu-img check -r all repairs it)",
+                                        where(), m.host, c << h.cluster_bits));
                     }
                 }
             }
@@ -275,6 +292,25 @@ private:
             }
             seen_.set(c);
         }
+        if (!take_reference(c)) {
+            bad(fmt::format("maps {} to 0x{:x}, which more guest clusters use than its refcount says (qemu-img "
+                            "check -r all repairs it)",
+                            where(), m.host));
+        }
+    }
+
+    // Counts one more reference to data cluster `c`; false when its refcount has none left.
+    // Writing would otherwise free a cluster that another guest cluster still maps (a
+    // copy-on-write drops one reference per write), and hand it out again.
+    bool take_reference(uint64_t c)
+    {
+        if (room_[c] == 0) {
+            return false;
+        }
+        if (room_[c] != kUncounted) {
+            --room_[c];
+        }
+        return true;
     }
 
     void walk_l2_tables()
@@ -295,6 +331,9 @@ private:
             read(offset, table.span(), "L2 table");
             for (uint64_t j = 0; j < h.l2_entries(); ++j) {
                 const uint64_t e = load_be64(table.span(), j * 8);
+                if (e == 0) {
+                    continue; // unallocated: nothing to check (most entries of a new image)
+                }
                 const auto m = decode_l2_entry(e, h.cluster_bits, h.version);
                 if (!m) {
                     bad(fmt::format("has an invalid entry {} (0x{:016x}) in L2 table {} at 0x{:x}", j, e, i, offset));
@@ -335,6 +374,11 @@ private:
     uint64_t file_clusters_ = 0;
     ClusterBitmap one_;  // writable: refcount exactly 1
     ClusterBitmap seen_; // writable: data clusters referenced as COPIED so far
+    // Writable: references a data cluster's refcount still allows (refcount minus the L2
+    // entries seen so far). 2 bytes per cluster of the file, only while opening; refcounts
+    // from kUncounted up are not counted (more copy-on-writes than one run of a VM makes).
+    static constexpr uint16_t kUncounted = 0xffff;
+    std::vector<uint16_t> room_;
 };
 
 } // namespace
