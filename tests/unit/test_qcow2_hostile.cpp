@@ -186,6 +186,22 @@ TEST_CASE("qcow2 hostile tables: entries outside the file, on metadata, malforme
                                                       data));
         CHECK_NOTHROW(backends::DiskImage::open(disk_options(image, Access::ReadOnly)));
     }
+    SECTION("a cluster that more guest clusters map than its refcount says")
+    {
+        // Guest cluster 3 shares guest cluster 0's data (not as COPIED) with its refcount
+        // still 1: writing either (a copy-on-write) would free a cluster the other still maps.
+        const uint64_t block = read_be(image, reftable, 8);
+        const uint64_t data = read_be(image, l2, 8) & qcow2::kOffsetMask;
+        patch_be(image, l2 + 24, 8, data);
+        CHECK(open_error(image) == name + fmt::format(" maps guest offset 0x30000 to 0x{:x}, which more guest clusters "
+                                                      "use than its refcount says (qemu-img check -r all repairs it)",
+                                                      data));
+        CHECK_NOTHROW(backends::DiskImage::open(disk_options(image, Access::ReadOnly)));
+        // Shared as QEMU shares it (refcount 2, neither COPIED), it opens for writing.
+        patch_be(image, l2, 8, data);
+        patch_be(image, block + 2 * (data >> 16), 2, 2);
+        CHECK_NOTHROW(backends::DiskImage::open(disk_options(image, Access::ReadWrite)));
+    }
     SECTION("a file cut short inside its tables")
     {
         std::filesystem::resize_file(image, l2 + 100);
