@@ -105,11 +105,11 @@ private:
 
     std::vector<uint64_t> read_table(uint64_t offset, uint64_t entries, const char* what)
     {
-        std::vector<std::byte> bytes(entries * 8);
-        read(offset, bytes, what);
         std::vector<uint64_t> table(entries);
+        const auto bytes = std::as_writable_bytes(std::span(table));
+        read(offset, bytes, what);
         for (uint64_t i = 0; i < entries; ++i) {
-            table[i] = load_be64(bytes, i * 8);
+            table[i] = load_be64(bytes, i * 8); // in place: entry i is read before it is written
         }
         return table;
     }
