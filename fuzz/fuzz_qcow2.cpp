@@ -249,6 +249,17 @@ void check_reopened(const backends::DiskOptions& options, const Shadow& shadow)
     }
 }
 
+// The image file, open for the whole process: each run rewrites it in place and cuts it to
+// its new length, so tmpfs keeps the pages the runs share (O_TRUNC freed them all).
+void rewrite_image(const std::filesystem::path& path, std::span<const uint8_t> bytes)
+{
+    static const int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 || ::pwrite(fd, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size()) ||
+        ::ftruncate(fd, static_cast<off_t>(bytes.size())) != 0) {
+        std::abort();
+    }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/)
@@ -260,12 +271,13 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/)
     return 0;
 }
 
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     fuzz::Input in(data, size);
     const auto flags = in.take<uint8_t>();
     const auto path = work_dir() / "image.qcow2";
-    write_file(path, in.bytes(std::min<std::size_t>(in.take<uint32_t>(), kMaxImage)));
+    rewrite_image(path, in.bytes(std::min<std::size_t>(in.take<uint32_t>(), kMaxImage)));
     // A second qcow2 image for backing chains; left over from an earlier run it would make
     // runs differ.
     static bool base_exists = false;
