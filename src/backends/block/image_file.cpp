@@ -266,6 +266,15 @@ int ImageFile::write_at(uint64_t offset, std::span<const std::byte> data)
     return 0;
 }
 
+int ImageFile::resize(uint64_t bytes)
+{
+    if (::ftruncate(fd_.get(), static_cast<off_t>(bytes)) != 0) {
+        return errno;
+    }
+    size_bytes_ = bytes;
+    return 0;
+}
+
 int ImageFile::sync() const { return ::fdatasync(fd_.get()) == 0 ? 0 : errno; }
 
 } // namespace minivmm::backends
