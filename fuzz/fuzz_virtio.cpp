@@ -1,8 +1,8 @@
 // libFuzzer target: arbitrary guest memory contents and register accesses against the
 // virtio-mmio transport with each device model behind it (the rust-vmm virtio-queue fuzz
 // target's idea). The input is a little program for a hostile driver:
-//   0 dev            choose the device (0 console, 1 block, 2 net, 3 block on io_uring) -
-//                    first byte only
+//   0 dev            choose the device (0 console, 1 block, 2 net, 3 block on io_uring,
+//                    4 rng; larger values % 4) - first byte only
 //   1 off:u16 v:u32  register write (offset & 0x1ff)
 //   2 off:u16        register read
 //   3 addr:u32 n:u8 bytes[n]   write guest RAM (addr wrapped into RAM)
@@ -10,7 +10,8 @@
 //   5 f:u64          full handshake with features f|VERSION_1, every queue at fixed rings
 //   6                run ready fd handlers (block completions, console input, net back end)
 //   7 n:u8 bytes[n]  console input from the host; for net a frame from the host (n = 0:
-//                    the host drains what the device sent)
+//                    the host drains what the device sent); for rng, the host's entropy
+//                    source fails from now on (n odd) or works again (n even)
 //   8 addr:u32 count:u16 desc   fill a table: `count` copies of a 16-byte descriptor, entry
 //                    i's next = i + 1 (a long indirect table in 23 bytes; 4096 entries per
 //                    input in all)
@@ -23,6 +24,7 @@
 #include "devices/virtio/virtio_console.hpp"
 #include "fuzz_block_device.hpp"
 #include "fuzz_net_device.hpp"
+#include "fuzz_rng_device.hpp"
 #include "fuzz_support.hpp"
 #include "support/virtio_mmio_driver.hpp"
 
@@ -55,7 +57,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     virtio::VirtioConsole* console = nullptr;
     fuzz::BlockFixture block;
     fuzz::NetFixture net;
-    const uint8_t kind = in.take<uint8_t>() % 4;
+    fuzz::RngFixture rng;
+    const auto first = in.take<uint8_t>();
+    const uint8_t kind = first <= 4 ? first : first % 4; // 4 (rng) was added last: the corpus keeps its devices
     // The rings of the handshake (op 5) at 0x10000 + q * 0x4000, where fuzz/make_corpus.py
     // writes its descriptors.
     test::MmioDriver driver(
@@ -64,6 +68,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
                 auto c = std::make_unique<virtio::VirtioConsole>(memory, output, virtio::VirtioConsole::WindowSize{});
                 console = c.get();
                 return c;
+            }
+            if (kind == 4) {
+                return rng.make(memory);
             }
             return kind == 2 ? net.make(memory) : block.make(memory, kind == 3);
         },
@@ -102,6 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
                 console->receive(bytes);
             } else if (kind == 2) {
                 net.host(bytes);
+            } else if (kind == 4) {
+                rng.fail(bytes.size() % 2 == 1);
             }
             driver.poller.run_ready();
             break;

@@ -104,6 +104,26 @@ seeds["net-oversized-frame"] = (bytes([2]) + handshake(MRG_RXBUF)
                                 + b"".join(avail(0, i, i, i + 1) for i in range(40)) + kick(0)
                                 + host_frame(70000, 0) + host_frame(1500, 0) + bytes([6]))
 
+# virtio-rng: a request of one writable buffer, one of two (the second longer than the 64 KiB
+# one request gets), one with a device-readable buffer first, one with nothing writable,
+# one through an indirect table. Then the host's entropy source fails (the device needs a
+# reset), the driver resets it, and after a new handshake the device answers what is in the
+# ring (the refused request again) and a new request.
+seeds["rng-requests"] = (bytes([4]) + handshake(INDIRECT | EVENT_IDX)
+                         + desc(0, 0, 0x30000, 64, WRITE) + avail(0, 0, 0, 1) + kick(0)
+                         + desc(0, 1, 0x31000, 16, WRITE | NEXT, 2) + desc(0, 2, 0x40000, 0x20000, WRITE)
+                         + avail(0, 1, 1, 2) + kick(0)
+                         + desc(0, 3, 0x32000, 8, NEXT, 4) + desc(0, 4, 0x32100, 32, WRITE) + avail(0, 2, 3, 3) + kick(0)
+                         + desc(0, 5, 0x33000, 8, 0) + avail(0, 3, 5, 4) + kick(0)
+                         + mem(0x36000, struct.pack("<QIHH", 0x37000, 100, WRITE | NEXT, 1)
+                               + struct.pack("<QIHH", 0x38000, 100, WRITE, 0))
+                         + desc(0, 6, 0x36000, 32, INDIRECT_F) + avail(0, 4, 6, 5) + kick(0))
+seeds["rng-source-fails"] = (bytes([4]) + handshake(0) + desc(0, 0, 0x30000, 64, WRITE) + avail(0, 0, 0, 1) + kick(0)
+                             + bytes([7, 1, 0]) + desc(0, 1, 0x31000, 64, WRITE) + avail(0, 1, 1, 2) + kick(0)
+                             + bytes([2]) + struct.pack("<H", 0x70) + bytes([1]) + struct.pack("<HI", 0x70, 0)
+                             + bytes([7, 0]) + handshake(0) + desc(0, 2, 0x32000, 64, WRITE) + avail(0, 2, 2, 3)
+                             + kick(0))
+
 
 def vq_header(layout, size_log, features, rings):
     return bytes([layout, size_log, features]) + b"".join(struct.pack("<BH", e, o) for e, o in rings)

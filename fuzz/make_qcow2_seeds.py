@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed inputs of fuzz_qcow2 (input format in the head comment of fuzz_qcow2.cpp)
 into corpus/qcow2/: small images made by qemu-img and qemu-io (versions 2 and 3, 512-byte to
-64 KiB clusters, zero and compressed clusters, a backing file, an internal snapshot), each
-followed by a few reads, writes, zeroes, discards and flushes. usage: make_qcow2_seeds.py
+64 KiB clusters, zero and compressed clusters, a backing file, an internal snapshot, a chain
+of two qcow2 images, lock=off, backing loops), each followed by a few reads, writes, zeroes,
+discards and flushes. usage: make_qcow2_seeds.py
 (needs qemu-img and qemu-io: apt-get install qemu-utils)."""
 import os
 import struct
@@ -61,15 +62,47 @@ def main():
         run("qemu-io", "-f", "qcow2", "-c", "write -P 0x68 0 16k", image, cwd=d)
         run("qemu-img", "snapshot", "-c", "s1", image, cwd=d)
         seed(out, "snapshot", image)
+        # lock=off (flag 4) over a backing file; a chain of two qcow2 images (the second from
+        # the input, flag 8) over the raw file; and loops, which lock=off leaves to the
+        # chain's own check: an image naming itself, and one naming base.qcow2 naming it.
+        image = os.path.join(d, "backing-4k.qcow2")
+        seed(out, "backing-4k-lock-off", image, variants=((1 | 4, ""), (0 | 4, "-ro")))
+        base = os.path.join(d, "base.qcow2")
+        run("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", "-b", "backing.raw", "-F", "raw", base,
+            "1M", cwd=d)
+        run("qemu-io", "-f", "qcow2", "-c", "write -P 0x69 8k 8k", base, cwd=d)
+        top = os.path.join(d, "image.qcow2")
+        run("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=512", "-b", "base.qcow2", "-F", "qcow2", top,
+            "1M", cwd=d)
+        run("qemu-io", "-f", "qcow2", "-c", "write -P 0x6a 12k 1k", top, cwd=d)
+        seed(out, "chain-qcow2-raw", top, base=base, variants=((1 | 8, ""), (0 | 8, "-ro"), (3 | 8, "-snapshot"),
+                                                               (1 | 4 | 8, "-lock-off")))
+        self_loop = os.path.join(d, "self.qcow2")
+        run("qemu-img", "create", "-f", "qcow2", "-u", "-o", "cluster_size=4096", "-b", "image.qcow2", "-F", "qcow2",
+            self_loop, "1M", cwd=d)
+        seed(out, "loop-self-lock-off", self_loop, variants=((1 | 4, ""),))
+        loop_base = os.path.join(d, "loop-base.qcow2")
+        run("qemu-img", "create", "-f", "qcow2", "-u", "-o", "cluster_size=4096", "-b", "image.qcow2", "-F", "qcow2",
+            loop_base, "1M", cwd=d)
+        loop_top = os.path.join(d, "loop-top.qcow2")
+        run("qemu-img", "create", "-f", "qcow2", "-u", "-o", "cluster_size=4096", "-b", "base.qcow2", "-F", "qcow2",
+            loop_top, "1M", cwd=d)
+        seed(out, "loop-base-lock-off", loop_top, base=loop_base, variants=((1 | 4 | 8, ""), (0 | 8, "-locked-ro")))
 
 
-def seed(out, name, image):
+def seed(out, name, image, base=None, variants=None):
     with open(image, "rb") as f:
         data = f.read()
-    variants = ((1, ""), (0, "-ro"), (3, "-snapshot")) if len(data) < 100 << 10 else ((1, ""),)
+    second = b""
+    if base is not None:
+        with open(base, "rb") as f:
+            second = f.read()
+        second = struct.pack("<I", len(second)) + second
+    if variants is None:
+        variants = ((1, ""), (0, "-ro"), (3, "-snapshot")) if len(data) < 100 << 10 else ((1, ""),)
     for flags, suffix in variants:
         with open(os.path.join(out, name + suffix), "wb") as f:
-            f.write(bytes([flags]) + struct.pack("<I", len(data)) + data + ops())
+            f.write(bytes([flags]) + struct.pack("<I", len(data)) + data + (second if flags & 8 else b"") + ops())
 
 
 if __name__ == "__main__":

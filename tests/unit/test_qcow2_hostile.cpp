@@ -94,6 +94,8 @@ TEST_CASE("qcow2 hostile headers: sizes, offsets and counts out of range", "[uni
                                               "which minivmm does not support"},
         {32, 4, 2, "is encrypted (LUKS), which minivmm does not support"},
         {16, 4, 2000, "has a backing file name of 2000 bytes (1 to 1023)"},
+        // The offset plus the size wraps (found by fuzz_qcow2: it read before the header).
+        {8, 8, ~0ULL, "has its backing file name at 0xffffffffffffffff+16, outside the header cluster"},
         {112, 4, qcow2::kExtEncryption, "has an encryption header extension (encrypted images are not supported)"},
     };
     const auto original = file_bytes(image);
@@ -102,6 +104,9 @@ TEST_CASE("qcow2 hostile headers: sizes, offsets and counts out of range", "[uni
         write_file(image, original);
         if (c.offset == 16) {
             patch_be(image, 8, 8, 0x200); // a backing file name at 0x200, of the size patched next
+        }
+        if (c.offset == 8) {
+            patch_be(image, 16, 4, 16); // a backing file name of 16 bytes, at the offset patched next
         }
         if (c.offset == 112) {
             patch_be(image, 116, 4, 16); // the extension's length: an offset and a size
@@ -185,6 +190,22 @@ TEST_CASE("qcow2 hostile tables: entries outside the file, on metadata, malforme
                                                       "check -r all repairs it)",
                                                       data));
         CHECK_NOTHROW(backends::DiskImage::open(disk_options(image, Access::ReadOnly)));
+    }
+    SECTION("a cluster that more guest clusters map than its refcount says")
+    {
+        // Guest cluster 3 shares guest cluster 0's data (not as COPIED) with its refcount
+        // still 1: writing either (a copy-on-write) would free a cluster the other still maps.
+        const uint64_t block = read_be(image, reftable, 8);
+        const uint64_t data = read_be(image, l2, 8) & qcow2::kOffsetMask;
+        patch_be(image, l2 + 24, 8, data);
+        CHECK(open_error(image) == name + fmt::format(" maps guest offset 0x30000 to 0x{:x}, which more guest clusters "
+                                                      "use than its refcount says (qemu-img check -r all repairs it)",
+                                                      data));
+        CHECK_NOTHROW(backends::DiskImage::open(disk_options(image, Access::ReadOnly)));
+        // Shared as QEMU shares it (refcount 2, neither COPIED), it opens for writing.
+        patch_be(image, l2, 8, data);
+        patch_be(image, block + 2 * (data >> 16), 2, 2);
+        CHECK_NOTHROW(backends::DiskImage::open(disk_options(image, Access::ReadWrite)));
     }
     SECTION("a file cut short inside its tables")
     {

@@ -146,7 +146,11 @@ void DiskChain::add_temporary_overlay(const std::string& disk_label)
     try {
         const auto image = qcow2::make_empty_image(base.virtual_size(), 16, base_name,
                                                    base_name.empty() ? "" : base.qcow2 ? "qcow2" : "raw");
-        if (const int err = file.write_at(0, image.bytes); err != 0) {
+        int err = file.write_at(0, image.bytes);
+        if (err == 0) {
+            err = file.resize(image.file_size);
+        }
+        if (err != 0) {
             throw ConfigError(fmt::format("{}: cannot write to {}: {}", label, dir.string(), std::strerror(err)));
         }
     } catch (const qcow2::Qcow2FormatError& e) {

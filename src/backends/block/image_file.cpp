@@ -222,6 +222,9 @@ int ImageFile::read_at(uint64_t offset, std::span<std::byte> out) const
     if (out.empty()) {
         return 0;
     }
+    if (!direct_) {
+        return transfer(fd_.get(), false, offset, out.data(), out.size()); // stops at the end of the file
+    }
     const uint64_t start = offset / kDirectAlignment * kDirectAlignment;
     const uint64_t end = (offset + out.size() + kDirectAlignment - 1) / kDirectAlignment * kDirectAlignment;
     AlignedBuffer buffer(static_cast<std::size_t>(end - start));
@@ -239,6 +242,16 @@ int ImageFile::write_at(uint64_t offset, std::span<const std::byte> data)
     }
     const uint64_t start = offset / kDirectAlignment * kDirectAlignment;
     const uint64_t end = (offset + data.size() + kDirectAlignment - 1) / kDirectAlignment * kDirectAlignment;
+    if (!direct_ && start == offset && end == offset + data.size()) {
+        // Without O_DIRECT whole sectors need no aligned copy (transfer() only reads `data`
+        // when writing).
+        if (const int err = transfer(fd_.get(), true, offset, const_cast<std::byte*>(data.data()), data.size());
+            err != 0) {
+            return err;
+        }
+        size_bytes_ = std::max(size_bytes_, end);
+        return 0;
+    }
     AlignedBuffer buffer(static_cast<std::size_t>(end - start));
     if (start != offset || end != offset + data.size()) {
         if (const int err = transfer(fd_.get(), false, start, buffer.data(), buffer.size()); err != 0) {
@@ -250,6 +263,15 @@ int ImageFile::write_at(uint64_t offset, std::span<const std::byte> data)
         return err;
     }
     size_bytes_ = std::max(size_bytes_, end);
+    return 0;
+}
+
+int ImageFile::resize(uint64_t bytes)
+{
+    if (::ftruncate(fd_.get(), static_cast<off_t>(bytes)) != 0) {
+        return errno;
+    }
+    size_bytes_ = bytes;
     return 0;
 }
 

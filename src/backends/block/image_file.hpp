@@ -51,6 +51,8 @@ public:
     // Works with O_DIRECT at any offset and length. Return 0 or an errno.
     [[nodiscard]] int read_at(uint64_t offset, std::span<std::byte> out) const;
     [[nodiscard]] int write_at(uint64_t offset, std::span<const std::byte> data);
+    // Makes the file `bytes` long (ftruncate: a hole when it grows). Returns 0 or an errno.
+    [[nodiscard]] int resize(uint64_t bytes);
     [[nodiscard]] int sync() const;
 
 private:

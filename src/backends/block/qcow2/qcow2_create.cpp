@@ -24,7 +24,9 @@ NewImage make_empty_image(uint64_t size, uint32_t cluster_bits, const std::strin
             fmt::format("a virtual size of {} bytes needs a larger L1 table than one refcount block covers", size));
     }
     NewImage image;
-    image.bytes.resize(clusters * cluster);
+    image.file_size = clusters * cluster;
+    // Up to the refcount block's last entry in use (16-bit refcounts, one per cluster).
+    image.bytes.resize(2 * cluster + clusters * 2);
     auto b = std::span(image.bytes);
     constexpr uint32_t kHeaderLength = 112;
     std::copy(kMagic.begin(), kMagic.end(), b.begin());
@@ -56,7 +58,7 @@ NewImage make_empty_image(uint64_t size, uint32_t cluster_bits, const std::strin
     }
     store_be64(b, cluster, 2 * cluster); // refcount table entry 0: the block in cluster 2
     for (uint64_t i = 0; i < clusters; ++i) {
-        refcount_set(b.subspan(2 * cluster, cluster), 4, i, 1);
+        refcount_set(b.subspan(2 * cluster), 4, i, 1);
     }
     return image;
 }

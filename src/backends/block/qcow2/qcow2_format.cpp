@@ -233,8 +233,9 @@ Header parse_header(std::span<const std::byte> b)
         if (backing_size == 0 || backing_size > kMaxBackingNameBytes) {
             bad(fmt::format("has a backing file name of {} bytes (1 to {})", backing_size, kMaxBackingNameBytes));
         }
-        if (backing_offset < ext_start || backing_offset + backing_size > h.cluster_size() ||
-            backing_offset + backing_size > b.size()) {
+        // Both sums could wrap: the offset is any 64-bit value.
+        const uint64_t limit = std::min<uint64_t>(h.cluster_size(), b.size());
+        if (backing_offset < ext_start || backing_offset > limit || backing_size > limit - backing_offset) {
             bad(fmt::format("has its backing file name at 0x{:x}+{}, outside the header cluster", backing_offset,
                             backing_size));
         }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -76,10 +77,19 @@ enum class CompressionType : uint8_t { Deflate = 0, Zstd = 1 };
     }
     return v;
 }
-[[nodiscard]] inline uint64_t load_be64(std::span<const std::byte> b, std::size_t at) { return load_be(b, at, 8); }
+// The 8- and 4-byte forms in one load and a byte swap: table walks at open and every L2
+// lookup use them, entry by entry.
+[[nodiscard]] inline uint64_t load_be64(std::span<const std::byte> b, std::size_t at)
+{
+    uint64_t v = 0;
+    std::memcpy(&v, b.subspan(at, sizeof(v)).data(), sizeof(v));
+    return std::endian::native == std::endian::little ? __builtin_bswap64(v) : v;
+}
 [[nodiscard]] inline uint32_t load_be32(std::span<const std::byte> b, std::size_t at)
 {
-    return static_cast<uint32_t>(load_be(b, at, 4));
+    uint32_t v = 0;
+    std::memcpy(&v, b.subspan(at, sizeof(v)).data(), sizeof(v));
+    return std::endian::native == std::endian::little ? __builtin_bswap32(v) : v;
 }
 inline void store_be(std::span<std::byte> bytes, std::size_t at, std::size_t width, uint64_t v)
 {
@@ -88,8 +98,16 @@ inline void store_be(std::span<std::byte> bytes, std::size_t at, std::size_t wid
         v >>= 8;
     }
 }
-inline void store_be64(std::span<std::byte> b, std::size_t at, uint64_t v) { store_be(b, at, 8, v); }
-inline void store_be32(std::span<std::byte> b, std::size_t at, uint32_t v) { store_be(b, at, 4, v); }
+inline void store_be64(std::span<std::byte> b, std::size_t at, uint64_t v)
+{
+    v = std::endian::native == std::endian::little ? __builtin_bswap64(v) : v;
+    std::memcpy(b.subspan(at, sizeof(v)).data(), &v, sizeof(v));
+}
+inline void store_be32(std::span<std::byte> b, std::size_t at, uint32_t v)
+{
+    v = std::endian::native == std::endian::little ? __builtin_bswap32(v) : v;
+    std::memcpy(b.subspan(at, sizeof(v)).data(), &v, sizeof(v));
+}
 
 // Byte offsets of the header fields minivmm rewrites.
 inline constexpr std::size_t kHeaderRefTableOffset = 48;
