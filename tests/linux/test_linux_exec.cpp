@@ -124,6 +124,30 @@ TEST_CASE("exec library: 10 MiB of random bytes on stdout arrive with the same c
     CHECK(result.out == data);
 }
 
+TEST_CASE("exec library: 32 MiB on stdout and 4 MiB on stderr at once, in odd-sized writes, arrive whole before "
+          "the exit status",
+          "[linux][exec-vm]")
+{
+    if (!exec_tier_available()) {
+        return;
+    }
+    // Writes of 4097 and 1000 bytes leave pipe pages part-filled: what the agent splices into
+    // the ports is not page-aligned, and both ports' queues fill while the other is busy.
+    const auto out = test::random_string(32 << 20, 17);
+    const auto err = test::random_string(4 << 20, 18);
+    const auto dir = shared_vm().rw.path;
+    std::ofstream(dir / "big-out.bin", std::ios::binary).write(out.data(), static_cast<std::streamsize>(out.size()));
+    std::ofstream(dir / "big-err.bin", std::ios::binary).write(err.data(), static_cast<std::streamsize>(err.size()));
+    const auto result = run({"sh", "-c",
+                             "dd if=big-out.bin bs=4097 status=none & dd if=big-err.bin bs=1000 status=none >&2; "
+                             "wait; exit 7"});
+    CHECK(result.exit_code == 7);
+    CHECK(result.out.size() == out.size());
+    CHECK(result.err.size() == err.size());
+    CHECK(result.out == out);
+    CHECK(result.err == err);
+}
+
 TEST_CASE("exec library: stdin piped in reaches the command", "[linux][exec-vm]")
 {
     if (!exec_tier_available()) {
