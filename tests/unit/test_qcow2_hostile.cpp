@@ -173,6 +173,28 @@ TEST_CASE("qcow2 hostile tables: entries outside the file, on metadata, malforme
         CHECK(open_error(image) ==
               name + " maps guest offset 0x20000 to compressed data at 0x3fff0000, outside the file");
     }
+    SECTION("compressed data on top of the L1 table")
+    {
+        patch_be(image, l2 + 16, 8, 0x4000000000000000ULL | (l1 + 0x40));
+        const auto expected = name + fmt::format(" maps guest offset 0x20000 to compressed data at 0x{:x} in cluster "
+                                                 "0x{:x}, which holds metadata",
+                                                 l1 + 0x40, l1);
+        CHECK(open_error(image) == expected);
+        CHECK(open_error(image, true) == expected);
+    }
+    SECTION("compressed data on top of a refcount block, counted in its refcount")
+    {
+        // What fuzz_qcow2 found: the block's refcount (1) covers the compressed cluster's
+        // reference, and nothing else counts the block; writing guest cluster 2 would free
+        // the compressed cluster and leave the block in use with a refcount of 0, for the
+        // next allocation to hand out (QEMU opens this image and does just that; `qemu-img
+        // check` reports it before and after).
+        const uint64_t block = read_be(image, reftable, 8);
+        patch_be(image, l2 + 16, 8, 0x4000000000000000ULL | (block + 0x200));
+        CHECK(open_error(image) == name + fmt::format(" maps guest offset 0x20000 to compressed data at 0x{:x} in "
+                                                      "cluster 0x{:x}, which holds metadata",
+                                                      block + 0x200, block));
+    }
     SECTION("the same cluster used twice as this image's own")
     {
         const uint64_t first = read_be(image, l2, 8);

@@ -279,8 +279,18 @@ private:
             if (m.host < h.cluster_size() || m.host >= m_.file_size) {
                 bad(fmt::format("maps {} to compressed data at 0x{:x}, outside the file", where(), m.host));
             }
+            // Compressed data shares its host clusters with other compressed data, never with
+            // metadata: a refcount block or table there would be overwritten by the guest's
+            // data, and its refcount (counted for the compressed clusters only) dropped to 0
+            // by the copy-on-writes that free them, so allocation would hand it out again.
+            const auto range = compressed_host_clusters(m, h.cluster_bits);
+            for (uint64_t c = range.first; c <= range.last && c < file_clusters_; ++c) {
+                if (m_.metadata.test(c)) {
+                    bad(fmt::format("maps {} to compressed data at 0x{:x} in cluster 0x{:x}, which holds metadata",
+                                    where(), m.host, c << h.cluster_bits));
+                }
+            }
             if (writable_) {
-                const auto range = compressed_host_clusters(m, h.cluster_bits);
                 for (uint64_t c = range.first; c <= range.last && c < file_clusters_; ++c) {
                     if (!m_.used.test(c)) {
                         bad(fmt::format("maps {} to compressed data at 0x{:x} whose refcount is 0", where(), m.host));
