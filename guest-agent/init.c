@@ -238,6 +238,26 @@ static bool is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* mkdir -p: every missing directory of `path` (an absolute path). */
+static void make_dirs(const char *path)
+{
+    char partial[4200];
+    size_t len = strlen(path);
+    if (len >= sizeof(partial)) {
+        fail("path too long: %s", path);
+        return;
+    }
+    memcpy(partial, path, len + 1);
+    for (size_t i = 1; i <= len; ++i) {
+        if (partial[i] == '/' || partial[i] == '\0') {
+            const char saved = partial[i];
+            partial[i] = '\0';
+            make_dir(partial, 0755);
+            partial[i] = saved;
+        }
+    }
+}
+
 static void mount_root(const struct share *shares, int n)
 {
     char target[4200];
@@ -251,12 +271,6 @@ static void mount_root(const struct share *shares, int n)
     if (!have_root) {
         fail("%s names no share for /", CONFIG);
         return;
-    }
-    for (int i = 0; i < n; ++i) {
-        if (strcmp(shares[i].path, "/") != 0) {
-            snprintf(target, sizeof(target), NEWROOT "%s", shares[i].path);
-            mount_or_fail(shares[i].tag, target, "virtiofs", shares[i].writable ? 0 : MS_RDONLY, NULL);
-        }
     }
     mount_or_fail("proc", NEWROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     mount_or_fail("sysfs", NEWROOT "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
@@ -279,6 +293,18 @@ static void mount_root(const struct share *shares, int n)
         snprintf(target, sizeof(target), NEWROOT "%s", tmps[i][0]);
         if (is_dir(target)) { /* a root without /var/tmp goes without */
             mount_or_fail("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, tmps[i][1]);
+        }
+    }
+    /* The other shares after the tmpfs mounts, so that one under /tmp (a user's scratch
+     * directory, the working directory) is not hidden by the guest's own /tmp; its mount point
+     * is made there, in the tmpfs. */
+    for (int i = 0; i < n; ++i) {
+        if (strcmp(shares[i].path, "/") != 0) {
+            snprintf(target, sizeof(target), NEWROOT "%s", shares[i].path);
+            if (!is_dir(target)) {
+                make_dirs(target);
+            }
+            mount_or_fail(shares[i].tag, target, "virtiofs", shares[i].writable ? 0 : MS_RDONLY, NULL);
         }
     }
 }

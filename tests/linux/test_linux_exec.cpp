@@ -9,6 +9,7 @@
 #include <minivmm/minivmm.hpp>
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -40,8 +41,25 @@ std::string read_text(const fs::path& path)
 }
 
 // One exec VM (cloud kernel, plain modules, a scratch directory writable) for the library's runs.
+// A writable scratch directory under the host's /tmp, where the guest mounts a tmpfs of its own.
+struct HostTmpScratch {
+    fs::path path;
+    HostTmpScratch()
+    {
+        std::string name = "/tmp/minivmm-exec-tmp-XXXXXX";
+        REQUIRE(::mkdtemp(name.data()) != nullptr);
+        path = name;
+    }
+    ~HostTmpScratch()
+    {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
 struct SharedExecVm {
     ExecScratch rw{"rw"};
+    HostTmpScratch tmp;
     std::unique_ptr<Vm> vm;
     std::string boot_error;
 };
@@ -51,7 +69,7 @@ SharedExecVm& shared_vm()
     static SharedExecVm shared = [] {
         SharedExecVm s;
         auto config = cloud_exec_config();
-        config.rw = {s.rw.path};
+        config.rw = {s.rw.path, s.tmp.path};
         // The VM's whole life, across every library test (boot, 10 MiB each way, ...): a
         // guard against a hang, not a measure (the nested VM on a loaded host is slow).
         config.vm.timeout = std::chrono::seconds(600);
@@ -146,6 +164,27 @@ TEST_CASE("exec library: 32 MiB on stdout and 4 MiB on stderr at once, in odd-si
     CHECK(result.err.size() == err.size());
     CHECK(result.out == out);
     CHECK(result.err == err);
+}
+
+TEST_CASE("exec library: a writable directory under /tmp is reachable, as the working directory too",
+          "[linux][exec-vm]")
+{
+    if (!exec_tier_available()) {
+        return;
+    }
+    // Regression: the guest's own tmpfs on /tmp was mounted over the share, so a command run
+    // from a checkout or scratch directory under /tmp failed ("cannot change to directory").
+    auto& shared = shared_vm();
+    Command command;
+    command.argv = {"sh", "-c", "pwd; echo written-in-the-guest > out.txt; ls /tmp"};
+    command.cwd = shared.tmp.path;
+    CommandIo io;
+    const auto result = shared.vm->run(command, io);
+    INFO("detail: " << result.detail << "\nstderr: " << result.err);
+    REQUIRE(result.completed);
+    CHECK(result.exit_code == 0);
+    CHECK_THAT(result.out, Catch::StartsWith(shared.tmp.path.string() + "\n"));
+    CHECK(read_text(shared.tmp.path / "out.txt") == "written-in-the-guest\n");
 }
 
 TEST_CASE("exec library: stdin piped in reaches the command", "[linux][exec-vm]")
