@@ -1,10 +1,12 @@
 // [kvm]: how a run ends from the host side (signals, --timeout), and the demo mode.
 #include "support/kvm.hpp"
 #include "support/virtio_blk_driver.hpp"
+#include "util/sanitizers.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -129,11 +131,24 @@ TEST_CASE("every thread of a running minivmm has its seccomp filter and no new p
     CHECK(result.exit_code == 128 + SIGTERM);
     // main, the signal thread, the RTC timer, the I/O thread and 2 vCPUs
     INFO(fmt::format("{}", fmt::join(threads, "\n")));
-    CHECK(threads.size() == 6);
     for (const auto& thread : threads) {
         INFO(thread);
         CHECK_THAT(thread, Catch::Contains("NoNewPrivs:\t1"));
-        CHECK_THAT(thread, Catch::Contains(on ? "Seccomp:\t2" : "Seccomp:\t0"));
+    }
+    if (minivmm::util::kAddressSanitizer) {
+        // The sanitizer builds leave the caller's threads (main, signal) unconfined
+        // (Vm::confine_calling_thread: LeakSanitizer's exit check), and their runtime may add
+        // a thread: minivmm's own four are confined.
+        const auto confined = std::count_if(threads.begin(), threads.end(), [](const std::string& thread) {
+            return thread.find("Seccomp:\t2") != std::string::npos;
+        });
+        CHECK(confined == (on ? 4 : 0));
+    } else {
+        CHECK(threads.size() == 6);
+        for (const auto& thread : threads) {
+            INFO(thread);
+            CHECK_THAT(thread, Catch::Contains(on ? "Seccomp:\t2" : "Seccomp:\t0"));
+        }
     }
     // KVM, the VM and its vCPUs, eventfds, epoll, io_uring, the image, the console files...
     CHECK(fds.size() >= 10);
