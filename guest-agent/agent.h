@@ -11,6 +11,10 @@
 #include <sys/types.h>
 
 /* log.c: lines go to /dev/kmsg in the guest (the console), to stderr elsewhere. */
+/* Reads at most size - 1 bytes of a small file (a sysfs attribute) into buf, NUL-terminated;
+ * returns the bytes read, or -1 when it cannot be opened. */
+ssize_t read_small_file(const char *path, char *buf, size_t size);
+
 void agent_log_to(int fd, int kmsg);
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

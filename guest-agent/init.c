@@ -180,16 +180,9 @@ static int open_port(const char *name)
         }
         char path[300], found[128] = "";
         snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", e->d_name);
-        int nfd = open(path, O_RDONLY | O_CLOEXEC);
-        if (nfd < 0) {
+        if (read_small_file(path, found, sizeof(found)) <= 0) {
             continue;
         }
-        ssize_t n = read(nfd, found, sizeof(found) - 1);
-        close(nfd);
-        if (n <= 0) {
-            continue;
-        }
-        found[n] = 0;
         found[strcspn(found, "\n")] = 0;
         if (strcmp(found, name) == 0) {
             snprintf(path, sizeof(path), "/dev/%s", e->d_name);

@@ -81,12 +81,7 @@ static int find_interface(const unsigned char mac[6], char name[IFNAMSIZ])
         }
         char path[300], text[32] = "";
         snprintf(path, sizeof(path), "/sys/class/net/%s/address", e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            continue;
-        }
-        ssize_t n = read(fd, text, sizeof(text) - 1);
-        close(fd);
+        ssize_t n = read_small_file(path, text, sizeof(text));
         if (n >= 17 && strncmp(text, want, 17) == 0) {
             memcpy(name, e->d_name, strlen(e->d_name) + 1); /* shorter than IFNAMSIZ: checked above */
             found = 0;
