@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <thread>
 
 using namespace minivmm;
@@ -80,12 +81,13 @@ SharedExecVm& shared_vm()
     return shared;
 }
 
-CommandResult run(std::vector<std::string> argv, std::string stdin_data = "")
+// Runs argv in the shared VM, in `cwd` (default: its writable scratch directory).
+CommandResult run(std::vector<std::string> argv, std::string stdin_data = "", std::optional<fs::path> cwd = {})
 {
     auto& shared = shared_vm();
     Command command;
     command.argv = std::move(argv);
-    command.cwd = shared.rw.path;
+    command.cwd = cwd.value_or(shared.rw.path);
     CommandIo io;
     io.stdin_data = std::move(stdin_data);
     auto result = shared.vm->run(command, io);
@@ -175,13 +177,7 @@ TEST_CASE("exec library: a writable directory under /tmp is reachable, as the wo
     // Regression: the guest's own tmpfs on /tmp was mounted over the share, so a command run
     // from a checkout or scratch directory under /tmp failed ("cannot change to directory").
     auto& shared = shared_vm();
-    Command command;
-    command.argv = {"sh", "-c", "pwd; echo written-in-the-guest > out.txt; ls /tmp"};
-    command.cwd = shared.tmp.path;
-    CommandIo io;
-    const auto result = shared.vm->run(command, io);
-    INFO("detail: " << result.detail << "\nstderr: " << result.err);
-    REQUIRE(result.completed);
+    const auto result = run({"sh", "-c", "pwd; echo written-in-the-guest > out.txt; ls /tmp"}, "", shared.tmp.path);
     CHECK(result.exit_code == 0);
     CHECK_THAT(result.out, Catch::StartsWith(shared.tmp.path.string() + "\n"));
     CHECK(read_text(shared.tmp.path / "out.txt") == "written-in-the-guest\n");
