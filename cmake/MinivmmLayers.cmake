@@ -14,6 +14,18 @@ set(MINIVMM_LAYER_ROOT ${PROJECT_BINARY_DIR}/layers)
 set_property(GLOBAL PROPERTY MINIVMM_LAYERS "")      # the OBJECT libraries: libminivmm.a's objects
 set_property(GLOBAL PROPERTY MINIVMM_LAYER_ROOTS "") # every layer's include root (tests, fuzz)
 
+# minivmm_unity_build(TARGET): TARGET's sources in batches of 16 when MINIVMM_UNITY_BUILD is on
+# (CMakeLists.txt says why).
+function(minivmm_unity_build target)
+  if(MINIVMM_UNITY_BUILD)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 16)
+    # GCC takes the .cpp files a batch includes for headers, and then reports every coroutine
+    # frame (qcow2) holding a type of the file's anonymous namespace as -Wsubobject-linkage:
+    # within one translation unit there is no such ODR hazard.
+    target_compile_options(${target} PRIVATE $<$<CXX_COMPILER_ID:GNU>:-Wno-subobject-linkage>)
+  endif()
+endfunction()
+
 function(minivmm_layer name)
   cmake_parse_arguments(PARSE_ARGV 1 L "" "DIR" "CHILD_LAYERS;DEPS;LIBS")
   set(src ${PROJECT_SOURCE_DIR}/src/${L_DIR})
@@ -45,6 +57,7 @@ function(minivmm_layer name)
     set_property(TARGET ${target} PROPERTY POSITION_INDEPENDENT_CODE ON)
     target_link_libraries(${target} PRIVATE $<BUILD_INTERFACE:minivmm_options>)
     set_property(GLOBAL APPEND PROPERTY MINIVMM_LAYERS ${target})
+    minivmm_unity_build(${target})
   else()
     add_library(${target} INTERFACE)
     set(scope INTERFACE)

@@ -40,13 +40,6 @@ constexpr std::array<uint32_t, 4> kPkgLengthLimit = {1u << 6, 1u << 12, 1u << 20
 
 void append(Bytes& out, std::span<const uint8_t> bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); }
 
-void append_le(Bytes& out, uint64_t value, unsigned size)
-{
-    for (unsigned i = 0; i < size; ++i) {
-        out.push_back(static_cast<uint8_t>(value >> (8 * i)));
-    }
-}
-
 Bytes join(const std::vector<Bytes>& terms)
 {
     Bytes out;
@@ -83,6 +76,13 @@ std::array<uint8_t, 4> name_seg(std::string_view seg, std::string_view path)
 }
 
 } // namespace
+
+void append_le(Bytes& out, uint64_t value, unsigned size)
+{
+    for (unsigned i = 0; i < size; ++i) {
+        out.push_back(static_cast<uint8_t>(value >> (8 * i)));
+    }
+}
 
 Bytes pkg_length(uint32_t length)
 {

@@ -16,6 +16,9 @@ namespace minivmm::acpi::aml {
 
 using Bytes = std::vector<uint8_t>;
 
+// Appends the low `size` bytes of `value`, little-endian (AML's and the descriptors' byte order).
+void append_le(Bytes& out, uint64_t value, unsigned size);
+
 // 20.2.4 PkgLength: `length` counts the PkgLength bytes themselves and what follows
 // them; 1 to 4 bytes, at most 2^28 - 1. HostError if larger.
 [[nodiscard]] Bytes pkg_length(uint32_t length);

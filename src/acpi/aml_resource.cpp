@@ -26,13 +26,6 @@ constexpr uint8_t kInterruptEdge = 0x02;     // bit 1 edge (else level),
 constexpr uint8_t kInterruptLow = 0x04;      // bit 2 active low (else high),
 constexpr uint8_t kInterruptShared = 0x08;   // bit 3 shared (else exclusive)
 
-void append_le(Bytes& out, uint64_t value, unsigned size)
-{
-    for (unsigned i = 0; i < size; ++i) {
-        out.push_back(static_cast<uint8_t>(value >> (8 * i)));
-    }
-}
-
 } // namespace
 
 Bytes irq_no_flags(uint8_t irq)

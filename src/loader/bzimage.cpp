@@ -4,6 +4,7 @@
 #include "loader/e820.hpp"
 #include "loader/image_bytes.hpp"
 #include "loader/initrd.hpp"
+#include "loader/sizes.hpp"
 #include "arch/x86_64/layout.hpp"
 
 #include <fmt/format.h>
@@ -23,8 +24,6 @@ constexpr uint64_t kHeaderBase = 0x202;   // the jump's target is relative to he
 constexpr uint16_t kProtocol210 = 0x020a; // pref_address and init_size appear
 
 std::string protocol_name(uint16_t version) { return fmt::format("{}.{:02}", version >> 8, version & 0xff); }
-
-double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
 // The end (exclusive, image offset) of the header fields minivmm reads for this protocol.
 uint64_t fields_end(uint16_t version)

@@ -1,5 +1,6 @@
 #include "loader/initrd.hpp"
 
+#include "loader/sizes.hpp"
 #include "arch/x86_64/layout.hpp"
 
 #include <fmt/format.h>
@@ -11,8 +12,6 @@ namespace minivmm::loader {
 namespace {
 
 constexpr uint64_t kPageSize = 0x1000;
-
-double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
 } // namespace
 

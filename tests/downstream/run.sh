@@ -2,7 +2,7 @@
 # tests/downstream/run.sh BUILD_DIR: libminivmm as another project uses it. Installs BUILD_DIR
 # to a temporary prefix, copies examples/ out of the source tree, configures and builds it there
 # with find_package(minivmm) (nothing else points it at the source tree), then runs the three
-# programs on the test guest: directly where there is hardware KVM, inside
+# programs on the test guest: directly where /dev/kvm can run it (hardware KVM or PVM), inside
 # tests/linux/nested-vm.sh otherwise (as the [kvm] tier does), not at all where neither is.
 # Exit status: 0 all good; anything else is the failing step's.
 set -euo pipefail
@@ -48,9 +48,9 @@ MINIVMM_TEST_GUEST="$guest" ./guest_shell_test --use-colour no
 RUN
 chmod +x "$work/run-examples.sh"
 
-mode=$("$root/tests/linux/kvm-mode.sh")
+mode=$("$root/tests/linux/kvm-mode.sh" --guest test)
 case $mode in
-  direct) step "running the examples with hardware KVM"; "$work/run-examples.sh" ;;
+  direct) step "running the examples directly on this host's /dev/kvm"; "$work/run-examples.sh" ;;
   nested)
     step "running the examples inside a QEMU VM with nested KVM"
     for attempt in 1 2; do

@@ -19,6 +19,8 @@
 #      MINIVMM_NESTED_CPU (QEMU -cpu model, default max; "max,-svm" tests the no-KVM path);
 #      MINIVMM_NESTED_FAILURE_FILE (where to write one line when the outer VM itself froze or
 #      crashed without reporting COMMAND's status: run-tier.sh retries only then);
+#      MINIVMM_NESTED_HEARTBEAT_LIMIT (seconds without the outer VM's heartbeat after which it
+#      counts as frozen and is stopped, default 240);
 #      the caller's MINIVMM_* variables are passed to COMMAND.
 set -euo pipefail
 
@@ -67,6 +69,8 @@ mount -t devtmpfs -o nosuid devtmpfs /dev
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 say() { echo "nested-vm: $*"; }
+# A heartbeat on the second serial port (a file on the host): the host stops a VM that froze.
+( while :; do echo . >/dev/ttyS1; sleep 20; done ) 2>/dev/null &
 finish() {
   sync
   echo "nested-vm: exit status $1"
@@ -184,6 +188,7 @@ job=$(cd "$job" && pwd -P)
 # itself and QEMU into their own process group, so they would not see our terminal's signals.
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
+  [[ -z ${watch_pid:-} ]] || kill "$watch_pid" 2>/dev/null || true
   if [[ -f $job/timeout.pid && ! -f $job/qemu.rc ]]; then
     kill -TERM "$(cat "$job/timeout.pid")" 2>/dev/null || true
   fi
@@ -223,6 +228,34 @@ for d in "${rw_dirs[@]}"; do
   i=$((i + 1))
 done
 
+# A frozen outer VM (seen under TCG: no output, no progress) is found by its silent heartbeat
+# (a line every 20 s on its second serial port, written to $job/heartbeat) and stopped after
+# $heartbeat_limit s instead of at the time limit; MINIVMM_NESTED_FAILURE_FILE then says so.
+heartbeat_limit=${MINIVMM_NESTED_HEARTBEAT_LIMIT:-240}
+[[ $heartbeat_limit =~ ^[1-9][0-9]*$ ]] || die "MINIVMM_NESTED_HEARTBEAT_LIMIT wants a positive number of seconds"
+: >"$job/heartbeat"
+qemu+=(-serial "file:$job/heartbeat")
+# shellcheck disable=SC2317 # run in the background below
+watch_heartbeat() {
+  local age
+  while sleep 10; do
+    [[ ! -f $job/qemu.rc ]] || return 0
+    age=$(($(date +%s) - $(stat -c %Y "$job/heartbeat")))
+    if ((age > heartbeat_limit)); then
+      echo "$age" >"$job/frozen"
+      local tpid
+      tpid=$(cat "$job/timeout.pid" 2>/dev/null) || return 0
+      kill -TERM "$tpid" 2>/dev/null || true   # `timeout` passes it on to QEMU
+      sleep 20
+      if [[ ! -f $job/qemu.rc ]]; then         # QEMU did not stop: SIGKILL
+        pkill -KILL -P "$tpid" 2>/dev/null || true
+        kill -KILL "$tpid" 2>/dev/null || true
+      fi
+      return 0
+    fi
+  done
+}
+
 # Run. The console goes through filter(): all of it to $job/console.log, the command's part
 # (after the "command start" line) to stdout, the exit-status sentinel to $job/status.
 outer_timeout=$((timeout_s + 120))
@@ -259,7 +292,11 @@ start_ns=$(date +%s%N)
   wait "$!" || rc=$?
   echo "$rc" >"$job/qemu.rc"
 } | filter &
-wait "$!" || true
+filter_pid=$!
+watch_heartbeat &
+watch_pid=$!
+wait "$filter_pid" || true
+kill "$watch_pid" 2>/dev/null || true
 elapsed=$((($(date +%s%N) - start_ns) / 1000000))
 
 console_tail() {
@@ -286,13 +323,19 @@ if [[ -f $job/status ]]; then
   fi
   exit "$status"
 fi
-if [[ $qrc == 124 || $qrc == 137 ]]; then
+if [[ -f $job/frozen ]]; then
+  echo "$prog: error: the outer VM froze: no heartbeat for $(cat "$job/frozen") s; stopped it" >&2
+elif [[ $qrc == 124 || $qrc == 137 ]]; then
   echo "$prog: error: the outer VM timed out after $outer_timeout s without reporting an exit status" >&2
 else
   echo "$prog: error: the outer VM stopped (qemu exit $qrc) without reporting an exit status (crash?)" >&2
 fi
 console_tail 40
 if [[ -n ${MINIVMM_NESTED_FAILURE_FILE:-} ]]; then
-  echo "outer VM failed: qemu exit $qrc after $elapsed ms, no status" >"$MINIVMM_NESTED_FAILURE_FILE"
+  if [[ -f $job/frozen ]]; then
+    echo "outer VM froze (no heartbeat for $(cat "$job/frozen") s) after $elapsed ms" >"$MINIVMM_NESTED_FAILURE_FILE"
+  else
+    echo "outer VM failed: qemu exit $qrc after $elapsed ms, no status" >"$MINIVMM_NESTED_FAILURE_FILE"
+  fi
 fi
 exit 125

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run-tier.sh TIER TEST_BINARY [CATCH2 ARGS...]: runs the Catch2 tests tagged [TIER] where KVM is.
-# Why: ctest's kvm and linux tiers need /dev/kvm. With hardware KVM the binary runs directly; without
-# it (e.g. a PVM host) it runs inside tests/linux/nested-vm.sh's QEMU VM with nested KVM; with neither
-# the tier is reported as SKIPPED and passes. The exit status is the test binary's.
+# Why: ctest's kvm and linux tiers need /dev/kvm. Where kvm-mode.sh says the tier's guest can run
+# on this /dev/kvm (hardware KVM; for the [kvm] tier's test guest, PVM too) the binary runs
+# directly; otherwise inside tests/linux/nested-vm.sh's QEMU VM with nested KVM; with neither the
+# tier is reported as SKIPPED and passes. The exit status is the test binary's.
 # Env: MINIVMM_KVM_MODE (force direct|nested|none), MINIVMM_NESTED_TIMEOUT (seconds, default 900),
 #      MINIVMM_NESTED_ARGS (extra nested-vm.sh options, e.g. "--rw-dir /some/dir --mem 4096").
 set -euo pipefail
@@ -13,10 +14,12 @@ shift 2
 [[ -x $bin ]] || { echo "run-tier: error: test binary $bin not found or not executable" >&2; exit 127; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-mode=$("$here/kvm-mode.sh")
+# The [kvm] tier boots the project's test guest; every other tier boots Linux.
+case $tier in kvm) guest=test ;; *) guest=linux ;; esac
+mode=$("$here/kvm-mode.sh" --guest "$guest")
 case $mode in
   direct)
-    echo "run-tier: [$tier] with hardware KVM" >&2
+    echo "run-tier: [$tier] directly on this host's /dev/kvm" >&2
     MINIVMM_REQUIRE_KVM=1 exec "$bin" "[$tier]" --use-colour no "$@"
     ;;
   nested)

@@ -44,6 +44,8 @@ inline constexpr uint64_t kKvmTssAddress = 0xfffb'd000;
 inline constexpr uint64_t kKvmIdentityMap = 0xfffb'c000;
 
 // Ports and GSIs.
+inline constexpr uint32_t kIsaIrqCount = 16;  // ISA IRQs 0-15, identity-mapped to GSIs
+inline constexpr uint32_t kPicCascadeIrq = 2; // the 8259 cascade: never an interrupt of its own
 inline constexpr uint16_t kCom1Port = 0x3f8;
 inline constexpr uint32_t kCom1Gsi = 4;
 inline constexpr uint16_t kI8042DataPort = 0x60;

@@ -108,10 +108,9 @@ constexpr uint32_t kCpuSignature = 0x600;           // family 6, model 0, steppi
 constexpr uint32_t kCpuFeatures = (1u << 0) | (1u << 9); // CPUID.1:EDX FPU and APIC
 constexpr uint8_t kIsaBusId = 0;
 constexpr uint8_t kAllLapics = 0xff;
-constexpr uint8_t kIsaIrqs = 16;
+constexpr uint8_t kIsaIrqs = kIsaIrqCount; // as the MP table's one-byte IRQ fields
 constexpr uint8_t kTimerIrq = 0;
 constexpr uint8_t kTimerIoapicPin = 2; // ISA IRQ 0 on IOAPIC pin 2, as on PC hardware
-constexpr uint8_t kCascadeIrq = 2;     // the 8259 cascade: never an interrupt of its own
 constexpr uint16_t kIsaInterruptEntries = kIsaIrqs - 1;
 constexpr uint16_t kLocalInterruptEntries = 2;
 
@@ -172,7 +171,7 @@ uint64_t write_mptable(memory::GuestMemory& memory, uint32_t num_cpus)
                                 static_cast<uint32_t>(arch::kIoapicBase)});
     entries += 2;
     for (uint8_t irq = 0; irq < kIsaIrqs; ++irq) {
-        if (irq == kCascadeIrq) {
+        if (irq == kPicCascadeIrq) {
             continue;
         }
         const uint8_t pin = irq == kTimerIrq ? kTimerIoapicPin : irq;

@@ -11,8 +11,6 @@ namespace minivmm::backends::qcow2 {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& what) { throw Qcow2FormatError(what); }
-
 bool aligned(uint64_t offset, uint32_t cluster_bits) { return (offset & ((1ULL << cluster_bits) - 1)) == 0; }
 
 // Header bytes 72..: incompatible features this implementation refuses, by bit.
@@ -40,26 +38,26 @@ void parse_extensions(std::span<const std::byte> bytes, std::size_t start, std::
             return;
         }
         if (len > end - at) {
-            bad(fmt::format("has a header extension 0x{:08x} of {} bytes that runs past the header area", type, len));
+            throw_format_error(fmt::format("has a header extension 0x{:08x} of {} bytes that runs past the header area", type, len));
         }
         const auto data = bytes.subspan(at, len);
         switch (type) {
         case kExtBackingFormat:
             if (seen_backing_format) {
-                bad("has two backing-format header extensions");
+                throw_format_error("has two backing-format header extensions");
             }
             seen_backing_format = true;
             if (len == 0 || len > 15) {
-                bad(fmt::format("has a backing-format header extension of {} bytes (1 to 15)", len));
+                throw_format_error(fmt::format("has a backing-format header extension of {} bytes (1 to 15)", len));
             }
             h.backing_format.emplace(reinterpret_cast<const char*>(data.data()), len); // bytes as characters
             if (h.backing_format->find('\0') != std::string::npos) {
-                bad("has a backing-format header extension holding a NUL byte");
+                throw_format_error("has a backing-format header extension holding a NUL byte");
             }
             break;
         case kExtFeatureNames:
             if (seen_feature_names) {
-                bad("has two feature-name header extensions");
+                throw_format_error("has two feature-name header extensions");
             }
             seen_feature_names = true;
             for (std::size_t e = 0; e + 48 <= len; e += 48) {
@@ -72,8 +70,8 @@ void parse_extensions(std::span<const std::byte> bytes, std::size_t start, std::
             }
             break;
         case kExtBitmaps: h.has_bitmaps = true; break;
-        case kExtEncryption: bad("has an encryption header extension (encrypted images are not supported)");
-        case kExtDataFile: bad("has an external data file name (external data files are not supported)");
+        case kExtEncryption: throw_format_error("has an encryption header extension (encrypted images are not supported)");
+        case kExtDataFile: throw_format_error("has an external data file name (external data files are not supported)");
         default: break; // unknown extensions can be ignored (and are kept: the header is never rewritten whole)
         }
         const std::size_t padded = (std::size_t{len} + 7) & ~std::size_t{7};
@@ -94,11 +92,11 @@ void check_features(const Header& h)
                 names += (names.empty() ? "" : ", ") + h.feature_name(0, bit);
             }
         }
-        bad(fmt::format("uses incompatible features minivmm does not know: {}", names));
+        throw_format_error(fmt::format("uses incompatible features minivmm does not know: {}", names));
     }
     for (const auto& r : kRefusedFeatures) {
         if ((h.incompatible_features & r.bit) != 0) {
-            bad(fmt::format("uses {}, which minivmm does not support", r.what));
+            throw_format_error(fmt::format("uses {}, which minivmm does not support", r.what));
         }
     }
 }
@@ -128,24 +126,24 @@ std::optional<uint64_t> l1_entries_for(uint64_t size, uint32_t cluster_bits)
 Header parse_header(std::span<const std::byte> b)
 {
     if (b.size() < kV2HeaderLength) {
-        bad(fmt::format("is {} bytes long, shorter than a qcow2 header", b.size()));
+        throw_format_error(fmt::format("is {} bytes long, shorter than a qcow2 header", b.size()));
     }
     if (!std::equal(kMagic.begin(), kMagic.end(), b.begin())) {
-        bad("has no qcow2 magic");
+        throw_format_error("has no qcow2 magic");
     }
     Header h;
     h.version = load_be32(b, 4);
     if (h.version == 1) {
-        bad("is a qcow version 1 image, which minivmm does not support (qemu-img convert -O qcow2 makes a v3 image)");
+        throw_format_error("is a qcow version 1 image, which minivmm does not support (qemu-img convert -O qcow2 makes a v3 image)");
     }
     if (h.version != 2 && h.version != 3) {
-        bad(fmt::format("has qcow2 version {} (2 and 3 are supported)", h.version));
+        throw_format_error(fmt::format("has qcow2 version {} (2 and 3 are supported)", h.version));
     }
     const uint64_t backing_offset = load_be64(b, 8);
     const uint32_t backing_size = load_be32(b, 16);
     h.cluster_bits = load_be32(b, 20);
     if (h.cluster_bits < kMinClusterBits || h.cluster_bits > kMaxClusterBits) {
-        bad(fmt::format("has cluster_bits {} (9 to 21: clusters of 512 bytes to 2 MiB)", h.cluster_bits));
+        throw_format_error(fmt::format("has cluster_bits {} (9 to 21: clusters of 512 bytes to 2 MiB)", h.cluster_bits));
     }
     h.size = load_be64(b, 24);
     const uint32_t crypt_method = load_be32(b, 32);
@@ -156,13 +154,13 @@ Header parse_header(std::span<const std::byte> b)
     h.nb_snapshots = load_be32(b, 60);
     h.snapshots_offset = load_be64(b, 64);
     if (crypt_method != 0) {
-        bad(fmt::format("is encrypted ({}), which minivmm does not support",
+        throw_format_error(fmt::format("is encrypted ({}), which minivmm does not support",
                         crypt_method == 1 ? "AES" : crypt_method == 2 ? "LUKS" : fmt::format("method {}", crypt_method)));
     }
 
     if (h.version == 3) {
         if (b.size() < kV3MinHeaderLength) {
-            bad(fmt::format("is {} bytes long, shorter than a version 3 header", b.size()));
+            throw_format_error(fmt::format("is {} bytes long, shorter than a version 3 header", b.size()));
         }
         h.incompatible_features = load_be64(b, 72);
         h.compatible_features = load_be64(b, 80);
@@ -170,24 +168,24 @@ Header parse_header(std::span<const std::byte> b)
         h.refcount_order = load_be32(b, 96);
         h.header_length = load_be32(b, 100);
         if (h.header_length < kV3MinHeaderLength || h.header_length % 8 != 0 || h.header_length > h.cluster_size()) {
-            bad(fmt::format("has header_length {} (a multiple of 8, at least 104, within the first cluster)",
+            throw_format_error(fmt::format("has header_length {} (a multiple of 8, at least 104, within the first cluster)",
                             h.header_length));
         }
         if (h.header_length > b.size()) {
-            bad(fmt::format("is shorter than its header_length of {} bytes", h.header_length));
+            throw_format_error(fmt::format("is shorter than its header_length of {} bytes", h.header_length));
         }
         if (h.refcount_order > 6) {
-            bad(fmt::format("has refcount_order {} (at most 6: 64-bit refcounts)", h.refcount_order));
+            throw_format_error(fmt::format("has refcount_order {} (at most 6: 64-bit refcounts)", h.refcount_order));
         }
         const uint8_t compression = h.header_length > 104 ? std::to_integer<uint8_t>(b[104]) : 0;
         if ((h.incompatible_features & kIncompatCompressionType) != 0) {
             if (compression == 0 || compression > 1) {
-                bad(fmt::format("has compression type {} (1, zstd, goes with the compression-type feature)",
+                throw_format_error(fmt::format("has compression type {} (1, zstd, goes with the compression-type feature)",
                                 compression));
             }
             h.compression = CompressionType::Zstd;
         } else if (compression != 0) {
-            bad(fmt::format("has compression type {} without the compression-type feature", compression));
+            throw_format_error(fmt::format("has compression type {} without the compression-type feature", compression));
         }
     }
     check_features(h);
@@ -195,32 +193,32 @@ Header parse_header(std::span<const std::byte> b)
     // The L1 table must map the whole disk, and stay within QEMU's (and our) bound.
     const auto needed = l1_entries_for(h.size, h.cluster_bits);
     if (!needed || *needed > kMaxL1Bytes / 8 || h.size > (1ULL << 62)) {
-        bad(fmt::format("has a virtual size of {} bytes, too large for {}-byte clusters", h.size, h.cluster_size()));
+        throw_format_error(fmt::format("has a virtual size of {} bytes, too large for {}-byte clusters", h.size, h.cluster_size()));
     }
     if (h.l1_size < *needed) {
-        bad(fmt::format("has an L1 table of {} entries, too small for its virtual size of {} bytes ({} needed)",
+        throw_format_error(fmt::format("has an L1 table of {} entries, too small for its virtual size of {} bytes ({} needed)",
                         h.l1_size, h.size, *needed));
     }
     if (uint64_t{h.l1_size} > kMaxL1Bytes / 8) {
-        bad(fmt::format("has an L1 table of {} entries (at most {})", h.l1_size, kMaxL1Bytes / 8));
+        throw_format_error(fmt::format("has an L1 table of {} entries (at most {})", h.l1_size, kMaxL1Bytes / 8));
     }
     if (h.l1_size > 0 && (h.l1_table_offset == 0 || !aligned(h.l1_table_offset, h.cluster_bits))) {
-        bad(fmt::format("has its L1 table at 0x{:x}, not a cluster boundary past the header", h.l1_table_offset));
+        throw_format_error(fmt::format("has its L1 table at 0x{:x}, not a cluster boundary past the header", h.l1_table_offset));
     }
     if (h.refcount_table_offset == 0 || !aligned(h.refcount_table_offset, h.cluster_bits)) {
-        bad(fmt::format("has its refcount table at 0x{:x}, not a cluster boundary past the header",
+        throw_format_error(fmt::format("has its refcount table at 0x{:x}, not a cluster boundary past the header",
                         h.refcount_table_offset));
     }
     if (h.refcount_table_clusters == 0 ||
         uint64_t{h.refcount_table_clusters} * h.cluster_size() > kMaxRefTableBytes) {
-        bad(fmt::format("has a refcount table of {} clusters (1 to {} bytes)", h.refcount_table_clusters,
+        throw_format_error(fmt::format("has a refcount table of {} clusters (1 to {} bytes)", h.refcount_table_clusters,
                         kMaxRefTableBytes));
     }
     if (h.nb_snapshots > kMaxSnapshots) {
-        bad(fmt::format("has {} snapshots (at most {})", h.nb_snapshots, kMaxSnapshots));
+        throw_format_error(fmt::format("has {} snapshots (at most {})", h.nb_snapshots, kMaxSnapshots));
     }
     if (h.nb_snapshots > 0 && (h.snapshots_offset == 0 || !aligned(h.snapshots_offset, h.cluster_bits))) {
-        bad(fmt::format("has its snapshot table at 0x{:x}, not a cluster boundary past the header",
+        throw_format_error(fmt::format("has its snapshot table at 0x{:x}, not a cluster boundary past the header",
                         h.snapshots_offset));
     }
 
@@ -231,17 +229,17 @@ Header parse_header(std::span<const std::byte> b)
     const std::size_t ext_start = h.version == 2 ? kV2HeaderLength : h.header_length;
     if (backing_offset != 0) {
         if (backing_size == 0 || backing_size > kMaxBackingNameBytes) {
-            bad(fmt::format("has a backing file name of {} bytes (1 to {})", backing_size, kMaxBackingNameBytes));
+            throw_format_error(fmt::format("has a backing file name of {} bytes (1 to {})", backing_size, kMaxBackingNameBytes));
         }
         // Both sums could wrap: the offset is any 64-bit value.
         const uint64_t limit = std::min<uint64_t>(h.cluster_size(), b.size());
         if (backing_offset < ext_start || backing_offset > limit || backing_size > limit - backing_offset) {
-            bad(fmt::format("has its backing file name at 0x{:x}+{}, outside the header cluster", backing_offset,
+            throw_format_error(fmt::format("has its backing file name at 0x{:x}+{}, outside the header cluster", backing_offset,
                             backing_size));
         }
         h.backing_file.emplace(reinterpret_cast<const char*>(b.data() + backing_offset), backing_size); // bytes as characters
         if (h.backing_file->find('\0') != std::string::npos) {
-            bad("has a backing file name holding a NUL byte");
+            throw_format_error("has a backing file name holding a NUL byte");
         }
     }
     if (ext_start < area_end) {
@@ -341,7 +339,7 @@ std::vector<SnapshotL1> parse_snapshot_table(std::span<const std::byte> bytes, u
     std::size_t at = 0;
     for (uint32_t i = 0; i < count; ++i) {
         if (bytes.size() - at < 40) {
-            bad(fmt::format("has a snapshot table that ends inside entry {}", i));
+            throw_format_error(fmt::format("has a snapshot table that ends inside entry {}", i));
         }
         SnapshotL1 s;
         s.l1_table_offset = load_be64(bytes, at);
@@ -350,12 +348,12 @@ std::vector<SnapshotL1> parse_snapshot_table(std::span<const std::byte> bytes, u
         const uint64_t name_size = load_be(bytes, at + 14, 2);
         const uint64_t extra_size = load_be32(bytes, at + 36);
         if (version >= 3 && extra_size < 16) {
-            bad(fmt::format("has snapshot {} with {} bytes of extra data (version 3 needs 16)", i, extra_size));
+            throw_format_error(fmt::format("has snapshot {} with {} bytes of extra data (version 3 needs 16)", i, extra_size));
         }
         // The last entry's padding may be cut off by the end of the file (QEMU writes it so).
         const uint64_t entry = 40 + extra_size + id_size + name_size;
         if (entry > bytes.size() - at) {
-            bad(fmt::format("has a snapshot table that ends inside entry {}", i));
+            throw_format_error(fmt::format("has a snapshot table that ends inside entry {}", i));
         }
         out.push_back(s);
         at += std::min<uint64_t>((entry + 7) & ~uint64_t{7}, bytes.size() - at);

@@ -29,6 +29,9 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// How the header and metadata checks refuse an image: `what` is the one-line reason.
+[[noreturn]] inline void throw_format_error(const std::string& what) { throw Qcow2FormatError(what); }
+
 inline constexpr std::array<std::byte, 4> kMagic{std::byte{'Q'}, std::byte{'F'}, std::byte{'I'}, std::byte{0xfb}};
 inline constexpr uint32_t kMinClusterBits = 9;  // 512-byte clusters
 inline constexpr uint32_t kMaxClusterBits = 21; // 2 MiB: QEMU's limit, and ours

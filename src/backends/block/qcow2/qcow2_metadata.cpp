@@ -13,8 +13,6 @@ namespace minivmm::backends::qcow2 {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& what) { throw Qcow2FormatError(what); }
-
 // Past-the-end refcounts are allowed this far (QEMU may leave a refcounted tail after a
 // failed preallocation); farther is a hostile or broken image, refused rather than mapped.
 constexpr uint64_t kMaxClustersPastEnd = 1ULL << 20;
@@ -79,7 +77,7 @@ private:
     void read(uint64_t offset, std::span<std::byte> out, const char* what)
     {
         if (const int err = file_.read_at(offset, out); err != 0) {
-            bad(fmt::format("cannot be read ({} at 0x{:x}): {}", what, offset, std::strerror(err)));
+            throw_format_error(fmt::format("cannot be read ({} at 0x{:x}): {}", what, offset, std::strerror(err)));
         }
     }
 
@@ -101,11 +99,11 @@ private:
     {
         const Header& h = m_.header;
         if ((h.incompatible_features & kIncompatDirty) != 0) {
-            bad("is dirty: it was not closed cleanly while using lazy refcounts, so its refcounts cannot be "
+            throw_format_error("is dirty: it was not closed cleanly while using lazy refcounts, so its refcounts cannot be "
                 "trusted for writing (qemu-img check -r all repairs it; readonly=on or snapshot=on can use it as is)");
         }
         if ((h.incompatible_features & kIncompatCorrupt) != 0) {
-            bad("is marked corrupt (qemu-img check -r all repairs it; readonly=on or snapshot=on can read it)");
+            throw_format_error("is marked corrupt (qemu-img check -r all repairs it; readonly=on or snapshot=on can read it)");
         }
     }
 
@@ -115,14 +113,14 @@ private:
     {
         const Header& h = m_.header;
         if (offset > m_.file_size || bytes > m_.file_size - offset) {
-            bad(fmt::format("has its {} at 0x{:x}+{} past the end of the file ({} bytes)", what, offset, bytes,
+            throw_format_error(fmt::format("has its {} at 0x{:x}+{} past the end of the file ({} bytes)", what, offset, bytes,
                             m_.file_size));
         }
         const uint64_t first = offset >> h.cluster_bits;
         const uint64_t end = (offset + bytes + h.cluster_size() - 1) >> h.cluster_bits;
         for (uint64_t c = first; c < end; ++c) {
             if (m_.metadata.test(c)) {
-                bad(fmt::format("has its {} at 0x{:x} overlapping other metadata (cluster 0x{:x})", what, offset,
+                throw_format_error(fmt::format("has its {} at 0x{:x} overlapping other metadata (cluster 0x{:x})", what, offset,
                                 c << h.cluster_bits));
             }
             m_.metadata.set(c);
@@ -154,11 +152,11 @@ private:
             const uint64_t e = m_.l1[i];
             const uint64_t offset = e & kOffsetMask;
             if ((e & kL1ReservedMask) != 0 || (offset & (h.cluster_size() - 1)) != 0) {
-                bad(fmt::format("has an invalid L1 entry {} (0x{:016x})", i, e));
+                throw_format_error(fmt::format("has an invalid L1 entry {} (0x{:016x})", i, e));
             }
             if (offset == 0) {
                 if ((e & kOflagCopied) != 0) {
-                    bad(fmt::format("has an invalid L1 entry {} (0x{:016x})", i, e));
+                    throw_format_error(fmt::format("has an invalid L1 entry {} (0x{:016x})", i, e));
                 }
                 continue;
             }
@@ -176,7 +174,7 @@ private:
              i = next_nonzero_word(reftable_bytes, i + 1)) {
             const uint64_t e = m_.reftable[i];
             if ((e & kRefTableReservedMask) != 0 || (e & (h.cluster_size() - 1)) != 0) {
-                bad(fmt::format("has an invalid refcount table entry {} (0x{:016x})", i, e));
+                throw_format_error(fmt::format("has an invalid refcount table entry {} (0x{:016x})", i, e));
             }
             if (e != 0) {
                 mark(e, h.cluster_size(), fmt::format("refcount block {}", i));
@@ -188,7 +186,7 @@ private:
     {
         const Header& h = m_.header;
         if (h.snapshots_offset >= m_.file_size) {
-            bad(fmt::format("has its snapshot table at 0x{:x}, past the end of the file", h.snapshots_offset));
+            throw_format_error(fmt::format("has its snapshot table at 0x{:x}, past the end of the file", h.snapshots_offset));
         }
         const uint64_t available = std::min(m_.file_size - h.snapshots_offset, kMaxSnapshotTableBytes);
         uint64_t chunk = std::min<uint64_t>(available, 64 * 1024);
@@ -212,7 +210,7 @@ private:
             const auto& s = snapshots[i];
             if (uint64_t{s.l1_size} > kMaxL1Bytes / 8 || (s.l1_table_offset & (h.cluster_size() - 1)) != 0 ||
                 (s.l1_size > 0 && s.l1_table_offset == 0)) {
-                bad(fmt::format("has snapshot {} with an L1 table of {} entries at 0x{:x}", i, s.l1_size,
+                throw_format_error(fmt::format("has snapshot {} with an L1 table of {} entries at 0x{:x}", i, s.l1_size,
                                 s.l1_table_offset));
             }
             if (s.l1_size > 0) {
@@ -247,7 +245,7 @@ private:
                     }
                     const uint64_t c = t * entries + i;
                     if (c >= file_clusters_ + kMaxClustersPastEnd) {
-                        bad(fmt::format("has a refcount for cluster 0x{:x}, far past the end of the file", c << h.cluster_bits));
+                        throw_format_error(fmt::format("has a refcount for cluster 0x{:x}, far past the end of the file", c << h.cluster_bits));
                     }
                     m_.used.set(c);
                     if (v == 1) {
@@ -265,7 +263,7 @@ private:
         // Every metadata cluster must be in use: else allocation could hand it out again.
         for (uint64_t c = m_.metadata.find_set(0); c < m_.metadata.size(); c = m_.metadata.find_set(c + 1)) {
             if (!m_.used.test(c)) {
-                bad(fmt::format("has metadata at 0x{:x} whose refcount is 0 (qemu-img check -r all repairs it)",
+                throw_format_error(fmt::format("has metadata at 0x{:x} whose refcount is 0 (qemu-img check -r all repairs it)",
                                 c << h.cluster_bits));
             }
         }
@@ -277,7 +275,7 @@ private:
         const auto where = [&] { return fmt::format("guest offset 0x{:x}", (l1_index * h.l2_entries() + l2_index) << h.cluster_bits); };
         if (m.kind == ClusterKind::Compressed) {
             if (m.host < h.cluster_size() || m.host >= m_.file_size) {
-                bad(fmt::format("maps {} to compressed data at 0x{:x}, outside the file", where(), m.host));
+                throw_format_error(fmt::format("maps {} to compressed data at 0x{:x}, outside the file", where(), m.host));
             }
             // Compressed data shares its host clusters with other compressed data, never with
             // metadata: a refcount block or table there would be overwritten by the guest's
@@ -286,17 +284,17 @@ private:
             const auto range = compressed_host_clusters(m, h.cluster_bits);
             for (uint64_t c = range.first; c <= range.last && c < file_clusters_; ++c) {
                 if (m_.metadata.test(c)) {
-                    bad(fmt::format("maps {} to compressed data at 0x{:x} in cluster 0x{:x}, which holds metadata",
+                    throw_format_error(fmt::format("maps {} to compressed data at 0x{:x} in cluster 0x{:x}, which holds metadata",
                                     where(), m.host, c << h.cluster_bits));
                 }
             }
             if (writable_) {
                 for (uint64_t c = range.first; c <= range.last && c < file_clusters_; ++c) {
                     if (!m_.used.test(c)) {
-                        bad(fmt::format("maps {} to compressed data at 0x{:x} whose refcount is 0", where(), m.host));
+                        throw_format_error(fmt::format("maps {} to compressed data at 0x{:x} whose refcount is 0", where(), m.host));
                     }
                     if (!take_reference(c)) {
-                        bad(fmt::format("maps {} to compressed data at 0x{:x} in cluster 0x{:x}, which more guest "
+                        throw_format_error(fmt::format("maps {} to compressed data at 0x{:x} in cluster 0x{:x}, which more guest "
                                         "clusters use than its refcount says (qemu-img check -r all repairs it)",
                                         where(), m.host, c << h.cluster_bits));
                     }
@@ -309,29 +307,29 @@ private:
         }
         const uint64_t c = m.host >> h.cluster_bits;
         if (m.host > m_.file_size || h.cluster_size() > m_.file_size - m.host) {
-            bad(fmt::format("maps {} to 0x{:x}, past the end of the file (truncated?)", where(), m.host));
+            throw_format_error(fmt::format("maps {} to 0x{:x}, past the end of the file (truncated?)", where(), m.host));
         }
         if (m_.metadata.test(c)) {
-            bad(fmt::format("maps {} to 0x{:x}, which holds metadata", where(), m.host));
+            throw_format_error(fmt::format("maps {} to 0x{:x}, which holds metadata", where(), m.host));
         }
         if (!writable_) {
             return;
         }
         if (!m_.used.test(c)) {
-            bad(fmt::format("maps {} to 0x{:x} whose refcount is 0 (qemu-img check -r all repairs it)", where(),
+            throw_format_error(fmt::format("maps {} to 0x{:x} whose refcount is 0 (qemu-img check -r all repairs it)", where(),
                             m.host));
         }
         if (m.copied) {
             if (!one_.test(c)) {
-                bad(fmt::format("maps {} to 0x{:x} as unshared (COPIED) but its refcount is not 1", where(), m.host));
+                throw_format_error(fmt::format("maps {} to 0x{:x} as unshared (COPIED) but its refcount is not 1", where(), m.host));
             }
             if (seen_.test(c)) {
-                bad(fmt::format("maps {} to 0x{:x}, which another guest cluster uses too", where(), m.host));
+                throw_format_error(fmt::format("maps {} to 0x{:x}, which another guest cluster uses too", where(), m.host));
             }
             seen_.set(c);
         }
         if (!take_reference(c)) {
-            bad(fmt::format("maps {} to 0x{:x}, which more guest clusters use than its refcount says (qemu-img "
+            throw_format_error(fmt::format("maps {} to 0x{:x}, which more guest clusters use than its refcount says (qemu-img "
                             "check -r all repairs it)",
                             where(), m.host));
         }
@@ -363,7 +361,7 @@ private:
                 continue;
             }
             if (writable_ && (m_.l1[i] & kOflagCopied) != 0 && !one_.test(offset >> h.cluster_bits)) {
-                bad(fmt::format("has L2 table {} at 0x{:x} marked unshared (COPIED) but its refcount is not 1", i,
+                throw_format_error(fmt::format("has L2 table {} at 0x{:x} marked unshared (COPIED) but its refcount is not 1", i,
                                 offset));
             }
             read(offset, table.span(), "L2 table");
@@ -373,7 +371,7 @@ private:
                 const uint64_t e = load_be64(table.span(), j * 8);
                 const auto m = decode_l2_entry(e, h.cluster_bits, h.version);
                 if (!m) {
-                    bad(fmt::format("has an invalid entry {} (0x{:016x}) in L2 table {} at 0x{:x}", j, e, i, offset));
+                    throw_format_error(fmt::format("has an invalid entry {} (0x{:016x}) in L2 table {} at 0x{:x}", j, e, i, offset));
                 }
                 check_data_cluster(i, j, *m);
             }
@@ -397,10 +395,10 @@ private:
         h.autoclear_features = 0;
         store_be64(m_.header_bytes.span(), kHeaderAutoclear, 0);
         if (const int err = file_.write_at(0, m_.header_bytes.span()); err != 0) {
-            bad(fmt::format("cannot be written (clearing the autoclear features): {}", std::strerror(err)));
+            throw_format_error(fmt::format("cannot be written (clearing the autoclear features): {}", std::strerror(err)));
         }
         if (const int err = file_.sync(); err != 0) {
-            bad(fmt::format("cannot be synced: {}", std::strerror(err)));
+            throw_format_error(fmt::format("cannot be synced: {}", std::strerror(err)));
         }
     }
 
