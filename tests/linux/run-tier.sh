@@ -20,7 +20,7 @@ mode=$("$here/kvm-mode.sh" --guest "$guest")
 case $mode in
   direct)
     echo "run-tier: [$tier] directly on this host's /dev/kvm" >&2
-    MINIVMM_REQUIRE_KVM=1 exec "$bin" "[$tier]" --use-colour no "$@"
+    MINIVMM_REQUIRE_KVM=1 exec "$bin" "[$tier]" --use-colour no --durations yes "$@"
     ;;
   nested)
     echo "run-tier: [$tier] inside a QEMU VM with nested KVM (no hardware /dev/kvm here)" >&2
@@ -45,7 +45,7 @@ case $mode in
       : >"$failure_file"
       MINIVMM_NESTED_FAILURE_FILE=$failure_file \
         "$here/nested-vm.sh" --timeout "${MINIVMM_NESTED_TIMEOUT:-$limit}" --mem 6144 "${extra[@]}" -- \
-        "$bin" "[$tier]" --use-colour no "$@" || rc=$?
+        "$bin" "[$tier]" --use-colour no --durations yes "$@" || rc=$?
       if [[ $rc == 0 || ! -s $failure_file || $attempt == 2 ]]; then
         exit "$rc"
       fi
