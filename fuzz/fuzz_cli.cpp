@@ -1,7 +1,9 @@
 // libFuzzer target: the command line, parsed into a VmConfig and validated, as `minivmm`
 // does before anything else. The input is argv: NUL-separated words (at most 64). Every
 // input must end in Options or in PrintAndExit with a one-line message and exit code 0 or
-// 125; parse_options() never throws and never exits.
+// 125; parse_options() never throws and never exits. One CommandLineParser parses every input
+// (what parse_options() builds afresh), which also checks that a parse does not depend on the
+// one before it: unit tests compare the two.
 #include "cli/options.hpp"
 
 #include <cstdlib>
@@ -30,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         argv.push_back(w.c_str());
     }
     argv.push_back(nullptr);
-    const auto result = cli::parse_options(static_cast<int>(words.size()), argv.data());
+    static cli::CommandLineParser parser;
+    const auto result = parser.parse(static_cast<int>(words.size()), argv.data());
     if (const auto* options = std::get_if<cli::Options>(&result)) {
         (void)options->vm.validate(); // the builder's first step: problems as text, never a throw
     } else {

@@ -5,9 +5,15 @@
 
 #include <spdlog/common.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
+
+namespace CLI {
+class App;
+class Option;
+} // namespace CLI
 
 namespace minivmm::cli {
 
@@ -26,5 +32,24 @@ using ParseResult = std::variant<Options, PrintAndExit>;
 // Never throws and never exits: errors come back as PrintAndExit with exit code 125 and
 // a one-line message naming the problem.
 [[nodiscard]] ParseResult parse_options(int argc, const char* const argv[]);
+
+// parse_options()'s parser, for a caller that parses many command lines (fuzz_cli): building
+// the parser (CLI11's options) is most of the cost of parsing one, so it is built once. Each
+// parse() starts from the same defaults, whatever the previous one saw.
+class CommandLineParser {
+public:
+    CommandLineParser();
+    ~CommandLineParser();
+    CommandLineParser(const CommandLineParser&) = delete;
+    CommandLineParser& operator=(const CommandLineParser&) = delete;
+
+    [[nodiscard]] ParseResult parse(int argc, const char* const argv[]);
+
+private:
+    struct Values;
+    std::unique_ptr<Values> values_; // what CLI11 writes into: before app_, which points into it
+    std::unique_ptr<CLI::App> app_;
+    CLI::Option* cmdline_option_ = nullptr;
+};
 
 } // namespace minivmm::cli

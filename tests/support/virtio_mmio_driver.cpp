@@ -9,6 +9,21 @@
 
 namespace minivmm::test {
 
+void CountingTrigger::trigger()
+{
+    {
+        const std::lock_guard lock(mutex_);
+        ++count;
+    }
+    changed_.notify_all();
+}
+
+bool CountingTrigger::wait_for_change(int seen, std::chrono::microseconds timeout)
+{
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return count != seen; });
+}
+
 MmioDriver::MmioDriver(const DeviceFactory& make_device, uint64_t ram, uint64_t ring_base)
     : memory(arch::create_guest_ram(ram)), irq(std::make_shared<CountingTrigger>()),
       transport(memory, make_device(memory), irq, poller, [this](unsigned q) { notified.push_back(q); }),

@@ -9,18 +9,30 @@
 #include "memory/guest_memory.hpp"
 #include "support/fake_poller.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 namespace minivmm::test {
 
+// Counts the interrupts; a device's worker threads may raise them while a test waits for one.
 class CountingTrigger final : public devices::InterruptTrigger {
 public:
-    void trigger() override { ++count; }
-    int count = 0;
+    void trigger() override;
+    // Waits until `count` is no longer `seen`, at most `timeout`; true if it changed.
+    bool wait_for_change(int seen, std::chrono::microseconds timeout);
+
+    std::atomic<int> count{0};
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
 };
 
 // Drives one transport; queue q's rings are at ring_addr(q): descriptors, then the avail

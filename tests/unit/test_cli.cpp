@@ -279,3 +279,54 @@ TEST_CASE("--rng on|off: a virtio-rng device unless off", "[unit][cli][virtio-rn
     CHECK_FALSE(std::get<Options>(result).vm.rng);
     CHECK_THAT(error_of(parse({"--kernel", "k", "--rng", "maybe"})), Catch::Contains("--rng must be on or off, not 'maybe'"));
 }
+
+TEST_CASE("a reused CommandLineParser starts every parse from the defaults", "[unit][cli]")
+{
+    // fuzz_cli parses every input with one parser: a value left from the command line before
+    // would make its results depend on the order of the inputs.
+    CommandLineParser parser;
+    auto run = [&parser](std::vector<const char*> args) {
+        args.insert(args.begin(), "minivmm");
+        return parser.parse(static_cast<int>(args.size()), args.data());
+    };
+    const auto full = run({"--kernel", "k", "--initrd", "i", "--cmdline", "quiet", "--mem", "1G", "--cpus", "4",
+                           "--no-acpi", "--console", "virtio,stdout", "--disk", "path=a", "--disk", "path=b",
+                           "--timeout", "5s", "--console-log", "log", "--exit-on", "done", "--fail-on", "panic",
+                           "--log-level", "debug", "--rng", "off", "--thp", "off", "--seccomp", "off"});
+    REQUIRE(std::holds_alternative<Options>(full));
+    CHECK(std::get<Options>(full).vm.cpus == 4);
+    CHECK(std::get<Options>(full).vm.disks.size() == 2);
+
+    const auto again = run({"--kernel", "k2"});
+    const auto fresh = parse({"--kernel", "k2"});
+    REQUIRE(std::holds_alternative<Options>(again));
+    REQUIRE(std::holds_alternative<Options>(fresh));
+    const VmConfig& reused = std::get<Options>(again).vm;
+    const VmConfig& expected = std::get<Options>(fresh).vm;
+    CHECK(reused.kernel == expected.kernel);
+    CHECK(reused.initrd == expected.initrd);
+    CHECK(reused.cmdline == expected.cmdline);
+    CHECK(reused.memory_bytes == expected.memory_bytes);
+    CHECK(reused.cpus == expected.cpus);
+    CHECK(reused.acpi == expected.acpi);
+    CHECK(reused.console.device == expected.console.device);
+    CHECK(reused.console.log == expected.console.log);
+    CHECK(reused.console.exit_on == expected.console.exit_on);
+    CHECK(reused.console.fail_on == expected.console.fail_on);
+    CHECK(reused.disks.empty());
+    CHECK(reused.timeout == expected.timeout);
+    CHECK(reused.rng == expected.rng);
+    CHECK(reused.transparent_huge_pages == expected.transparent_huge_pages);
+    CHECK(reused.seccomp == expected.seccomp);
+    CHECK(std::get<Options>(again).log_level == std::get<Options>(fresh).log_level);
+
+    // An error, then help, then a good line: each as a fresh parser answers it.
+    CHECK(error_of(run({"--kernel", "k", "--cpus", "x"})) == error_of(parse({"--kernel", "k", "--cpus", "x"})));
+    const auto help = run({"--help"});
+    REQUIRE(std::holds_alternative<PrintAndExit>(help));
+    CHECK(std::get<PrintAndExit>(help).exit_code == 0);
+    const auto last = run({"--kernel", "k3", "--cpus", "2"});
+    REQUIRE(std::holds_alternative<Options>(last));
+    CHECK(std::get<Options>(last).vm.cpus == 2);
+    CHECK(std::get<Options>(last).vm.kernel == "k3");
+}

@@ -2,6 +2,13 @@
 
 namespace minivmm::virtio {
 
+namespace {
+
+// The pool whose job this thread is running, if any.
+thread_local const FsWorkers* t_running_for = nullptr;
+
+} // namespace
+
 FsWorkers::FsWorkers(unsigned threads, std::function<void()> thread_init, Run run) : run_(std::move(run))
 {
     std::mutex started_mutex;
@@ -72,7 +79,8 @@ std::vector<size_t> FsWorkers::cancel()
     std::unique_lock lock(mutex_);
     std::vector<size_t> dropped(jobs_.begin(), jobs_.end());
     jobs_.clear();
-    idle_.wait(lock, [this] { return running_ == 0; });
+    const unsigned self = t_running_for == this ? 1 : 0;
+    idle_.wait(lock, [this, self] { return running_ == self; });
     return dropped;
 }
 
@@ -88,11 +96,13 @@ void FsWorkers::work()
         jobs_.pop_front();
         ++running_;
         lock.unlock();
+        t_running_for = this;
         run_(slot);
+        t_running_for = nullptr;
         lock.lock();
-        if (--running_ == 0) {
-            idle_.notify_all();
-        }
+        --running_;
+        idle_.notify_all(); // cancel() on a worker waits for the count to fall to 1, not 0
+
     }
 }
 

@@ -2,7 +2,9 @@
 // once: the I/O thread pops chains and submits their slot numbers; a worker runs one to the end
 // (a file-system call may block for as long as the host's disk takes) and hands the result back
 // through the device's completion path. cancel() is the device reset's: jobs not started are
-// dropped and, when it returns, no worker is running one.
+// dropped and, when it returns, no worker is running one, other than the caller when a worker
+// calls it (a worker that finds the device free completes its request itself, and a queue
+// error seen there resets the device on that worker: it must not wait for itself).
 #pragma once
 
 #include <condition_variable>
@@ -29,7 +31,8 @@ public:
     FsWorkers& operator=(const FsWorkers&) = delete;
 
     void submit(size_t slot);
-    // Drops the jobs not started yet (returned) and waits until no job runs.
+    // Drops the jobs not started yet (returned) and waits until no job runs (on a worker of
+    // this pool: no job but the caller's).
     [[nodiscard]] std::vector<size_t> cancel();
     [[nodiscard]] unsigned threads() const { return static_cast<unsigned>(threads_.size()); }
 
