@@ -27,13 +27,17 @@ FsWorkers::FsWorkers(unsigned threads, std::function<void()> thread_init, Run ru
                 error = std::current_exception();
             }
             {
+                // Notified with the lock held: once the constructor sees the count it returns,
+                // and started_cv (on its stack) is gone. Notifying after the unlock raced with
+                // that: a worker could be left inside pthread_cond_signal on freed stack memory,
+                // blocked for ever, and the VM's exit then hung joining it (seen in [linux]).
                 std::lock_guard lock(started_mutex);
                 ++started;
                 if (error && !failure) {
                     failure = error;
                 }
+                started_cv.notify_one();
             }
-            started_cv.notify_one();
             if (!error) {
                 work();
             }
