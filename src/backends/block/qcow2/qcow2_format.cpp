@@ -38,7 +38,8 @@ void parse_extensions(std::span<const std::byte> bytes, std::size_t start, std::
             return;
         }
         if (len > end - at) {
-            throw_format_error(fmt::format("has a header extension 0x{:08x} of {} bytes that runs past the header area", type, len));
+            throw_format_error(
+                fmt::format("has a header extension 0x{:08x} of {} bytes that runs past the header area", type, len));
         }
         const auto data = bytes.subspan(at, len);
         switch (type) {
@@ -70,8 +71,10 @@ void parse_extensions(std::span<const std::byte> bytes, std::size_t start, std::
             }
             break;
         case kExtBitmaps: h.has_bitmaps = true; break;
-        case kExtEncryption: throw_format_error("has an encryption header extension (encrypted images are not supported)");
-        case kExtDataFile: throw_format_error("has an external data file name (external data files are not supported)");
+        case kExtEncryption:
+            throw_format_error("has an encryption header extension (encrypted images are not supported)");
+        case kExtDataFile:
+            throw_format_error("has an external data file name (external data files are not supported)");
         default: break; // unknown extensions can be ignored (and are kept: the header is never rewritten whole)
         }
         const std::size_t padded = (std::size_t{len} + 7) & ~std::size_t{7};
@@ -134,7 +137,8 @@ Header parse_header(std::span<const std::byte> b)
     Header h;
     h.version = load_be32(b, 4);
     if (h.version == 1) {
-        throw_format_error("is a qcow version 1 image, which minivmm does not support (qemu-img convert -O qcow2 makes a v3 image)");
+        throw_format_error(
+            "is a qcow version 1 image, which minivmm does not support (qemu-img convert -O qcow2 makes a v3 image)");
     }
     if (h.version != 2 && h.version != 3) {
         throw_format_error(fmt::format("has qcow2 version {} (2 and 3 are supported)", h.version));
@@ -143,7 +147,8 @@ Header parse_header(std::span<const std::byte> b)
     const uint32_t backing_size = load_be32(b, 16);
     h.cluster_bits = load_be32(b, 20);
     if (h.cluster_bits < kMinClusterBits || h.cluster_bits > kMaxClusterBits) {
-        throw_format_error(fmt::format("has cluster_bits {} (9 to 21: clusters of 512 bytes to 2 MiB)", h.cluster_bits));
+        throw_format_error(
+            fmt::format("has cluster_bits {} (9 to 21: clusters of 512 bytes to 2 MiB)", h.cluster_bits));
     }
     h.size = load_be64(b, 24);
     const uint32_t crypt_method = load_be32(b, 32);
@@ -155,7 +160,9 @@ Header parse_header(std::span<const std::byte> b)
     h.snapshots_offset = load_be64(b, 64);
     if (crypt_method != 0) {
         throw_format_error(fmt::format("is encrypted ({}), which minivmm does not support",
-                        crypt_method == 1 ? "AES" : crypt_method == 2 ? "LUKS" : fmt::format("method {}", crypt_method)));
+                                       crypt_method == 1   ? "AES"
+                                       : crypt_method == 2 ? "LUKS"
+                                                           : fmt::format("method {}", crypt_method)));
     }
 
     if (h.version == 3) {
@@ -168,8 +175,8 @@ Header parse_header(std::span<const std::byte> b)
         h.refcount_order = load_be32(b, 96);
         h.header_length = load_be32(b, 100);
         if (h.header_length < kV3MinHeaderLength || h.header_length % 8 != 0 || h.header_length > h.cluster_size()) {
-            throw_format_error(fmt::format("has header_length {} (a multiple of 8, at least 104, within the first cluster)",
-                            h.header_length));
+            throw_format_error(fmt::format(
+                "has header_length {} (a multiple of 8, at least 104, within the first cluster)", h.header_length));
         }
         if (h.header_length > b.size()) {
             throw_format_error(fmt::format("is shorter than its header_length of {} bytes", h.header_length));
@@ -180,12 +187,13 @@ Header parse_header(std::span<const std::byte> b)
         const uint8_t compression = h.header_length > 104 ? std::to_integer<uint8_t>(b[104]) : 0;
         if ((h.incompatible_features & kIncompatCompressionType) != 0) {
             if (compression == 0 || compression > 1) {
-                throw_format_error(fmt::format("has compression type {} (1, zstd, goes with the compression-type feature)",
-                                compression));
+                throw_format_error(fmt::format(
+                    "has compression type {} (1, zstd, goes with the compression-type feature)", compression));
             }
             h.compression = CompressionType::Zstd;
         } else if (compression != 0) {
-            throw_format_error(fmt::format("has compression type {} without the compression-type feature", compression));
+            throw_format_error(
+                fmt::format("has compression type {} without the compression-type feature", compression));
         }
     }
     check_features(h);
@@ -193,33 +201,36 @@ Header parse_header(std::span<const std::byte> b)
     // The L1 table must map the whole disk, and stay within QEMU's (and our) bound.
     const auto needed = l1_entries_for(h.size, h.cluster_bits);
     if (!needed || *needed > kMaxL1Bytes / 8 || h.size > (1ULL << 62)) {
-        throw_format_error(fmt::format("has a virtual size of {} bytes, too large for {}-byte clusters", h.size, h.cluster_size()));
+        throw_format_error(
+            fmt::format("has a virtual size of {} bytes, too large for {}-byte clusters", h.size, h.cluster_size()));
     }
     if (h.l1_size < *needed) {
-        throw_format_error(fmt::format("has an L1 table of {} entries, too small for its virtual size of {} bytes ({} needed)",
+        throw_format_error(
+            fmt::format("has an L1 table of {} entries, too small for its virtual size of {} bytes ({} needed)",
                         h.l1_size, h.size, *needed));
     }
     if (uint64_t{h.l1_size} > kMaxL1Bytes / 8) {
         throw_format_error(fmt::format("has an L1 table of {} entries (at most {})", h.l1_size, kMaxL1Bytes / 8));
     }
     if (h.l1_size > 0 && (h.l1_table_offset == 0 || !aligned(h.l1_table_offset, h.cluster_bits))) {
-        throw_format_error(fmt::format("has its L1 table at 0x{:x}, not a cluster boundary past the header", h.l1_table_offset));
+        throw_format_error(
+            fmt::format("has its L1 table at 0x{:x}, not a cluster boundary past the header", h.l1_table_offset));
     }
     if (h.refcount_table_offset == 0 || !aligned(h.refcount_table_offset, h.cluster_bits)) {
         throw_format_error(fmt::format("has its refcount table at 0x{:x}, not a cluster boundary past the header",
-                        h.refcount_table_offset));
+                                       h.refcount_table_offset));
     }
     if (h.refcount_table_clusters == 0 ||
         uint64_t{h.refcount_table_clusters} * h.cluster_size() > kMaxRefTableBytes) {
         throw_format_error(fmt::format("has a refcount table of {} clusters (1 to {} bytes)", h.refcount_table_clusters,
-                        kMaxRefTableBytes));
+                                       kMaxRefTableBytes));
     }
     if (h.nb_snapshots > kMaxSnapshots) {
         throw_format_error(fmt::format("has {} snapshots (at most {})", h.nb_snapshots, kMaxSnapshots));
     }
     if (h.nb_snapshots > 0 && (h.snapshots_offset == 0 || !aligned(h.snapshots_offset, h.cluster_bits))) {
         throw_format_error(fmt::format("has its snapshot table at 0x{:x}, not a cluster boundary past the header",
-                        h.snapshots_offset));
+                                       h.snapshots_offset));
     }
 
     // Extensions run from the end of the header to the backing file name (or the cluster end).
@@ -229,13 +240,14 @@ Header parse_header(std::span<const std::byte> b)
     const std::size_t ext_start = h.version == 2 ? kV2HeaderLength : h.header_length;
     if (backing_offset != 0) {
         if (backing_size == 0 || backing_size > kMaxBackingNameBytes) {
-            throw_format_error(fmt::format("has a backing file name of {} bytes (1 to {})", backing_size, kMaxBackingNameBytes));
+            throw_format_error(
+                fmt::format("has a backing file name of {} bytes (1 to {})", backing_size, kMaxBackingNameBytes));
         }
         // Both sums could wrap: the offset is any 64-bit value.
         const uint64_t limit = std::min<uint64_t>(h.cluster_size(), b.size());
         if (backing_offset < ext_start || backing_offset > limit || backing_size > limit - backing_offset) {
-            throw_format_error(fmt::format("has its backing file name at 0x{:x}+{}, outside the header cluster", backing_offset,
-                            backing_size));
+            throw_format_error(fmt::format("has its backing file name at 0x{:x}+{}, outside the header cluster",
+                                           backing_offset, backing_size));
         }
         h.backing_file.emplace(reinterpret_cast<const char*>(b.data() + backing_offset), backing_size); // bytes as characters
         if (h.backing_file->find('\0') != std::string::npos) {
@@ -348,7 +360,8 @@ std::vector<SnapshotL1> parse_snapshot_table(std::span<const std::byte> bytes, u
         const uint64_t name_size = load_be(bytes, at + 14, 2);
         const uint64_t extra_size = load_be32(bytes, at + 36);
         if (version >= 3 && extra_size < 16) {
-            throw_format_error(fmt::format("has snapshot {} with {} bytes of extra data (version 3 needs 16)", i, extra_size));
+            throw_format_error(
+                fmt::format("has snapshot {} with {} bytes of extra data (version 3 needs 16)", i, extra_size));
         }
         // The last entry's padding may be cut off by the end of the file (QEMU writes it so).
         const uint64_t entry = 40 + extra_size + id_size + name_size;

@@ -99,11 +99,13 @@ private:
     {
         const Header& h = m_.header;
         if ((h.incompatible_features & kIncompatDirty) != 0) {
-            throw_format_error("is dirty: it was not closed cleanly while using lazy refcounts, so its refcounts cannot be "
+            throw_format_error(
+                "is dirty: it was not closed cleanly while using lazy refcounts, so its refcounts cannot be "
                 "trusted for writing (qemu-img check -r all repairs it; readonly=on or snapshot=on can use it as is)");
         }
         if ((h.incompatible_features & kIncompatCorrupt) != 0) {
-            throw_format_error("is marked corrupt (qemu-img check -r all repairs it; readonly=on or snapshot=on can read it)");
+            throw_format_error(
+                "is marked corrupt (qemu-img check -r all repairs it; readonly=on or snapshot=on can read it)");
         }
     }
 
@@ -113,15 +115,15 @@ private:
     {
         const Header& h = m_.header;
         if (offset > m_.file_size || bytes > m_.file_size - offset) {
-            throw_format_error(fmt::format("has its {} at 0x{:x}+{} past the end of the file ({} bytes)", what, offset, bytes,
-                            m_.file_size));
+            throw_format_error(fmt::format("has its {} at 0x{:x}+{} past the end of the file ({} bytes)", what, offset,
+                                           bytes, m_.file_size));
         }
         const uint64_t first = offset >> h.cluster_bits;
         const uint64_t end = (offset + bytes + h.cluster_size() - 1) >> h.cluster_bits;
         for (uint64_t c = first; c < end; ++c) {
             if (m_.metadata.test(c)) {
-                throw_format_error(fmt::format("has its {} at 0x{:x} overlapping other metadata (cluster 0x{:x})", what, offset,
-                                c << h.cluster_bits));
+                throw_format_error(fmt::format("has its {} at 0x{:x} overlapping other metadata (cluster 0x{:x})", what,
+                                               offset, c << h.cluster_bits));
             }
             m_.metadata.set(c);
         }
@@ -186,7 +188,8 @@ private:
     {
         const Header& h = m_.header;
         if (h.snapshots_offset >= m_.file_size) {
-            throw_format_error(fmt::format("has its snapshot table at 0x{:x}, past the end of the file", h.snapshots_offset));
+            throw_format_error(
+                fmt::format("has its snapshot table at 0x{:x}, past the end of the file", h.snapshots_offset));
         }
         const uint64_t available = std::min(m_.file_size - h.snapshots_offset, kMaxSnapshotTableBytes);
         uint64_t chunk = std::min<uint64_t>(available, 64 * 1024);
@@ -211,7 +214,7 @@ private:
             if (uint64_t{s.l1_size} > kMaxL1Bytes / 8 || (s.l1_table_offset & (h.cluster_size() - 1)) != 0 ||
                 (s.l1_size > 0 && s.l1_table_offset == 0)) {
                 throw_format_error(fmt::format("has snapshot {} with an L1 table of {} entries at 0x{:x}", i, s.l1_size,
-                                s.l1_table_offset));
+                                               s.l1_table_offset));
             }
             if (s.l1_size > 0) {
                 mark(s.l1_table_offset, uint64_t{s.l1_size} * 8, fmt::format("L1 table of snapshot {}", i));
@@ -245,7 +248,8 @@ private:
                     }
                     const uint64_t c = t * entries + i;
                     if (c >= file_clusters_ + kMaxClustersPastEnd) {
-                        throw_format_error(fmt::format("has a refcount for cluster 0x{:x}, far past the end of the file", c << h.cluster_bits));
+                        throw_format_error(fmt::format(
+                            "has a refcount for cluster 0x{:x}, far past the end of the file", c << h.cluster_bits));
                     }
                     m_.used.set(c);
                     if (v == 1) {
@@ -263,7 +267,8 @@ private:
         // Every metadata cluster must be in use: else allocation could hand it out again.
         for (uint64_t c = m_.metadata.find_set(0); c < m_.metadata.size(); c = m_.metadata.find_set(c + 1)) {
             if (!m_.used.test(c)) {
-                throw_format_error(fmt::format("has metadata at 0x{:x} whose refcount is 0 (qemu-img check -r all repairs it)",
+                throw_format_error(
+                    fmt::format("has metadata at 0x{:x} whose refcount is 0 (qemu-img check -r all repairs it)",
                                 c << h.cluster_bits));
             }
         }
@@ -275,7 +280,8 @@ private:
         const auto where = [&] { return fmt::format("guest offset 0x{:x}", (l1_index * h.l2_entries() + l2_index) << h.cluster_bits); };
         if (m.kind == ClusterKind::Compressed) {
             if (m.host < h.cluster_size() || m.host >= m_.file_size) {
-                throw_format_error(fmt::format("maps {} to compressed data at 0x{:x}, outside the file", where(), m.host));
+                throw_format_error(
+                    fmt::format("maps {} to compressed data at 0x{:x}, outside the file", where(), m.host));
             }
             // Compressed data shares its host clusters with other compressed data, never with
             // metadata: a refcount block or table there would be overwritten by the guest's
@@ -284,17 +290,20 @@ private:
             const auto range = compressed_host_clusters(m, h.cluster_bits);
             for (uint64_t c = range.first; c <= range.last && c < file_clusters_; ++c) {
                 if (m_.metadata.test(c)) {
-                    throw_format_error(fmt::format("maps {} to compressed data at 0x{:x} in cluster 0x{:x}, which holds metadata",
+                    throw_format_error(
+                        fmt::format("maps {} to compressed data at 0x{:x} in cluster 0x{:x}, which holds metadata",
                                     where(), m.host, c << h.cluster_bits));
                 }
             }
             if (writable_) {
                 for (uint64_t c = range.first; c <= range.last && c < file_clusters_; ++c) {
                     if (!m_.used.test(c)) {
-                        throw_format_error(fmt::format("maps {} to compressed data at 0x{:x} whose refcount is 0", where(), m.host));
+                        throw_format_error(
+                            fmt::format("maps {} to compressed data at 0x{:x} whose refcount is 0", where(), m.host));
                     }
                     if (!take_reference(c)) {
-                        throw_format_error(fmt::format("maps {} to compressed data at 0x{:x} in cluster 0x{:x}, which more guest "
+                        throw_format_error(
+                            fmt::format("maps {} to compressed data at 0x{:x} in cluster 0x{:x}, which more guest "
                                         "clusters use than its refcount says (qemu-img check -r all repairs it)",
                                         where(), m.host, c << h.cluster_bits));
                     }
@@ -307,7 +316,8 @@ private:
         }
         const uint64_t c = m.host >> h.cluster_bits;
         if (m.host > m_.file_size || h.cluster_size() > m_.file_size - m.host) {
-            throw_format_error(fmt::format("maps {} to 0x{:x}, past the end of the file (truncated?)", where(), m.host));
+            throw_format_error(
+                fmt::format("maps {} to 0x{:x}, past the end of the file (truncated?)", where(), m.host));
         }
         if (m_.metadata.test(c)) {
             throw_format_error(fmt::format("maps {} to 0x{:x}, which holds metadata", where(), m.host));
@@ -316,20 +326,23 @@ private:
             return;
         }
         if (!m_.used.test(c)) {
-            throw_format_error(fmt::format("maps {} to 0x{:x} whose refcount is 0 (qemu-img check -r all repairs it)", where(),
-                            m.host));
+            throw_format_error(fmt::format("maps {} to 0x{:x} whose refcount is 0 (qemu-img check -r all repairs it)",
+                                           where(), m.host));
         }
         if (m.copied) {
             if (!one_.test(c)) {
-                throw_format_error(fmt::format("maps {} to 0x{:x} as unshared (COPIED) but its refcount is not 1", where(), m.host));
+                throw_format_error(
+                    fmt::format("maps {} to 0x{:x} as unshared (COPIED) but its refcount is not 1", where(), m.host));
             }
             if (seen_.test(c)) {
-                throw_format_error(fmt::format("maps {} to 0x{:x}, which another guest cluster uses too", where(), m.host));
+                throw_format_error(
+                    fmt::format("maps {} to 0x{:x}, which another guest cluster uses too", where(), m.host));
             }
             seen_.set(c);
         }
         if (!take_reference(c)) {
-            throw_format_error(fmt::format("maps {} to 0x{:x}, which more guest clusters use than its refcount says (qemu-img "
+            throw_format_error(
+                fmt::format("maps {} to 0x{:x}, which more guest clusters use than its refcount says (qemu-img "
                             "check -r all repairs it)",
                             where(), m.host));
         }
@@ -361,8 +374,8 @@ private:
                 continue;
             }
             if (writable_ && (m_.l1[i] & kOflagCopied) != 0 && !one_.test(offset >> h.cluster_bits)) {
-                throw_format_error(fmt::format("has L2 table {} at 0x{:x} marked unshared (COPIED) but its refcount is not 1", i,
-                                offset));
+                throw_format_error(fmt::format(
+                    "has L2 table {} at 0x{:x} marked unshared (COPIED) but its refcount is not 1", i, offset));
             }
             read(offset, table.span(), "L2 table");
             // Zero entries are unallocated: nothing to check (most entries of a new image).
@@ -371,7 +384,8 @@ private:
                 const uint64_t e = load_be64(table.span(), j * 8);
                 const auto m = decode_l2_entry(e, h.cluster_bits, h.version);
                 if (!m) {
-                    throw_format_error(fmt::format("has an invalid entry {} (0x{:016x}) in L2 table {} at 0x{:x}", j, e, i, offset));
+                    throw_format_error(
+                        fmt::format("has an invalid entry {} (0x{:016x}) in L2 table {} at 0x{:x}", j, e, i, offset));
                 }
                 check_data_cluster(i, j, *m);
             }
@@ -395,7 +409,8 @@ private:
         h.autoclear_features = 0;
         store_be64(m_.header_bytes.span(), kHeaderAutoclear, 0);
         if (const int err = file_.write_at(0, m_.header_bytes.span()); err != 0) {
-            throw_format_error(fmt::format("cannot be written (clearing the autoclear features): {}", std::strerror(err)));
+            throw_format_error(
+                fmt::format("cannot be written (clearing the autoclear features): {}", std::strerror(err)));
         }
         if (const int err = file_.sync(); err != 0) {
             throw_format_error(fmt::format("cannot be synced: {}", std::strerror(err)));
