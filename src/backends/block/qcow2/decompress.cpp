@@ -3,6 +3,8 @@
 // frames and must produce exactly the cluster).
 #include "backends/block/qcow2/decompress.hpp"
 
+#include "memory/byte_span.hpp"
+
 #include <zlib.h>
 #include <zstd.h>
 
@@ -23,9 +25,9 @@ bool inflate_raw(std::span<const std::byte> in, std::span<std::byte> out)
         return false;
     }
     // zlib's next_in is not const-qualified; inflate() only reads it.
-    s.next_in = const_cast<Bytef*>(reinterpret_cast<const Bytef*>(in.data()));
+    s.next_in = const_cast<Bytef*>(memory::as_u8(in).data());
     s.avail_in = static_cast<uInt>(in.size());
-    s.next_out = reinterpret_cast<Bytef*>(out.data()); // bytes as zlib's unsigned char
+    s.next_out = memory::as_writable_u8(out).data();
     s.avail_out = static_cast<uInt>(out.size());
     const int r = inflate(&s, Z_FINISH);
     const bool ok = (r == Z_STREAM_END || r == Z_BUF_ERROR) && s.avail_out == 0;

@@ -3,9 +3,12 @@
 // cluster management", "Cluster mapping", "Snapshots").
 #include "backends/block/qcow2/qcow2_format.hpp"
 
+#include "memory/byte_span.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string_view>
 
 namespace minivmm::backends::qcow2 {
 
@@ -51,7 +54,7 @@ void parse_extensions(std::span<const std::byte> bytes, std::size_t start, std::
             if (len == 0 || len > 15) {
                 throw_format_error(fmt::format("has a backing-format header extension of {} bytes (1 to 15)", len));
             }
-            h.backing_format.emplace(reinterpret_cast<const char*>(data.data()), len); // bytes as characters
+            h.backing_format.emplace(memory::as_chars(data));
             if (h.backing_format->find('\0') != std::string::npos) {
                 throw_format_error("has a backing-format header extension holding a NUL byte");
             }
@@ -65,8 +68,8 @@ void parse_extensions(std::span<const std::byte> bytes, std::size_t start, std::
                 FeatureName f;
                 f.type = std::to_integer<uint8_t>(data[e]);
                 f.bit = std::to_integer<uint8_t>(data[e + 1]);
-                const auto* name = reinterpret_cast<const char*>(data.data() + e + 2); // bytes as characters
-                f.name.assign(name, ::strnlen(name, 46));
+                const std::string_view name = memory::as_chars(data.subspan(e + 2, 46));
+                f.name.assign(name.substr(0, name.find('\0')));
                 h.feature_names.push_back(std::move(f));
             }
             break;
@@ -249,7 +252,7 @@ Header parse_header(std::span<const std::byte> b)
             throw_format_error(fmt::format("has its backing file name at 0x{:x}+{}, outside the header cluster",
                                            backing_offset, backing_size));
         }
-        h.backing_file.emplace(reinterpret_cast<const char*>(b.data() + backing_offset), backing_size); // bytes as characters
+        h.backing_file.emplace(memory::as_chars(b.subspan(backing_offset, backing_size)));
         if (h.backing_file->find('\0') != std::string::npos) {
             throw_format_error("has a backing file name holding a NUL byte");
         }
