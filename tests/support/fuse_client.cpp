@@ -6,7 +6,6 @@
 
 #include <poll.h>
 
-
 namespace minivmm::test {
 namespace {
 

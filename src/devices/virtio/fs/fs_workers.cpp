@@ -106,7 +106,6 @@ void FsWorkers::work()
         lock.lock();
         --running_;
         idle_.notify_all(); // cancel() on a worker waits for the count to fall to 1, not 0
-
     }
 }
 
